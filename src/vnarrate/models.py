@@ -1,0 +1,170 @@
+"""Data passed between the pipeline's stages: frames, plans, descriptions, scripts, clips, usage.
+
+Every stage takes and returns these pydantic models; none of them knows about click or settings.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Detail = Literal["low", "high", "auto", "original"]
+SampleMode = Literal["stride", "count", "interval", "scenes"]
+
+
+class VideoInfo(BaseModel):
+    """What probing a video found out, with the container's lies already corrected where we can."""
+
+    path: str
+    width: int  # as displayed (after rotation)
+    height: int
+    fps: float
+    frame_count: int  # best estimate of decodable frames
+    duration_s: float  # of the video stream
+    rotation: int = 0  # degrees, as stored in the display matrix
+    has_audio: bool = False
+    codec: str = ""
+
+
+class Frame(BaseModel):
+    """One sampled frame, resized and JPEG-encoded, ready to send."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int  # frame number in decoding order
+    time_s: float  # presentation time in seconds
+    width: int  # of the encoded JPEG
+    height: int
+    jpeg: bytes = Field(repr=False, exclude=True)
+    shot: int | None = None  # shot number when sampling by scenes
+
+
+class FrameSet(BaseModel):
+    """The frames chosen from one video, in chronological order, and how they were chosen."""
+
+    video: VideoInfo
+    frames: list[Frame]
+    mode: SampleMode
+    shot_starts_s: list[float] = Field(default_factory=list)  # scene sampling only
+
+
+class Usage(BaseModel):
+    """Tokens a request (or a sum of requests) used, as the API reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    requests: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            requests=self.requests + other.requests,
+        )
+
+
+class Description(BaseModel):
+    """What the model returns for `describe` (structured output schema)."""
+
+    title: str = Field(description="A short, specific title for the video, at most 12 words.")
+    description: str = Field(description="The description, in markdown paragraphs.")
+
+
+class Segment(BaseModel):
+    """One narration line and the slot of the video it belongs to."""
+
+    start_s: float = Field(ge=0, description="When the line starts, in seconds from the start.")
+    end_s: float = Field(ge=0, description="When the slot for this line ends, in seconds.")
+    text: str = Field(description="The words to speak.")
+
+    @field_validator("text")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return " ".join(v.split())
+
+
+class Script(BaseModel):
+    """A timed narration script (structured output schema, and the `script.json` file format)."""
+
+    title: str
+    language: str = Field(description="BCP 47 language tag of the narration, e.g. 'en'.")
+    segments: list[Segment]
+
+
+class ChatResult(BaseModel):
+    """One or more chat requests' parsed answer with the usage they cost."""
+
+    model: str
+    usage: Usage = Field(default_factory=Usage)
+    requests: int = 1
+
+
+class DescribeResult(ChatResult):
+    """The product of `describe`."""
+
+    input: str
+    title: str
+    description: str
+    frames_sent: int
+    frame_times_s: list[float] = Field(default_factory=list)
+
+
+class Clip(BaseModel):
+    """Synthesized speech for one segment: mono 16-bit PCM at `sample_rate`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    segment: int
+    text: str
+    pcm: bytes = Field(repr=False, exclude=True)
+    sample_rate: int = 24000
+    speed: float = 1.0  # the TTS speed it was synthesized at
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
+
+
+class Placement(BaseModel):
+    """Where a clip ended up on the timeline after fitting (the source of subtitles)."""
+
+    segment: int
+    text: str
+    start_s: float
+    end_s: float
+    slot_start_s: float
+    slot_end_s: float
+    speed: float = 1.0  # TTS speed used
+    stretch: float = 1.0  # time-stretch factor applied (>1 = faster)
+    pushed_s: float = 0.0  # how much later than its slot it starts
+
+
+class SamplingSpec(BaseModel):
+    """How to choose frames from a video and how to prepare them (the frames stage's options).
+
+    Exactly one of stride / count / every applies, chosen by `mode`; `max_frames` caps the result
+    by spreading the kept frames evenly.
+    """
+
+    mode: SampleMode = "interval"
+    stride: int = Field(default=50, ge=1)
+    count: int = Field(default=16, ge=1)
+    every_s: float = Field(default=1.0, gt=0)
+    max_frames: int = Field(default=48, ge=1)
+    resize: int = Field(default=768, ge=0)  # max side in px; 0 keeps full size
+    jpeg_quality: int = Field(default=85, ge=1, le=100)
+    scene_threshold: float = Field(default=0.3, gt=0, le=1)
+
+    @field_validator("resize")
+    @classmethod
+    def _resize_sane(cls, v: int) -> int:
+        if 0 < v < 16:
+            raise ValueError("must be 0 (keep full size) or at least 16 pixels")
+        return v

@@ -1,0 +1,174 @@
+"""Settings: the one place that reads the environment and `.env`, and where every default lives.
+
+Precedence, highest first: command-line flag > environment variable > `.env` in the working
+directory > default. Every option's env var is `VNARRATE_<NAME>`; the key and base URL also
+honour `OPENAI_API_KEY` / `OPENAI_BASE_URL`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+from .models import Detail, SampleMode, SamplingSpec
+
+Provider = Literal["auto", "openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
+TokenField = Literal["auto", "max_completion_tokens", "max_tokens"]
+OutputFormat = Literal["markdown", "text", "json"]
+
+
+def _env(name: str, *extra: str) -> AliasChoices:
+    # Aliased fields lose the env prefix, so the VNARRATE_ name is listed explicitly; the field
+    # name itself stays valid (populate_by_name) so that flags can be passed as keyword arguments.
+    return AliasChoices(f"VNARRATE_{name.upper()}", *extra)
+
+
+class Settings(BaseSettings):
+    """Every option of vnarrate, with its default. Build with `load_settings(**flags)`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VNARRATE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # --- provider / client -------------------------------------------------------------------
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("api_key", "OPENAI_API_KEY")
+    )
+    base_url: str | None = Field(default=None, validation_alias=_env("base_url", "OPENAI_BASE_URL"))
+    provider: Provider = Field(default="auto")
+    timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+    # --- vision / chat -----------------------------------------------------------------------
+    # gpt-5.4-mini: served after gpt-4o/gpt-4.1 (2027-01-14) and gpt-5 (2026-12-11) shut down.
+    model: str = Field(default="gpt-5.4-mini", min_length=1)
+    detail: Detail = Field(default="auto")
+    # Large enough for a reasoning model's hidden tokens plus the answer (see DESIGN.md).
+    max_completion_tokens: int = Field(
+        default=8000, ge=16
+    )
+    token_field: TokenField = Field(default="auto")
+    temperature: float | None = Field(
+        default=None, ge=0, le=2
+    )
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        default=None
+    )
+    prompt: str | None = Field(default=None)
+    preset: str = Field(default="general")
+    language: str | None = Field(default=None)
+
+    # --- frames ------------------------------------------------------------------------------
+    sample: SampleMode = Field(default="interval")
+    stride: int = Field(default=50, ge=1)
+    frames: int = Field(default=16, ge=1)
+    every: float = Field(default=1.0, gt=0)
+    max_frames: int = Field(default=48, ge=1, le=1500)
+    resize: int = Field(default=768, ge=0, le=16384)
+    jpeg_quality: int = Field(default=85, ge=1, le=100)
+
+    # --- output ------------------------------------------------------------------------------
+    format: OutputFormat = Field(default="markdown")
+    force: bool = Field(default=False)
+    out_dir: Path | None = Field(default=None)
+
+    @field_validator("resize")
+    @classmethod
+    def _resize_sane(cls, v: int) -> int:
+        if 0 < v < 16:
+            raise ValueError("must be 0 (keep full size) or at least 16 pixels")
+        return v
+
+    @field_validator("base_url", "prompt", "language")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v if v and v.strip() else None
+
+    def sampling(self) -> SamplingSpec:
+        """The frames stage's options."""
+        return SamplingSpec(
+            mode=self.sample,
+            stride=self.stride,
+            count=self.frames,
+            every_s=self.every,
+            max_frames=self.max_frames,
+            resize=self.resize,
+            jpeg_quality=self.jpeg_quality,
+        )
+
+    def resolved_provider(self) -> str:
+        """The provider, detected from the base URL when set to auto."""
+        if self.provider != "auto":
+            return self.provider
+        return detect_provider(self.base_url)
+
+    def resolved_token_field(self) -> str:
+        if self.token_field != "auto":
+            return self.token_field
+        # Ollama and LM Studio honour only max_tokens; OpenAI's reasoning models reject it.
+        if self.resolved_provider() in ("ollama", "lmstudio"):
+            return "max_tokens"
+        return "max_completion_tokens"
+
+    def require_key(self) -> str:
+        """The API key, or a ConfigError saying how to set one. Local servers accept a dummy."""
+        if self.api_key is not None and self.api_key.get_secret_value().strip():
+            return self.api_key.get_secret_value().strip()
+        if self.resolved_provider() not in ("openai", "compatible"):
+            return "not-needed"  # local servers ignore the key, but the SDK insists on one
+        raise ConfigError(
+            "no API key",
+            hint="set OPENAI_API_KEY in the environment or in .env, or pass --api-key",
+        )
+
+
+def detect_provider(base_url: str | None) -> str:
+    """Guess the server kind from its URL; `compatible` when the URL does not say."""
+    if not base_url:
+        return "openai"
+    url = base_url.lower()
+    if "api.openai.com" in url or "openai.azure.com" in url:
+        return "openai"
+    if ":11434" in url or "ollama" in url:
+        return "ollama"
+    if ":1234" in url or "lmstudio" in url or "lm-studio" in url:
+        return "lmstudio"
+    if "vllm" in url:
+        return "vllm"
+    if ":8080" in url or "llama" in url:
+        return "llamacpp"
+    return "compatible"
+
+
+def _field_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings from flags (None means "not given"), the environment, `.env` and defaults.
+
+    Raises ConfigError naming the setting, where it came from, and what is wrong.
+    """
+    given = {k: v for k, v in flags.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = str(err["loc"][0]) if err["loc"] else "?"
+        field = loc.removeprefix("VNARRATE_").lower()
+        source = _field_flag(field) if field in given else f"VNARRATE_{field.upper()}"
+        if field == "openai_api_key" or field == "openai_base_url":
+            source = loc
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {source}: {msg}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read .env: {exc.reason}") from None

@@ -1,0 +1,169 @@
+"""Shared fixtures: a clean environment, generated media, and a mocked OpenAI API whose captured
+requests are validated against the official OpenAPI schema (when ../shared/openapi exists)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import respx
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MEDIA = SHARED / "media"
+OPENAPI = SHARED / "openapi" / "openai-subset.json"
+API = "https://api.openai.com/v1"
+
+# Fake keys only: a recognizable one so tests can grep outputs for leaks.
+TEST_KEY = "sk-test-SECRET-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's keys, settings or .env, and none writes into the cache."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "VNARRATE_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VNARRATE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    # Settings read .env from the working directory: run every test in an empty one.
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+def media_clips() -> list[Path]:
+    """The real clips beside the checkout, or none (the tests using them then skip)."""
+    if not MEDIA.is_dir():
+        return []
+    return sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in {".mp4", ".mkv", ".webm", ".mov"})
+
+
+requires_media = pytest.mark.skipif(not MEDIA.is_dir(), reason="../shared/media is not beside this checkout")
+
+
+# --- OpenAPI validation of captured requests ----------------------------------------------------
+
+def _load_schema() -> Any:
+    if not OPENAPI.is_file():
+        return None
+    spec = json.loads(OPENAPI.read_text())
+    spec = copy.deepcopy(spec)
+    # Known spec problems (see ../shared/openapi/README.md): `original` is a valid detail level for
+    # SDK 3.x, and OpenAPI 3.0's `nullable` is not JSON Schema.
+    def fix(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("enum") == ["auto", "low", "high"]:
+                node["enum"] = ["auto", "low", "high", "original"]
+            if node.pop("nullable", False) is True:
+                typ = node.get("type")
+                if isinstance(typ, str):
+                    node["type"] = [typ, "null"]
+            for v in node.values():
+                fix(v)
+        elif isinstance(node, list):
+            for v in node:
+                fix(v)
+    fix(spec)
+    return spec
+
+
+_SPEC = _load_schema()
+_SCHEMA_FOR = {
+    "/chat/completions": "CreateChatCompletionRequest",
+    "/audio/speech": "CreateSpeechRequest",
+}
+
+
+def validate_request_body(path: str, body: dict[str, Any]) -> None:
+    """Raise if `body` does not match the official schema for `path` (no-op without the spec)."""
+    if _SPEC is None:
+        return
+    import jsonschema
+    from referencing import Registry, Resource
+
+    name = next((n for suffix, n in _SCHEMA_FOR.items() if path.endswith(suffix)), None)
+    if name is None:
+        return
+    registry = Registry().with_resource("urn:oai", Resource.from_contents(_SPEC))
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": f"urn:oai#/components/schemas/{name}"}, registry=registry
+    )
+    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise AssertionError(f"request to {path} violates {name}: {best.message} at {list(best.path)}")
+
+
+def validate_calls(router: respx.Router) -> int:
+    """Validate every captured JSON request body; returns how many were checked."""
+    checked = 0
+    for call in router.calls:
+        req = call.request
+        if req.method == "POST" and req.content:
+            try:
+                body = json.loads(req.content)
+            except ValueError:
+                continue
+            validate_request_body(req.url.path, body)
+            checked += 1
+    return checked
+
+
+@pytest.fixture
+def api() -> Iterator[respx.Router]:
+    """A mocked api.openai.com: an unrouted request fails the test, and every request sent is
+    validated against the OpenAPI schema at the end of the test."""
+    import pytest_httpx2._plugin  # noqa: F401  (registers the httpcore2 mocker)
+
+    with respx.mock(
+        base_url=API, using="httpcore2", assert_all_mocked=True, assert_all_called=False
+    ) as router:
+        yield router
+        validate_calls(router)
+
+
+# --- canned API answers ------------------------------------------------------------------------
+
+def chat_response(
+    content: str | dict[str, Any] | None,
+    *,
+    finish_reason: str = "stop",
+    refusal: str | None = None,
+    prompt_tokens: int = 1000,
+    completion_tokens: int = 200,
+    model: str = "gpt-5.4-mini",
+) -> dict[str, Any]:
+    """A Chat Completions response body."""
+    if isinstance(content, dict):
+        content = json.dumps(content)
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish_reason,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 50},
+        },
+    }
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> Path:
+    """A 3 s, 10 fps, 160x120 H.264 clip with three shots."""
+    from _media import make_video
+
+    return make_video(tmp_path / "clip.mp4", seconds=3.0, fps=10, cuts_s=(1.0, 2.0))
