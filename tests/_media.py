@@ -48,7 +48,12 @@ def make_video(
         vs.width, vs.height = width, height
         vs.pix_fmt = "yuv420p"
         if codec == "libx264":
-            vs.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "preset": "ultrafast"}
+            vs.options = {
+                "g": str(gop),
+                "keyint_min": str(gop),
+                "sc_threshold": "0",
+                "preset": "ultrafast",
+            }
         if rotate:
             vs.metadata["rotate"] = str(rotate)
         as_ = None
@@ -94,7 +99,9 @@ def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
         total = int(seconds * sr)
         tone = (0.2 * np.sin(2 * math.pi * 440 * np.arange(total) / sr)).astype(np.float32)
         for start in range(0, total, 1024):
-            af = av.AudioFrame.from_ndarray(tone[start : start + 1024].reshape(1, -1), format="fltp", layout="mono")
+            af = av.AudioFrame.from_ndarray(
+                tone[start : start + 1024].reshape(1, -1), format="fltp", layout="mono"
+            )
             af.sample_rate = sr
             af.pts = start
             af.time_base = Fraction(1, sr)
@@ -107,7 +114,7 @@ def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
 
 def speech_pcm(seconds: float, *, sample_rate: int = 24000, freq: float = 220.0) -> bytes:
     """Stand-in for TTS output: a tone burst of exactly `seconds`, s16le mono."""
-    n = int(round(seconds * sample_rate))
+    n = round(seconds * sample_rate)
     t = np.arange(n) / sample_rate
     wave = 0.5 * np.sin(2 * math.pi * freq * t) * (1 + 0.3 * np.sin(2 * math.pi * 3 * t))
     return (wave * 32767 * 0.8).astype("<i2").tobytes()

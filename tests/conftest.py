@@ -38,19 +38,25 @@ def media_clips() -> list[Path]:
     """The real clips beside the checkout, or none (the tests using them then skip)."""
     if not MEDIA.is_dir():
         return []
-    return sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in {".mp4", ".mkv", ".webm", ".mov"})
+    return sorted(
+        p for p in MEDIA.iterdir() if p.suffix.lower() in {".mp4", ".mkv", ".webm", ".mov"}
+    )
 
 
-requires_media = pytest.mark.skipif(not MEDIA.is_dir(), reason="../shared/media is not beside this checkout")
+requires_media = pytest.mark.skipif(
+    not MEDIA.is_dir(), reason="../shared/media is not beside this checkout"
+)
 
 
 # --- OpenAPI validation of captured requests ----------------------------------------------------
+
 
 def _load_schema() -> Any:
     if not OPENAPI.is_file():
         return None
     spec = json.loads(OPENAPI.read_text())
     spec = copy.deepcopy(spec)
+
     # Known spec problems (see ../shared/openapi/README.md): `original` is a valid detail level for
     # SDK 3.x, and OpenAPI 3.0's `nullable` is not JSON Schema.
     def fix(node: Any) -> None:
@@ -66,6 +72,7 @@ def _load_schema() -> Any:
         elif isinstance(node, list):
             for v in node:
                 fix(v)
+
     fix(spec)
     return spec
 
@@ -82,19 +89,22 @@ def validate_request_body(path: str, body: dict[str, Any]) -> None:
     if _SPEC is None:
         return
     import jsonschema
-    from referencing import Registry, Resource
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
 
     name = next((n for suffix, n in _SCHEMA_FOR.items() if path.endswith(suffix)), None)
     if name is None:
         return
-    registry = Registry().with_resource("urn:oai", Resource.from_contents(_SPEC))
+    registry = Registry().with_resource("urn:oai", DRAFT202012.create_resource(_SPEC))
     validator = jsonschema.Draft202012Validator(
         {"$ref": f"urn:oai#/components/schemas/{name}"}, registry=registry
     )
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
-        raise AssertionError(f"request to {path} violates {name}: {best.message} at {list(best.path)}")
+        raise AssertionError(
+            f"request to {path} violates {name}: {best.message} at {list(best.path)}"
+        )
 
 
 def validate_calls(router: respx.Router) -> int:
@@ -126,6 +136,7 @@ def api() -> Iterator[respx.Router]:
 
 
 # --- canned API answers ------------------------------------------------------------------------
+
 
 def chat_response(
     content: str | dict[str, Any] | None,

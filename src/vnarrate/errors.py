@@ -43,3 +43,9 @@ class OutputError(VnarrateError):
     """An output exists (without --force) or cannot be written."""
 
     exit_code = 6
+
+
+class UsageError(VnarrateError):
+    """A bad command-line value that click's own types cannot express (exit 2, like click's)."""
+
+    exit_code = 2

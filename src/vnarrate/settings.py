@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .models import Detail, SampleMode, SamplingSpec
 
 Provider = Literal["auto", "openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
@@ -53,13 +53,9 @@ class Settings(BaseSettings):
     model: str = Field(default="gpt-5.4-mini", min_length=1)
     detail: Detail = Field(default="auto")
     # Large enough for a reasoning model's hidden tokens plus the answer (see DESIGN.md).
-    max_completion_tokens: int = Field(
-        default=8000, ge=16
-    )
+    max_completion_tokens: int = Field(default=8000, ge=16)
     token_field: TokenField = Field(default="auto")
-    temperature: float | None = Field(
-        default=None, ge=0, le=2
-    )
+    temperature: float | None = Field(default=None, ge=0, le=2)
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = Field(
         default=None
     )
@@ -111,7 +107,7 @@ class Settings(BaseSettings):
             return self.provider
         return detect_provider(self.base_url)
 
-    def resolved_token_field(self) -> str:
+    def resolved_token_field(self) -> Literal["max_completion_tokens", "max_tokens"]:
         if self.token_field != "auto":
             return self.token_field
         # Ollama and LM Studio honour only max_tokens; OpenAI's reasoning models reject it.
@@ -169,6 +165,8 @@ def load_settings(**flags: Any) -> Settings:
         if field == "openai_api_key" or field == "openai_base_url":
             source = loc
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if field in given:
+            raise UsageError(f"invalid value for {source}: {msg}") from None
         raise ConfigError(f"invalid setting {source}: {msg}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"cannot read .env: {exc.reason}") from None

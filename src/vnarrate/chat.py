@@ -1,0 +1,224 @@
+"""Chat stage: messages -> a validated pydantic answer (structured output) and its token usage.
+
+Takes an OpenAI client, messages and the few request options; gives (answer, Usage). Uses
+`chat.completions.parse(response_format=Model)` where the server supports json_schema, and JSON
+mode with validation and one repair turn where it does not. A cut-off, refused, empty or
+non-JSON answer becomes an ApiError with advice, never an empty output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .client import map_api_error, one_line
+from .errors import ApiError
+from .models import Usage
+
+if TYPE_CHECKING:
+    import openai
+
+T = TypeVar("T", bound=BaseModel)
+StructuredMode = Literal["json_schema", "json_object", "none"]
+
+
+class ResponseStore(Protocol):
+    """What chat needs from a response cache (see cache.py)."""
+
+    def get_json(self, key: str) -> dict[str, Any] | None: ...
+
+    def put_json(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+class ChatOptions(BaseModel):
+    """The request options chat needs (a slice of Settings)."""
+
+    model: str
+    token_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
+    max_tokens: int = 8000
+    temperature: float | None = None
+    reasoning_effort: str | None = None
+    structured: StructuredMode = "json_schema"
+    base_url: str | None = None
+
+
+def request_params(options: ChatOptions) -> dict[str, Any]:
+    """The request fields besides model, messages and response_format."""
+    params: dict[str, Any] = {options.token_field: options.max_tokens}
+    if options.temperature is not None:
+        params["temperature"] = options.temperature
+    if options.reasoning_effort is not None:
+        params["reasoning_effort"] = options.reasoning_effort
+    return params
+
+
+def usage_of(completion: Any) -> Usage:
+    u = getattr(completion, "usage", None)
+    if u is None:
+        return Usage(requests=1)
+    prompt_details = getattr(u, "prompt_tokens_details", None)
+    completion_details = getattr(u, "completion_tokens_details", None)
+    return Usage(
+        prompt_tokens=u.prompt_tokens or 0,
+        completion_tokens=u.completion_tokens or 0,
+        total_tokens=u.total_tokens or 0,
+        cached_tokens=(getattr(prompt_details, "cached_tokens", 0) or 0),
+        reasoning_tokens=(getattr(completion_details, "reasoning_tokens", 0) or 0),
+        requests=1,
+    )
+
+
+def _length_error(options: ChatOptions) -> ApiError:
+    return ApiError(
+        f"the answer was cut off at {options.max_tokens} tokens ({options.token_field})",
+        hint="raise --max-completion-tokens (reasoning models spend tokens thinking first)",
+    )
+
+
+def _not_json_error(options: ChatOptions) -> ApiError:
+    return ApiError(
+        "the server answered with something that is not a Chat Completions response "
+        "(an HTML or text page?)",
+        hint=f"check --base-url ({options.base_url or 'https://api.openai.com/v1'}): "
+        "it usually ends in /v1",
+    )
+
+
+def _extract_json(text: str) -> str:
+    """The JSON object in a reply that may wrap it in prose or ``` fences."""
+    fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.S)
+    if fenced:
+        return fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if start != -1 and end > start else text
+
+
+def _check_choice(completion: Any, options: ChatOptions) -> Any:
+    if isinstance(completion, str) or not getattr(completion, "choices", None):
+        raise _not_json_error(options)
+    choice = completion.choices[0]
+    message = choice.message
+    if getattr(message, "refusal", None):
+        raise ApiError(f"the model refused: {one_line(message.refusal)}")
+    if choice.finish_reason == "length":
+        raise _length_error(options)
+    if choice.finish_reason == "content_filter":
+        raise ApiError("the answer was withheld by the provider's content filter")
+    if not (message.content or "").strip():
+        raise _empty_error()
+    return message
+
+
+def _empty_error() -> ApiError:
+    return ApiError(
+        "the model returned an empty answer",
+        hint="try again, raise --max-completion-tokens, or try another --model",
+    )
+
+
+def _call(client: openai.OpenAI, options: ChatOptions, key: str, **kwargs: Any) -> Any:
+    import openai
+
+    try:
+        return kwargs.pop("_fn")(model=options.model, **kwargs)
+    except openai.LengthFinishReasonError:
+        raise _length_error(options) from None
+    except openai.ContentFilterFinishReasonError:
+        raise ApiError("the answer was withheld by the provider's content filter") from None
+    except openai.APIError as exc:
+        raise map_api_error(exc, model=options.model, base_url=options.base_url, key=key) from None
+    except (AttributeError, TypeError):
+        # The SDK hands back a plain str for a non-JSON body (an HTML page with status 200),
+        # which parse() then trips over.
+        raise _not_json_error(options) from None
+    except (ValidationError, json.JSONDecodeError) as exc:
+        # parse() validates the content itself; a non-conforming answer lands here.
+        if isinstance(exc, ValidationError) and not str(exc.errors()[0].get("input", "x")).strip():
+            raise _empty_error() from None
+        raise ApiError(
+            f"the answer did not match the expected fields: {_first_error(exc)}"
+        ) from None
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "answer"
+        return f"{where}: {err['msg']}"
+    return one_line(str(exc), 160)
+
+
+def complete(
+    client: openai.OpenAI,
+    schema: type[T],
+    messages: Sequence[dict[str, Any]],
+    options: ChatOptions,
+    *,
+    key: str = "",
+) -> tuple[T, Usage]:
+    """Ask for an answer of type `schema`; return it validated, with the usage it cost."""
+    params = request_params(options)
+    if options.structured == "json_schema":
+        completion = _call(
+            client,
+            options,
+            key,
+            _fn=client.chat.completions.parse,
+            messages=list(messages),
+            response_format=schema,
+            **params,
+        )
+        message = _check_choice(completion, options)
+        parsed = getattr(message, "parsed", None)
+        if parsed is None:
+            try:
+                parsed = schema.model_validate_json(_extract_json(message.content))
+            except ValidationError as exc:
+                raise ApiError(
+                    f"the answer did not match the expected fields: {_first_error(exc)}"
+                ) from None
+        return parsed, usage_of(completion)
+    return _complete_json_mode(client, schema, list(messages), options, params, key)
+
+
+def _complete_json_mode(
+    client: openai.OpenAI,
+    schema: type[T],
+    messages: list[dict[str, Any]],
+    options: ChatOptions,
+    params: dict[str, Any],
+    key: str,
+) -> tuple[T, Usage]:
+    """For servers without json_schema: describe the schema in the prompt, validate, repair once."""
+    shape = json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    instruction = f"Answer with one JSON object only, matching this JSON schema: {shape}"
+    msgs = [*messages, {"role": "system", "content": instruction}]
+    if options.structured == "json_object":
+        params = {**params, "response_format": {"type": "json_object"}}
+    usage = Usage()
+    last_error = ""
+    for attempt in range(2):  # the answer, then at most one repair turn
+        completion = _call(
+            client, options, key, _fn=client.chat.completions.create, messages=msgs, **params
+        )
+        message = _check_choice(completion, options)
+        usage = usage + usage_of(completion)
+        try:
+            return schema.model_validate_json(_extract_json(message.content)), usage
+        except ValidationError as exc:
+            last_error = _first_error(exc)
+            if attempt == 0:
+                msgs = [
+                    *msgs,
+                    {"role": "assistant", "content": message.content},
+                    {
+                        "role": "user",
+                        "content": f"That JSON is invalid ({last_error}). Send the corrected "
+                        "JSON object only.",
+                    },
+                ]
+    raise ApiError(f"the answer did not match the expected fields after a repair: {last_error}")

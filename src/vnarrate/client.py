@@ -1,0 +1,116 @@
+"""Client: the one place that builds `OpenAI(...)` and turns SDK exceptions into ours.
+
+Takes a key, base URL, timeout and retry count; gives an `openai.OpenAI`. Retries are the SDK's
+own (connection errors, timeouts, 408/409/429/5xx, honouring Retry-After): no loop of ours.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .errors import ApiError, ConfigError
+
+if TYPE_CHECKING:
+    import openai
+
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+)")
+
+
+def make_client(
+    *, api_key: str, base_url: str | None, timeout: float, max_retries: int
+) -> openai.OpenAI:
+    """An OpenAI client; `base_url` None means OpenAI itself."""
+    import openai  # imported here so that `vnarrate --help` stays fast
+
+    try:
+        return openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+    except openai.OpenAIError as exc:  # e.g. missing credentials
+        raise ConfigError(
+            redact(str(exc), api_key),
+            hint="set OPENAI_API_KEY in the environment or in .env, or pass --api-key",
+        ) from None
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """`text` with the given secrets and anything that looks like a key masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _KEYLIKE.sub("***", text)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Collapse whitespace so a server's message fits one line of stderr."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    if isinstance(body, str) and body.strip():
+        return body
+    return exc.message
+
+
+def map_api_error(
+    exc: BaseException, *, model: str | None = None, base_url: str | None = None, key: str = ""
+) -> ApiError:
+    """One clear ApiError (exit 5) for any SDK failure, naming the cause and what to do."""
+    import openai
+
+    where = base_url or "api.openai.com"
+    if isinstance(exc, openai.APITimeoutError):
+        return ApiError(
+            f"the request to {where} timed out after the SDK's retries",
+            hint="raise --timeout or --max-retries, or send fewer frames",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {one_line(str(cause), 120)}" if cause and str(cause) else ""
+        return ApiError(
+            f"cannot reach {where}{detail}",
+            hint="check the network and --base-url; the SDK already retried",
+        )
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        msg = one_line(redact(_server_message(exc), key))
+        if isinstance(exc, openai.AuthenticationError):
+            return ApiError(
+                f"the API key was rejected (401): {msg}",
+                hint="check OPENAI_API_KEY / --api-key",
+            )
+        if isinstance(exc, openai.PermissionDeniedError):
+            return ApiError(f"permission denied (403): {msg}")
+        if isinstance(exc, openai.NotFoundError):
+            what = f"model {model!r}" if model else "the resource"
+            return ApiError(
+                f"{what} was not found (404): {msg}",
+                hint="pick another --model, or run `vnarrate models` to list what the server has",
+            )
+        if isinstance(exc, openai.RateLimitError):
+            quota = "quota" in msg.lower() or "billing" in msg.lower()
+            return ApiError(
+                f"rate limited (429) after {'no' if quota else 'the SDK'} retries: {msg}",
+                hint="check your plan and billing"
+                if quota
+                else "lower --jobs, raise --max-retries, or try later",
+            )
+        if isinstance(exc, openai.BadRequestError):
+            return ApiError(f"the server rejected the request (400): {msg}")
+        if status >= 500:
+            return ApiError(f"server error ({status}) after the SDK's retries: {msg}")
+        return ApiError(f"the API answered {status}: {msg}")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ApiError("the server's answer did not have the expected shape")
+    if isinstance(exc, openai.OpenAIError):
+        return ApiError(one_line(redact(str(exc), key)))
+    return ApiError(one_line(redact(f"{type(exc).__name__}: {exc}", key)))

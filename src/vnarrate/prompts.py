@@ -1,0 +1,136 @@
+"""Prompts stage (pure): frames and a task -> Chat Completions messages.
+
+Takes frames (JPEG bytes with timestamps) and the few options that shape a prompt; gives the
+`messages` list: a system prompt per preset, then ONE user message where a timestamp text part
+precedes each image part (`data:image/jpeg;base64,...`, with `detail` where the server wants it).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+from .models import Frame
+
+Message = dict[str, Any]
+
+DESCRIBE_PRESETS: dict[str, str] = {
+    "general": (
+        "You watch videos through frames sampled from them, each labelled with its timestamp, and "
+        "write what a viewer needs to know: what happens, who or what is shown, where, and how it "
+        "changes over time. Describe only what the frames show; say so when something is unclear. "
+        "Never mention frames, images or timestamps: write about the video."
+    ),
+    "youtube": (
+        "You write the title and description a creator would upload with a video. The frames, "
+        "each labelled with its timestamp, are sampled from it. Write a specific, catchy but "
+        "honest title and a compelling description of two or three short paragraphs. Describe "
+        "only what the frames show. Never mention frames, images or timestamps."
+    ),
+    "accessibility": (
+        "You describe videos for blind and low-vision people. The frames, each labelled with its "
+        "timestamp, are sampled from the video. Write plain, concrete, present-tense sentences "
+        "about what is on screen, in the order it happens: people, actions, setting, on-screen "
+        "text. No interpretation, no adjectives of praise. Never mention frames or timestamps."
+    ),
+    "technical": (
+        "You analyse videos for engineers. The frames, each labelled with its timestamp, are "
+        "sampled from the video. Report precisely what is visible: objects, counts, motion, "
+        "camera movement, lighting, on-screen text, and when things change (use times like 0:12). "
+        "Say what is uncertain."
+    ),
+}
+
+DESCRIBE_TASK = (
+    "Give this video a title and a description in markdown (short paragraphs, no headings)."
+)
+
+
+def format_ts(seconds: float) -> str:
+    """`m:ss.s` for prompts (the model reads these, so keep them compact and unambiguous)."""
+    minutes, secs = divmod(max(0.0, seconds), 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:04.1f}"
+    return f"{minutes}:{secs:04.1f}"
+
+
+def data_url(jpeg: bytes, mime: str = "image/jpeg") -> str:
+    return f"data:{mime};base64,{base64.b64encode(jpeg).decode('ascii')}"
+
+
+def image_part(url: str, detail: str | None) -> dict[str, Any]:
+    image: dict[str, Any] = {"url": url}
+    if detail is not None:
+        image["detail"] = detail
+    return {"type": "image_url", "image_url": image}
+
+
+def frame_parts(frames: Sequence[Frame], *, detail: str | None) -> list[dict[str, Any]]:
+    """A timestamp text part before each image part, in chronological order."""
+    parts: list[dict[str, Any]] = []
+    for frame in frames:
+        parts.append({"type": "text", "text": f"[{format_ts(frame.time_s)}]"})
+        parts.append(image_part(data_url(frame.jpeg), detail))
+    return parts
+
+
+def describe_messages(
+    frames: Sequence[Frame],
+    *,
+    duration_s: float,
+    preset: str = "general",
+    prompt: str | None = None,
+    detail: str | None = "auto",
+    language: str | None = None,
+    context: str | None = None,
+    part: tuple[int, int] | None = None,
+) -> list[Message]:
+    """Messages asking for a title and description of a video (or of one time chunk of it).
+
+    `prompt` replaces the task (a custom question); `context` carries the previous chunk's summary
+    for long videos, and `part` is (chunk number, chunk count), both 1-based.
+    """
+    system = DESCRIBE_PRESETS.get(preset)
+    if system is None:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(DESCRIBE_PRESETS)}")
+    if language:
+        system += f" Write in this language: {language}."
+    lines = [f"The video lasts {format_ts(duration_s)} (m:ss.s)."]
+    if frames:
+        lines.append(
+            f"{len(frames)} frames follow, from {format_ts(frames[0].time_s)} "
+            f"to {format_ts(frames[-1].time_s)}."
+        )
+    if part is not None and part[1] > 1:
+        lines.append(f"This is part {part[0]} of {part[1]} of the video, in time order.")
+    if context:
+        lines.append(f"What happened before this part: {context}")
+    lines.append(prompt.strip() if prompt else DESCRIBE_TASK)
+    if prompt:
+        lines.append("Put a short title in `title` and your answer in `description`.")
+    content: list[dict[str, Any]] = [{"type": "text", "text": "\n".join(lines)}]
+    content.extend(frame_parts(frames, detail=detail))
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": content},
+    ]
+
+
+def merge_messages(
+    parts: Sequence[tuple[str, str]], *, duration_s: float, preset: str, language: str | None
+) -> list[Message]:
+    """Messages asking to merge per-chunk (title, description) pairs into one for the whole."""
+    system = DESCRIBE_PRESETS.get(preset, DESCRIBE_PRESETS["general"])
+    if language:
+        system += f" Write in this language: {language}."
+    body = "\n\n".join(
+        f"Part {i} — {title}\n{desc}" for i, (title, desc) in enumerate(parts, start=1)
+    )
+    text = (
+        f"A {format_ts(duration_s)} video was described in {len(parts)} consecutive parts. "
+        "Write one title and one description of the whole video from them: keep the order of "
+        "events, drop repetition.\n\n" + body
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": text}]

@@ -1,0 +1,64 @@
+"""Prompts: message shape, timestamps before images, detail, presets."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from vnarrate.models import Frame
+from vnarrate.prompts import describe_messages, format_ts, merge_messages
+
+
+def _frames(n: int) -> list[Frame]:
+    return [
+        Frame(index=i * 10, time_s=i * 1.5, width=64, height=36, jpeg=b"\xff\xd8jpeg%d" % i)
+        for i in range(n)
+    ]
+
+
+def test_one_user_message_with_timestamp_before_each_image() -> None:
+    frames = _frames(3)
+    msgs = describe_messages(frames, duration_s=4.5, detail="low")
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    parts = msgs[1]["content"]
+    assert parts[0]["type"] == "text" and "0:04.5" in parts[0]["text"]
+    pairs = parts[1:]
+    assert len(pairs) == 6
+    for i, frame in enumerate(frames):
+        label, image = pairs[2 * i], pairs[2 * i + 1]
+        assert label == {"type": "text", "text": f"[{format_ts(frame.time_s)}]"}
+        assert image["type"] == "image_url"
+        url = image["image_url"]["url"]
+        assert url.startswith("data:image/jpeg;base64,")
+        assert base64.b64decode(url.split(",", 1)[1]) == frame.jpeg
+        assert image["image_url"]["detail"] == "low"
+
+
+def test_detail_can_be_left_out_for_servers_that_reject_it() -> None:
+    msgs = describe_messages(_frames(1), duration_s=1, detail=None)
+    assert "detail" not in msgs[1]["content"][2]["image_url"]
+
+
+def test_custom_prompt_replaces_task_and_presets_differ() -> None:
+    a = describe_messages(_frames(1), duration_s=1, prompt="How many cars?")
+    assert "How many cars?" in a[1]["content"][0]["text"]
+    b = describe_messages(_frames(1), duration_s=1, preset="accessibility")
+    assert a[0]["content"] != b[0]["content"]
+    with pytest.raises(ValueError, match="unknown preset"):
+        describe_messages(_frames(1), duration_s=1, preset="nope")
+
+
+def test_chunk_context_and_merge() -> None:
+    msgs = describe_messages(_frames(2), duration_s=9, context="A dog ran.", part=(2, 3))
+    text = msgs[1]["content"][0]["text"]
+    assert "part 2 of 3" in text and "A dog ran." in text
+    merged = merge_messages(
+        [("A", "one"), ("B", "two")], duration_s=9, preset="general", language="de"
+    )
+    assert "Part 1 — A" in merged[1]["content"] and "de" in merged[0]["content"]
+
+
+@pytest.mark.parametrize(("t", "s"), [(0, "0:00.0"), (61.25, "1:01.2"), (3725, "1:02:05.0")])
+def test_format_ts(t: float, s: str) -> None:
+    assert format_ts(t) == s

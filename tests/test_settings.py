@@ -1,0 +1,92 @@
+"""Settings: defaults, env, .env, flags, precedence, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vnarrate.errors import ConfigError, UsageError
+from vnarrate.settings import detect_provider, load_settings
+
+
+def test_defaults_are_current_models() -> None:
+    s = load_settings()
+    assert s.model == "gpt-5.4-mini"
+    assert not s.model.startswith(("gpt-4o", "gpt-4.1")) and s.model != "gpt-5"
+    assert s.resize == 768 and s.detail == "auto" and s.temperature is None
+    assert s.max_completion_tokens >= 4000  # room for a reasoning model's hidden tokens
+
+
+def test_precedence_flag_env_dotenv_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("VNARRATE_MODEL=from-dotenv\nVNARRATE_RESIZE=512\nVNARRATE_STRIDE=7\n")
+    s = load_settings()
+    assert (s.model, s.resize, s.stride) == ("from-dotenv", 512, 7)
+    monkeypatch.setenv("VNARRATE_MODEL", "from-env")
+    s = load_settings()
+    assert (s.model, s.resize) == ("from-env", 512)
+    s = load_settings(model="from-flag", resize=None)
+    assert (s.model, s.resize) == ("from-flag", 512)
+
+
+def test_openai_env_names_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env-123456")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
+    s = load_settings()
+    assert s.require_key() == "sk-from-env-123456"
+    assert s.base_url == "http://localhost:11434/v1"
+    assert s.resolved_provider() == "ollama"
+    assert s.resolved_token_field() == "max_tokens"
+    assert "sk-from-env" not in repr(s) and "sk-from-env" not in str(s.model_dump())
+
+
+def test_key_in_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("OPENAI_API_KEY=sk-dotenv-abcdef\n")
+    assert load_settings().require_key() == "sk-dotenv-abcdef"
+
+
+def test_unrelated_env_vars_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # LANGUAGE and MODEL are common in shells; only VNARRATE_* names count.
+    monkeypatch.setenv("LANGUAGE", "en_US:en")
+    monkeypatch.setenv("MODEL", "nope")
+    s = load_settings()
+    assert s.language is None and s.model == "gpt-5.4-mini"
+
+
+def test_missing_key_says_how_to_set_it() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings().require_key()
+    text = str(err.value)
+    assert "OPENAI_API_KEY" in text and ".env" in text and "--api-key" in text
+    assert err.value.exit_code == 3
+
+
+def test_local_server_needs_no_key() -> None:
+    s = load_settings(base_url="http://localhost:11434/v1")
+    assert s.require_key() == "not-needed"
+
+
+def test_bad_env_value_is_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VNARRATE_STRIDE", "0")
+    with pytest.raises(ConfigError, match="VNARRATE_STRIDE"):
+        load_settings()
+
+
+def test_bad_flag_value_is_usage_error() -> None:
+    with pytest.raises(UsageError, match="--resize") as err:
+        load_settings(resize=5)
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "provider"),
+    [
+        (None, "openai"),
+        ("https://api.openai.com/v1", "openai"),
+        ("http://localhost:11434/v1", "ollama"),
+        ("http://127.0.0.1:1234/v1", "lmstudio"),
+        ("http://gpu-box:8000/v1", "compatible"),
+    ],
+)
+def test_detect_provider(url: str | None, provider: str) -> None:
+    assert detect_provider(url) == provider
