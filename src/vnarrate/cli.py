@@ -6,6 +6,7 @@ Thin on purpose: no stage logic here. Heavy modules are imported inside commands
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -260,8 +261,6 @@ def _run_each(
     force: bool,
 ) -> list[int]:
     """Run `fn` per input; print (or write) each product; return the failures' exit codes."""
-    import json
-
     from . import output
 
     failures: list[int] = []
@@ -269,6 +268,8 @@ def _run_each(
     for path in items:
         try:
             text = fn(path)
+            if not text:
+                continue
         except VnarrateError as exc:
             if len(items) == 1 and not json_lines:
                 raise
@@ -293,6 +294,217 @@ def _run_each(
         else:
             click.echo(text.rstrip("\n"))
     return failures
+
+
+script_options = _options(
+    click.option(
+        "--style",
+        type=click.Choice(["documentary", "audio-description", "promo", "tutorial"]),
+        help="Narration style [documentary].",
+    ),
+    click.option(
+        "--words-per-second",
+        type=click.FloatRange(0.3, 8),
+        help="Voice's pace at speed 1.0, for word budgets [2.5].",
+    ),
+    click.option(
+        "--segment-seconds",
+        type=click.FloatRange(1, 120),
+        help="Typical length of a narration slot [6].",
+    ),
+)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="Script file [default: VIDEO.script.json]; - prints it.",
+)
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON result line per input (JSONL).")
+@click.option("--instructions", help="Extra guidance for the script writer.")
+@click.option("--force", is_flag=True, default=None, help="Overwrite existing outputs.")
+@script_options
+@connection_options
+@model_options
+@sampling_options
+def script(inputs: tuple[str, ...], output_path: Path | None, as_json: bool, **flags: Any) -> None:
+    """Write a timed narration script (JSON) for each VIDEO, to edit or to speak later."""
+    from . import output, pipeline
+    from .script import dump_script
+
+    ui = _ui()
+    settings = _settings(**flags)
+    if output_path is not None and len(inputs) > 1:
+        raise click.UsageError("-o/--output takes one input; use --out-dir for several")
+    client, key = pipeline.open_client(settings)
+    out_dir = settings.out_dir or Path(".")
+
+    def one(path: str) -> str:
+        target = output_path or out_dir / f"{Path(path).stem}.script.json"
+        if str(target) != "-":
+            output.check_writable(target, force=settings.force)
+        result = pipeline.make_script(
+            path,
+            settings,
+            client=client,
+            key=key,
+            report=ui.info,
+            progress=ui.progress(f"{Path(path).name}: frames"),
+        )
+        for note in result.notes:
+            ui.warn(f"{path}: {note}")
+        text = dump_script(result.script)
+        if str(target) == "-":
+            return text
+        output.write_text(target, text, force=settings.force)
+        ui.info(f"{path}: wrote {target} ({len(result.script.segments)} segments)")
+        return (
+            json.dumps(
+                {
+                    "input": path,
+                    "status": "ok",
+                    "outputs": [str(target)],
+                    "usage": result.usage.model_dump(),
+                }
+            )
+            if as_json
+            else ""
+        )
+
+    failures = _run_each(inputs, one, ui, as_json, None, settings.force)
+    if failures:
+        raise SystemExit(failures[0])
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Narration audio (.mp3, .wav or .m4a) [default: VIDEO.narration.mp3].",
+)
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option(
+    "--script",
+    "script_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Speak this (edited) script.json instead of writing one: no vision call.",
+)
+@click.option(
+    "--mux",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a copy of the video with the narration mixed in.",
+)
+@click.option("--replace-audio", is_flag=True, help="With --mux: drop the original audio.")
+@click.option(
+    "--duck-db",
+    type=click.FloatRange(-60, 0),
+    help="With --mux: original audio level under speech [-12].",
+)
+@click.option(
+    "--untimed",
+    is_flag=True,
+    help="One continuous narration, as long as the speech (the notebook's way).",
+)
+@click.option(
+    "--no-subtitles", "subtitles", flag_value=False, default=None, help="Skip the .srt and .vtt."
+)
+@click.option("--tts-model", help="Speech model [gpt-4o-mini-tts].")
+@click.option("--voice", help="Voice [alloy]; e.g. onyx, nova, coral, sage.")
+@click.option("--speed", type=click.FloatRange(0.25, 4.0), help="Speaking speed [1.0].")
+@click.option("--instructions", "tts_instructions", help="Tone of voice (models that support it).")
+@click.option("--script-instructions", "instructions", help="Extra guidance for the script writer.")
+@click.option("--tts-base-url", help="Separate OpenAI-compatible server for speech.")
+@click.option("--tts-api-key", help="Key for --tts-base-url [env: VNARRATE_TTS_API_KEY].")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent speech requests [4].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON result line per input (JSONL).")
+@click.option("--force", is_flag=True, default=None, help="Overwrite existing outputs.")
+@script_options
+@connection_options
+@model_options
+@sampling_options
+def voiceover(
+    inputs: tuple[str, ...],
+    output_path: Path | None,
+    script_file: Path | None,
+    mux: Path | None,
+    replace_audio: bool,
+    untimed: bool,
+    as_json: bool,
+    **flags: Any,
+) -> None:
+    """Narrate each VIDEO: script -> speech -> an mp3 timed to the video, with subtitles."""
+    from . import pipeline
+
+    ui = _ui()
+    settings = _settings(**flags)
+    if len(inputs) > 1 and (output_path or mux or script_file):
+        raise click.UsageError("-o, --mux and --script take one input; use --out-dir for several")
+    if replace_audio and mux is None:
+        raise click.UsageError("--replace-audio goes with --mux")
+    client, key = pipeline.open_client(settings)
+    out_dir = settings.out_dir or Path(".")
+
+    def one(path: str) -> str:
+        paths = pipeline.VoiceoverPaths(
+            Path(path).stem,
+            out_dir,
+            audio=output_path,
+            mux=mux,
+            subtitles=settings.subtitles,
+        )
+        result = pipeline.voiceover(
+            path,
+            settings,
+            paths,
+            script_file=script_file,
+            untimed=untimed,
+            replace_audio=replace_audio,
+            client=client,
+            key=key,
+            report=ui.info,
+            progress=ui.progress(f"{Path(path).name}: frames"),
+        )
+        for note in result.notes:
+            ui.warn(f"{path}: {note}")
+        record = {
+            "input": path,
+            "status": "ok",
+            "outputs": [o.path for o in result.outputs],
+            "usage": result.usage.model_dump(),
+            "speech_characters": result.speech_characters,
+            "audio_s": round(result.audio_s, 3),
+            "duration_s": round(result.duration_s, 3),
+            "speech_backend": result.speech_backend,
+            "notes": result.notes,
+        }
+        pipeline.write_manifest(
+            paths.manifest,
+            settings,
+            {
+                "input": path,
+                "outputs": [o.model_dump() for o in result.outputs],
+                "usage": result.usage.model_dump(),
+                "speech_characters": result.speech_characters,
+                "speech_backend": result.speech_backend,
+                "placements": [p.model_dump() for p in result.placements],
+                "notes": result.notes,
+            },
+            command="voiceover",
+        )
+        ui.info(f"{path}: wrote {', '.join(o.path for o in result.outputs)}")
+        return json.dumps(record, ensure_ascii=False) if as_json else ""
+
+    failures = _run_each(inputs, one, ui, as_json, None, settings.force)
+    if failures:
+        raise SystemExit(failures[0])
 
 
 @cli.command(epilog=EXIT_CODES_HELP)

@@ -168,3 +168,51 @@ class SamplingSpec(BaseModel):
         if 0 < v < 16:
             raise ValueError("must be 0 (keep full size) or at least 16 pixels")
         return v
+
+
+class ShortenedLine(BaseModel):
+    """One line back from the shortening request."""
+
+    id: int
+    text: str
+
+
+class ShortenedLines(BaseModel):
+    """Structured output schema of the shortening request."""
+
+    lines: list[ShortenedLine]
+
+
+class ScriptResult(ChatResult):
+    """The product of `script`: the repaired script and what repairing it did."""
+
+    input: str
+    script: Script
+    duration_s: float
+    frames_sent: int
+    notes: list[str] = Field(default_factory=list)
+    over_budget: list[int] = Field(default_factory=list)  # still too long after shortening
+
+
+class OutputFile(BaseModel):
+    """A file a run wrote, as recorded in the run manifest (used by --skip-existing)."""
+
+    kind: str
+    path: str
+    bytes: int
+    sha256: str
+
+
+class VoiceoverResult(BaseModel):
+    """The product of `voiceover`: the files written and what fitting the speech did."""
+
+    input: str
+    script: Script
+    placements: list[Placement]
+    outputs: list[OutputFile]
+    usage: Usage = Field(default_factory=Usage)
+    speech_characters: int = 0
+    speech_backend: str = ""
+    duration_s: float = 0.0
+    audio_s: float = 0.0
+    notes: list[str] = Field(default_factory=list)

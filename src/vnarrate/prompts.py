@@ -134,3 +134,83 @@ def merge_messages(
         "events, drop repetition.\n\n" + body
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": text}]
+
+
+SCRIPT_STYLES: dict[str, str] = {
+    "documentary": (
+        "You are the narrator of a classic nature documentary: calm, warm, curious and a little "
+        "wry, with a sense of wonder at ordinary things. You write voiceover lines that are "
+        "spoken over the video while it plays."
+    ),
+    "audio-description": (
+        "You write audio description for blind and low-vision viewers. Say plainly, in the "
+        "present tense, what is on screen at that moment: who, what they do, where, and any "
+        "on-screen text. No interpretation, no opinions, no filler."
+    ),
+    "promo": (
+        "You write the voiceover of a short promotional video: upbeat, confident, concrete, "
+        "speaking to the viewer. Sell what the video shows without inventing claims."
+    ),
+    "tutorial": (
+        "You narrate a screen or how-to video: clear, friendly, step by step, naming what "
+        "the viewer should look at as it appears."
+    ),
+}
+
+
+def script_messages(
+    frames: Sequence[Frame],
+    *,
+    duration_s: float,
+    slots: Sequence[tuple[float, float, int]],
+    style: str = "documentary",
+    instructions: str | None = None,
+    language: str | None = None,
+    detail: str | None = "auto",
+    context: str | None = None,
+) -> list[Message]:
+    """Messages asking for a timed narration script.
+
+    `slots` are (start, end, word budget) suggestions covering the video; the model may merge
+    or skip slots but must keep each line within the budget of the time it covers.
+    """
+    system = SCRIPT_STYLES.get(style)
+    if system is None:
+        raise ValueError(f"unknown style {style!r}; choose from {', '.join(SCRIPT_STYLES)}")
+    slot_lines = "\n".join(
+        f"- {format_ts(a)}–{format_ts(b)}: at most {words} words" for a, b, words in slots
+    )
+    lines = [
+        f"The video lasts {format_ts(duration_s)} ({duration_s:.2f} s). Frames follow, each "
+        "labelled with its time.",
+        "Write the narration as segments with start_s and end_s in seconds (numbers, from the "
+        "start of the video) and the text spoken in that time. A line must be short enough to "
+        "be spoken within its own segment: about "
+        f"{(slots[0][2] / max(0.1, slots[0][1] - slots[0][0])) if slots else 2.0:.1f} words per "
+        "second at most. Segments must not overlap and must end by the end of the video. "
+        "Start each line when what it talks about is on screen; silence between lines is fine.",
+        "Suggested slots and their word budgets:",
+        slot_lines,
+        f"Language: {language or 'English'} (put its BCP 47 tag in `language`).",
+        "Do not mention frames, images or timestamps in the narration.",
+    ]
+    if instructions:
+        lines.append(f"Further instructions: {instructions.strip()}")
+    if context:
+        lines.append(f"The narration so far ended with: {context}")
+    content: list[dict[str, Any]] = [{"type": "text", "text": "\n".join(lines)}]
+    content.extend(frame_parts(frames, detail=detail))
+    return [{"role": "system", "content": system}, {"role": "user", "content": content}]
+
+
+def shorten_messages(items: Sequence[tuple[int, str, int]], *, language: str) -> list[Message]:
+    """Messages asking to shorten lines that are over their word budget: (id, text, budget)."""
+    listing = "\n".join(f"{i}. ({budget} words max) {text}" for i, text, budget in items)
+    return [
+        {
+            "role": "system",
+            "content": "You edit voiceover scripts. Shorten each line to at most its word "
+            "budget, keeping its meaning, tone and language. Return every line with its number.",
+        },
+        {"role": "user", "content": f"Language: {language}\n{listing}"},
+    ]

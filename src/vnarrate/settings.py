@@ -63,6 +63,29 @@ class Settings(BaseSettings):
     preset: str = Field(default="general")
     language: str | None = Field(default=None)
 
+    # --- narration script --------------------------------------------------------------------
+    style: str = "documentary"
+    instructions: str | None = None  # for the script writer
+    # ~150 words a minute: the usual rate of OpenAI's voices at speed 1.0 (not measurable here
+    # without a key; tune with --words-per-second).
+    words_per_second: float = Field(default=2.5, gt=0.2, le=8)
+    segment_seconds: float = Field(default=6.0, ge=1, le=120)
+
+    # --- speech --------------------------------------------------------------------------------
+    tts_model: str = Field(default="gpt-4o-mini-tts", min_length=1)
+    voice: str = Field(default="alloy", min_length=1)
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    tts_instructions: str | None = None  # tone, for models that take it
+    tts_backend: Literal["auto", "speech", "realtime"] = "auto"
+    realtime_model: str = "gpt-realtime-2.1-mini"
+    tts_base_url: str | None = None
+    tts_api_key: SecretStr | None = None
+    max_speed: float = Field(default=1.25, ge=1.0, le=4.0)
+    max_stretch: float = Field(default=1.25, ge=1.0, le=2.0)
+    duck_db: float = Field(default=-12.0, ge=-60, le=0)
+    subtitles: bool = True
+    jobs: int = Field(default=4, ge=1, le=64)
+
     # --- frames ------------------------------------------------------------------------------
     sample: SampleMode = Field(default="interval")
     stride: int = Field(default=50, ge=1)
@@ -84,7 +107,9 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (keep full size) or at least 16 pixels")
         return v
 
-    @field_validator("base_url", "prompt", "language")
+    @field_validator(
+        "base_url", "prompt", "language", "instructions", "tts_instructions", "tts_base_url"
+    )
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v if v and v.strip() else None
