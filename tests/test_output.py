@@ -1,0 +1,63 @@
+"""Atomic writes: complete or absent, never overwritten without force, clear errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vnarrate.errors import OutputError
+from vnarrate.output import atomic_path, check_writable, write_bytes, write_text
+
+
+def test_write_and_refuse_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.txt"
+    write_text(target, "hello", force=False)
+    assert target.read_text() == "hello\n"
+    with pytest.raises(OutputError, match=r"already exists.*--force") as err:
+        write_text(target, "again", force=False)
+    assert err.value.exit_code == 6
+    write_text(target, "again", force=True)
+    assert target.read_text() == "again\n"
+
+
+def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "narration.mp3"
+    with pytest.raises(KeyboardInterrupt), atomic_path(target, force=False) as tmp:
+        tmp.write_bytes(b"half an mp3")
+        raise KeyboardInterrupt
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temp_file_keeps_suffix_for_format_detection(tmp_path: Path) -> None:
+    with atomic_path(tmp_path / "a.m4a", force=False) as tmp:
+        assert tmp.suffix == ".m4a" and tmp.parent == tmp_path
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "a.m4a").read_bytes() == b"x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_folder(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match="not writable"):
+            write_bytes(locked / "x.bin", b"x", force=False)
+    finally:
+        locked.chmod(0o700)
+
+
+def test_parent_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="not a directory"):
+        check_writable(tmp_path / "file" / "out.txt", force=False)
+    with pytest.raises(OutputError, match="cannot write"):
+        write_bytes(tmp_path / "file" / "out.txt", b"x", force=False)
+
+
+def test_directory_as_target(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="is a directory"):
+        check_writable(tmp_path, force=True)
