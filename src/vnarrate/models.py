@@ -216,3 +216,66 @@ class VoiceoverResult(BaseModel):
     duration_s: float = 0.0
     audio_s: float = 0.0
     notes: list[str] = Field(default_factory=list)
+
+
+class PlanLimits(BaseModel):
+    """Per-request caps a plan keeps every request under (the plan stage's options)."""
+
+    max_images_per_request: int = Field(default=1500, ge=1)
+    max_input_tokens: int = Field(default=100_000, ge=1)
+    max_request_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_output_tokens: int = Field(default=8000, ge=1)  # max_completion_tokens of each request
+
+
+class PlannedRequest(BaseModel):
+    """One chat request of a plan: which frames (a contiguous time range) and what it costs."""
+
+    index: int  # 1-based, in the order the requests are sent
+    kind: Literal["frames", "merge"]  # merge: the text-only request joining chunk descriptions
+    first_frame: int | None = None  # 0-based indexes into Plan.frame_times_s, inclusive
+    last_frame: int | None = None
+    images: int = 0
+    start_s: float = 0.0  # the part of the video this request covers
+    end_s: float = 0.0
+    image_tokens: int = 0
+    text_tokens: int = 0  # prompt text, timestamps, context, message framing
+    input_tokens: int = 0
+    expected_output_tokens: int = 0
+    max_output_tokens: int = 0
+    request_bytes: int = 0
+    cost_usd: float | None = None  # with the expected output; None: no price for the model
+    max_cost_usd: float | None = None  # if the request used its whole output budget
+
+
+class Plan(BaseModel):
+    """What a run would send and cost, worked out offline (`vnarrate plan`, `--dry-run`)."""
+
+    input: str = ""
+    task: Literal["describe", "script", "voiceover"] = "describe"
+    model: str
+    provider: str = "openai"
+    detail: str = "auto"
+    duration_s: float = 0.0
+    frame_times_s: list[float] = Field(default_factory=list)
+    shot_starts_s: list[float] = Field(default_factory=list)
+    frame_width: int = 0  # of the first frame (all frames of a run share one size)
+    frame_height: int = 0
+    image_tokens_per_frame: int = 0
+    image_rule: str = ""  # the documented rule applied, e.g. "gpt-5.4 patch-based, high: ..."
+    image_rule_known: bool = True  # False: the model is unknown and image_rule was assumed
+    limits: PlanLimits = Field(default_factory=PlanLimits)
+    requests: list[PlannedRequest] = Field(default_factory=list)
+    chunks: int = 0  # requests with frames
+    input_tokens: int = 0
+    expected_output_tokens: int = 0
+    max_output_tokens: int = 0
+    chat_cost_usd: float | None = None
+    max_chat_cost_usd: float | None = None
+    speech_model: str | None = None
+    speech_characters: int = 0
+    speech_seconds: float = 0.0
+    speech_cost_usd: float | None = None
+    cost_usd: float | None = None  # chat + speech, expected; None when any part is unknown
+    max_cost_usd: float | None = None  # chat at full output budgets + speech
+    prices_as_of: str = ""
+    notes: list[str] = Field(default_factory=list)
