@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import sys
 import threading
 from collections.abc import Callable, Collection, Mapping
@@ -391,7 +390,7 @@ class ResponseCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Unique name in the same folder, so the rename below is atomic; O_EXCL so two
             # writers never share a temp file. Mode 0o666 minus the umask, as for any file.
-            tmp = path.with_name(f"{_TMP_PREFIX}{secrets.token_hex(8)}{suffix}")
+            tmp = path.with_name(f"{_TMP_PREFIX}{os.urandom(8).hex()}{suffix}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
             with os.fdopen(fd, "wb") as fh:
                 fh.write(blob)
