@@ -44,6 +44,7 @@ class ChatOptions(BaseModel):
     reasoning_effort: str | None = None
     structured: StructuredMode = "json_schema"
     base_url: str | None = None
+    provider: str = "openai"
 
 
 def request_params(options: ChatOptions) -> dict[str, Any]:
@@ -159,8 +160,50 @@ def complete(
     options: ChatOptions,
     *,
     key: str = "",
+    cache: ResponseStore | None = None,
 ) -> tuple[T, Usage]:
-    """Ask for an answer of type `schema`; return it validated, with the usage it cost."""
+    """Ask for an answer of type `schema`; return it validated, with the usage it cost.
+
+    With a cache, an identical earlier request (same model, messages with image bytes,
+    parameters, schema, server) is answered from it at zero usage; only validated answers are
+    stored, so a bad answer is never served again.
+    """
+    if cache is None:
+        return _complete(client, schema, messages, options, key)
+    from .cache import request_key
+
+    cache_key = request_key(
+        "chat",
+        {
+            "model": options.model,
+            "messages": list(messages),
+            "response_format": schema,
+            "structured": options.structured,
+            **request_params(options),
+        },
+        provider=options.provider,
+        base_url=options.base_url,
+    )
+    hit = cache.get_json(cache_key)
+    if hit is not None:
+        try:
+            return schema.model_validate(hit["answer"]), Usage()
+        except (KeyError, TypeError, ValidationError):
+            pass  # an entry from an older schema: ask again and replace it
+    answer, usage = _complete(client, schema, messages, options, key)
+    cache.put_json(
+        cache_key, {"answer": answer.model_dump(mode="json"), "usage": usage.model_dump()}
+    )
+    return answer, usage
+
+
+def _complete(
+    client: openai.OpenAI,
+    schema: type[T],
+    messages: Sequence[dict[str, Any]],
+    options: ChatOptions,
+    key: str,
+) -> tuple[T, Usage]:
     params = request_params(options)
     if options.structured == "json_schema":
         completion = _call(

@@ -9,19 +9,26 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import __version__
 from .errors import VnarrateError
 
+if TYPE_CHECKING:
+    from .batch import Outcome
+    from .inputs import Input
+    from .pipeline import Session
+    from .settings import Settings
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 unexpected, 2 usage, 3 configuration, 4 input, 5 API, 6 output."
+    "Exit codes: 0 ok, 1 unexpected, 2 usage, 3 configuration, 4 input, 5 API, 6 output. "
+    "With several inputs: the first failed input's code, after all were processed."
 )
 
 
@@ -37,6 +44,11 @@ class UI:
 
     def info(self, msg: str) -> None:
         if not self.quiet and (self.verbose or self.tty):
+            self._line(msg)
+
+    def say(self, msg: str) -> None:
+        """A result line for people (summaries, files written): shown unless --quiet."""
+        if not self.quiet:
             self._line(msg)
 
     def warn(self, msg: str) -> None:
@@ -68,8 +80,7 @@ class UI:
 
 
 def _ui() -> UI:
-    ctx = click.get_current_context()
-    obj = ctx.find_object(UI)
+    obj = click.get_current_context().find_object(UI)
     return obj if obj is not None else UI()
 
 
@@ -85,20 +96,20 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+PROVIDERS = ["auto", "openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
+
 connection_options = _options(
-    click.option("--api-key", help="API key [env: OPENAI_API_KEY, VNARRATE_API_KEY]."),
+    click.option("--api-key", help="API key [env: OPENAI_API_KEY or VNARRATE_API_KEY]."),
     click.option(
         "--base-url",
         help="OpenAI-compatible server, e.g. http://localhost:11434/v1 [env: OPENAI_BASE_URL].",
     ),
     click.option(
         "--provider",
-        type=click.Choice(
-            ["auto", "openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
-        ),
-        help="Server kind; decides request details. Default: detected from --base-url.",
+        type=click.Choice(PROVIDERS),
+        help="Server kind; decides request details [auto: from --base-url].",
     ),
-    click.option("--model", help="Vision model [default: gpt-5.4-mini; env: VNARRATE_MODEL]."),
+    click.option("--model", help="Vision model [gpt-5.4-mini]."),
     click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds per request [120]."),
     click.option(
         "--max-retries", type=click.IntRange(0, 10), help="SDK retries on 429/5xx/timeouts [2]."
@@ -109,24 +120,18 @@ sampling_options = _options(
     click.option(
         "--sample",
         type=click.Choice(["stride", "count", "interval", "scenes"]),
-        help="How to choose frames [default: interval].",
+        help="How to choose frames [interval].",
     ),
-    click.option("--stride", type=click.IntRange(min=1), help="Every Nth frame (as the notebook)."),
+    click.option("--stride", type=click.IntRange(min=1), help="Every Nth frame."),
     click.option("--frames", type=click.IntRange(min=1), help="N frames spread evenly."),
     click.option(
-        "--every",
-        type=click.FloatRange(min=0, min_open=True),
-        help="One frame every S seconds [1].",
+        "--every", type=click.FloatRange(min=0, min_open=True), help="A frame every S seconds [1]."
     ),
     click.option(
-        "--max-frames",
-        type=click.IntRange(1, 1500),
-        help="Cap on frames per video, spread evenly [48].",
+        "--max-frames", type=click.IntRange(1, 1500), help="Cap on frames, spread evenly [48]."
     ),
     click.option(
-        "--resize",
-        type=click.IntRange(min=0),
-        help="Max side in px before encoding; 0 = full [768].",
+        "--resize", type=click.IntRange(min=0), help="Longest side in px; 0 = full size [768]."
     ),
     click.option("--jpeg-quality", type=click.IntRange(1, 100), help="JPEG quality [85]."),
 )
@@ -145,7 +150,7 @@ model_options = _options(
     click.option(
         "--token-field",
         type=click.Choice(["auto", "max_completion_tokens", "max_tokens"]),
-        help="Which token-limit field the server understands [auto: from --provider].",
+        help="Token-limit field the server understands [auto: by --provider].",
     ),
     click.option("--temperature", type=click.FloatRange(0, 2), help="Sent only when given."),
     click.option(
@@ -154,147 +159,43 @@ model_options = _options(
         help="For reasoning models; sent only when given.",
     ),
     click.option("--language", help="Language of the text, e.g. en, de, 'Brazilian Portuguese'."),
+    click.option(
+        "--max-images-per-request",
+        type=click.IntRange(1, 1500),
+        help="Split longer videos into requests of at most N frames [provider's].",
+    ),
+    click.option(
+        "--max-input-tokens",
+        type=click.IntRange(min=1000),
+        help="Split so no request exceeds N input tokens [100000].",
+    ),
+    click.option(
+        "--max-cost", type=click.FloatRange(min=0), help="Refuse runs estimated above USD (exit 3)."
+    ),
+    click.option(
+        "--prices", type=click.Path(path_type=Path, dir_okay=False), help="Your prices JSON file."
+    ),
+    click.option("--dry-run", is_flag=True, help="Show the plan (frames, tokens, cost); no calls."),
 )
 
-
-def _settings(**flags: Any) -> Any:
-    """Settings from the flags given (None = not given) over env, .env and defaults."""
-    from .settings import load_settings
-
-    chosen = [name for name in ("stride", "frames", "every") if flags.get(name) is not None]
-    if len(chosen) > 1:
-        raise click.UsageError(
-            f"--{chosen[0]} and --{chosen[1]} both choose frames; give one of them"
-        )
-    if chosen and flags.get("sample") is None:
-        flags["sample"] = {"stride": "stride", "frames": "count", "every": "interval"}[chosen[0]]
-    return load_settings(**flags)
-
-
-# --- commands --------------------------------------------------------------------------------
-
-
-@click.group(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=EXIT_CODES_HELP,
+batch_options = _options(
+    click.option("--recursive", "-r", is_flag=True, help="Descend into folders."),
+    click.option(
+        "--out-dir", type=click.Path(path_type=Path, file_okay=False), help="Output folder."
+    ),
+    click.option("--jobs", type=click.IntRange(1, 64), help="Inputs (and speech) at once [4]."),
+    click.option("--json", "as_json", is_flag=True, help="One JSON result line per input."),
+    click.option(
+        "--skip-existing", is_flag=True, help="Skip inputs whose run manifest says complete."
+    ),
+    click.option("--force", is_flag=True, default=None, help="Overwrite existing outputs."),
+    click.option("--no-cache", "cache", flag_value=False, default=None, help="Bypass the cache."),
+    click.option(
+        "--cache-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Response cache folder [user cache dir].",
+    ),
 )
-@click.version_option(__version__, "--version", prog_name="vnarrate")
-@click.option("-v", "--verbose", is_flag=True, help="Say what happens, and show tracebacks.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the product and errors.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
-    """Turn videos into words and voice with vision language models.
-
-    \b
-    vnarrate describe video.mp4          title + description
-    vnarrate frames video.mp4 -o DIR     the frames the model would see (offline)
-    """
-    ctx.obj = UI(verbose=verbose, quiet=quiet)
-
-
-@cli.command(epilog=EXIT_CODES_HELP)
-@click.argument("inputs", nargs=-1, required=True)
-@click.option(
-    "-o", "--output", "output_path", type=click.Path(path_type=Path), help="Write to FILE."
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSONL).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["markdown", "text", "json"]), help="Output format."
-)
-@click.option("--prompt", help="Your own question about the video, instead of the default task.")
-@click.option(
-    "--preset",
-    type=click.Choice(["general", "youtube", "accessibility", "technical"]),
-    help="System prompt style [general].",
-)
-@click.option("--force", is_flag=True, default=None, help="Overwrite existing outputs.")
-@connection_options
-@model_options
-@sampling_options
-def describe(
-    inputs: tuple[str, ...],
-    output_path: Path | None,
-    as_json: bool,
-    fmt: str | None,
-    **flags: Any,
-) -> None:
-    """Write a title and a description of each VIDEO."""
-    from . import output, pipeline
-
-    ui = _ui()
-    if as_json:
-        fmt = "json"
-    settings = _settings(format=fmt, **flags)
-    if output_path is not None and len(inputs) > 1:
-        raise click.UsageError("-o/--output takes one input; use several runs or --json")
-    if output_path is not None:
-        output.check_writable(output_path, force=settings.force)
-    client, key = pipeline.open_client(settings)
-
-    def one(path: str) -> str:
-        result = pipeline.describe(
-            path,
-            settings,
-            client=client,
-            key=key,
-            report=ui.info,
-            progress=ui.progress(f"{Path(path).name}: frames"),
-        )
-        u = result.usage
-        ui.info(
-            f"{path}: {result.frames_sent} frames, {u.prompt_tokens} input + "
-            f"{u.completion_tokens} output tokens ({u.reasoning_tokens} reasoning)"
-        )
-        return pipeline.render_description(result, settings.format)
-
-    failures = _run_each(inputs, one, ui, settings.format == "json", output_path, settings.force)
-    if failures:
-        raise SystemExit(failures[0])
-
-
-def _run_each(
-    inputs: Iterable[str],
-    fn: Callable[[str], str],
-    ui: UI,
-    json_lines: bool,
-    output_path: Path | None,
-    force: bool,
-) -> list[int]:
-    """Run `fn` per input; print (or write) each product; return the failures' exit codes."""
-    from . import output
-
-    failures: list[int] = []
-    items = list(inputs)
-    for path in items:
-        try:
-            text = fn(path)
-            if not text:
-                continue
-        except VnarrateError as exc:
-            if len(items) == 1 and not json_lines:
-                raise
-            ui.error(f"{path}: {exc}")
-            failures.append(exc.exit_code)
-            if json_lines:
-                click.echo(
-                    json.dumps(
-                        {
-                            "input": path,
-                            "status": "error",
-                            "error": str(exc),
-                            "exit_code": exc.exit_code,
-                        },
-                        ensure_ascii=False,
-                    )
-                )
-            continue
-        if output_path is not None:
-            output.write_text(output_path, text, force=force)
-            ui.info(f"wrote {output_path}")
-        else:
-            click.echo(text.rstrip("\n"))
-    return failures
-
 
 script_options = _options(
     click.option(
@@ -305,7 +206,7 @@ script_options = _options(
     click.option(
         "--words-per-second",
         type=click.FloatRange(0.3, 8),
-        help="Voice's pace at speed 1.0, for word budgets [2.5].",
+        help="The voice's pace at speed 1.0, for word budgets [2.5].",
     ),
     click.option(
         "--segment-seconds",
@@ -315,6 +216,231 @@ script_options = _options(
 )
 
 
+def _settings(**flags: Any) -> Settings:
+    """Settings from the flags given (None = not given) over env, .env and defaults."""
+    from .settings import load_settings
+
+    chosen = [name for name in ("stride", "frames", "every") if flags.get(name) is not None]
+    if len(chosen) > 1:
+        raise click.UsageError(f"--{chosen[0]} and --{chosen[1]} both choose frames; give one")
+    if chosen and flags.get("sample") is None:
+        flags["sample"] = {"stride": "stride", "frames": "count", "every": "interval"}[chosen[0]]
+    return load_settings(**flags)
+
+
+# --- the batch driver ------------------------------------------------------------------------
+
+
+class Run:
+    """One command over many inputs: expansion, naming, concurrency, JSONL, exit code."""
+
+    def __init__(
+        self,
+        args: tuple[str, ...],
+        settings: Settings,
+        *,
+        recursive: bool,
+        as_json: bool,
+        skip_existing: bool = False,
+    ) -> None:
+        from .inputs import assign_stems, expand_inputs
+
+        self.ui = _ui()
+        self.settings = settings
+        self.as_json = as_json
+        self.skip_existing = skip_existing
+        warnings: list[str] = []
+        stdin = click.get_text_stream("stdin", errors="surrogateescape") if "-" in args else None
+        self.inputs: list[Input] = expand_inputs(
+            args, recursive=recursive, stdin=stdin, warnings=warnings
+        )
+        for w in warnings:
+            self.ui.warn(w)
+        self.stems = assign_stems(self.inputs)
+        self.session: Session | None = None
+
+    @property
+    def single(self) -> bool:
+        return len(self.inputs) == 1
+
+    def open_session(self) -> Session:
+        from .pipeline import open_session
+
+        self.session = open_session(self.settings, report=self.ui.info)
+        if self.session.cache is not None:
+            for w in self.session.cache.warnings:
+                self.ui.warn(w)
+        return self.session
+
+    def path_for(self, inp: Input, suffix: str) -> Path:
+        from .inputs import output_path
+
+        return output_path(self.settings.out_dir, self.stems[inp], suffix)
+
+    def skip(self, inp: Input) -> bool:
+        from .pipeline import manifest_complete
+
+        return self.skip_existing and manifest_complete(self.path_for(inp, ".vnarrate.json"))
+
+    def go(self, work: Callable[[Input], Outcome]) -> None:
+        """Run `work` per input; print products/JSONL; exit with the documented code."""
+        from .batch import Outcome, exit_code, run_batch, summary
+        from .client import redact
+
+        by_source = {inp.source: inp for inp in self.inputs}
+        secrets = [self.session.key] if self.session else []
+
+        def guarded(source: str) -> Outcome:
+            inp = by_source[source]
+            if self.skip(inp):
+                return Outcome(input=source, status="skipped", record={"reason": "complete"})
+            return work(inp)
+
+        def emit(outcome: Outcome) -> None:
+            if outcome.status == "error":
+                self.ui.error(f"{outcome.input}: {outcome.error}")
+            elif outcome.status == "skipped":
+                self.ui.info(f"{outcome.input}: skipped (already complete)")
+            if self.as_json:
+                click.echo(json.dumps(outcome.as_record(), ensure_ascii=False))
+            elif outcome.text:
+                click.echo(outcome.text.rstrip("\n"))
+
+        outcomes = run_batch(
+            [inp.source for inp in self.inputs],
+            guarded,
+            jobs=self.settings.jobs,
+            emit=emit,
+            redact=lambda text: redact(text, *secrets),
+        )
+        if not self.single:
+            self.ui.say(summary(outcomes))
+        code = exit_code(outcomes)
+        if code:
+            raise SystemExit(code)
+
+
+def _plan_outcome(inp: Input, settings: Settings, task: str, as_json: bool) -> Outcome:
+    from .batch import Outcome
+    from .pipeline import extract, plan_for, render_plan
+
+    frameset = extract(inp.source, settings)
+    plan = plan_for(frameset, settings, task)
+    record = plan.model_dump(mode="json")
+    return Outcome(input=inp.source, record={"plan": record}, text=render_plan(plan))
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@click.version_option(__version__, "--version", prog_name="vnarrate")
+@click.option("-v", "--verbose", is_flag=True, help="Say what happens; tracebacks for bugs.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the product and errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
+    """Turn videos into words and voice with vision language models.
+
+    \b
+    vnarrate describe video.mp4               title + description
+    vnarrate voiceover video.mp4 --voice onyx narration mp3 timed to the video
+    vnarrate script video.mp4                 the timed script only (edit, then --script)
+    vnarrate plan video.mp4                   frames, requests, tokens, cost (offline)
+    vnarrate frames video.mp4 -o DIR          the frames the model would see (offline)
+
+    Inputs can be files, folders (--recursive) or - to read paths from stdin.
+    """
+    ctx.obj = UI(verbose=verbose, quiet=quiet)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", "output_path", type=click.Path(path_type=Path), help="Write to FILE."
+)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "text", "json"]), help="[markdown]")
+@click.option("--prompt", help="Your own question about the video, instead of the default task.")
+@click.option(
+    "--preset",
+    type=click.Choice(["general", "youtube", "accessibility", "technical"]),
+    help="System prompt style [general].",
+)
+@batch_options
+@connection_options
+@model_options
+@sampling_options
+def describe(
+    inputs: tuple[str, ...],
+    output_path: Path | None,
+    fmt: str | None,
+    as_json: bool,
+    recursive: bool,
+    skip_existing: bool,
+    dry_run: bool,
+    **flags: Any,
+) -> None:
+    """Write a title and a description of each VIDEO."""
+    from . import output
+    from .batch import Outcome
+    from .pipeline import describe as run_describe
+    from .pipeline import render_description, write_manifest
+
+    settings = _settings(format="json" if as_json else fmt, **flags)
+    run = Run(inputs, settings, recursive=recursive, as_json=as_json, skip_existing=skip_existing)
+    if output_path is not None and not run.single:
+        raise click.UsageError("-o/--output takes one input; use --out-dir for several")
+    if dry_run:
+        run.go(lambda inp: _plan_outcome(inp, settings, "describe", as_json))
+        return
+    if output_path is not None:
+        output.check_writable(output_path, force=settings.force)
+    session = run.open_session()
+    suffix = {"markdown": ".md", "text": ".txt", "json": ".json"}[settings.format]
+
+    def work(inp: Input) -> Outcome:
+        target = output_path
+        if target is None and settings.out_dir is not None:
+            target = run.path_for(inp, f".description{suffix}")
+        if target is not None:
+            output.check_writable(target, force=settings.force)
+        result = run_describe(inp.source, session, progress=run.ui.progress(f"{inp.source}"))
+        u = result.usage
+        run.ui.info(
+            f"{inp.source}: {result.frames_sent} frames, {result.requests} request(s), "
+            f"{u.prompt_tokens} input + {u.completion_tokens} output tokens"
+        )
+        text = render_description(result, settings.format)
+        record: dict[str, Any] = {
+            k: v
+            for k, v in json.loads(render_description(result, "json")).items()
+            if k not in ("input", "status")
+        }
+        if target is None:
+            return Outcome(input=inp.source, record=record, text=None if as_json else text)
+        written = output.write_text(target, text, force=settings.force)
+        record["outputs"] = [str(written)]
+        if settings.out_dir is not None:
+            from .pipeline import record_output
+
+            write_manifest(
+                run.path_for(inp, ".vnarrate.json"),
+                settings,
+                {
+                    "input": inp.source,
+                    "outputs": [record_output("description", written).model_dump()],
+                    "usage": u.model_dump(),
+                },
+                command="describe",
+            )
+        run.ui.info(f"{inp.source}: wrote {written}")
+        return Outcome(input=inp.source, record=record)
+
+    run.go(work)
+
+
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
@@ -322,63 +448,73 @@ script_options = _options(
     "--output",
     "output_path",
     type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
-    help="Script file [default: VIDEO.script.json]; - prints it.",
+    help="Script file [VIDEO.script.json]; - prints it.",
 )
-@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON result line per input (JSONL).")
 @click.option("--instructions", help="Extra guidance for the script writer.")
-@click.option("--force", is_flag=True, default=None, help="Overwrite existing outputs.")
+@batch_options
 @script_options
 @connection_options
 @model_options
 @sampling_options
-def script(inputs: tuple[str, ...], output_path: Path | None, as_json: bool, **flags: Any) -> None:
+def script(
+    inputs: tuple[str, ...],
+    output_path: Path | None,
+    as_json: bool,
+    recursive: bool,
+    skip_existing: bool,
+    dry_run: bool,
+    **flags: Any,
+) -> None:
     """Write a timed narration script (JSON) for each VIDEO, to edit or to speak later."""
-    from . import output, pipeline
+    from . import output
+    from .batch import Outcome
+    from .pipeline import make_script, record_output, write_manifest
     from .script import dump_script
 
-    ui = _ui()
     settings = _settings(**flags)
-    if output_path is not None and len(inputs) > 1:
+    run = Run(inputs, settings, recursive=recursive, as_json=as_json, skip_existing=skip_existing)
+    if output_path is not None and not run.single:
         raise click.UsageError("-o/--output takes one input; use --out-dir for several")
-    client, key = pipeline.open_client(settings)
-    out_dir = settings.out_dir or Path(".")
+    if dry_run:
+        run.go(lambda inp: _plan_outcome(inp, settings, "script", as_json))
+        return
+    session = run.open_session()
 
-    def one(path: str) -> str:
-        target = output_path or out_dir / f"{Path(path).stem}.script.json"
-        if str(target) != "-":
+    def work(inp: Input) -> Outcome:
+        to_stdout = output_path is not None and str(output_path) == "-"
+        target = output_path or run.path_for(inp, ".script.json")
+        if not to_stdout:
             output.check_writable(target, force=settings.force)
-        result = pipeline.make_script(
-            path,
-            settings,
-            client=client,
-            key=key,
-            report=ui.info,
-            progress=ui.progress(f"{Path(path).name}: frames"),
-        )
+        result = make_script(inp.source, session, progress=run.ui.progress(inp.source))
         for note in result.notes:
-            ui.warn(f"{path}: {note}")
+            run.ui.warn(f"{inp.source}: {note}")
         text = dump_script(result.script)
-        if str(target) == "-":
-            return text
-        output.write_text(target, text, force=settings.force)
-        ui.info(f"{path}: wrote {target} ({len(result.script.segments)} segments)")
-        return (
-            json.dumps(
-                {
-                    "input": path,
-                    "status": "ok",
-                    "outputs": [str(target)],
-                    "usage": result.usage.model_dump(),
-                }
-            )
-            if as_json
-            else ""
+        record: dict[str, Any] = {
+            "segments": len(result.script.segments),
+            "usage": result.usage.model_dump(),
+            "notes": result.notes,
+        }
+        if to_stdout:
+            return Outcome(input=inp.source, record=record, text=None if as_json else text)
+        written = output.write_text(target, text, force=settings.force)
+        record["outputs"] = [str(written)]
+        write_manifest(
+            run.path_for(inp, ".vnarrate.json")
+            if output_path is None
+            else target.with_name(target.name + ".vnarrate.json"),
+            settings,
+            {
+                "input": inp.source,
+                "outputs": [record_output("script", written).model_dump()],
+                "usage": result.usage.model_dump(),
+                "notes": result.notes,
+            },
+            command="script",
         )
+        run.ui.say(f"{inp.source}: wrote {written} ({len(result.script.segments)} segments)")
+        return Outcome(input=inp.source, record=record)
 
-    failures = _run_each(inputs, one, ui, as_json, None, settings.force)
-    if failures:
-        raise SystemExit(failures[0])
+    run.go(work)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -388,14 +524,13 @@ def script(inputs: tuple[str, ...], output_path: Path | None, as_json: bool, **f
     "--output",
     "output_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Narration audio (.mp3, .wav or .m4a) [default: VIDEO.narration.mp3].",
+    help="Narration audio: .mp3, .wav or .m4a [VIDEO.narration.mp3].",
 )
-@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
 @click.option(
     "--script",
     "script_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Speak this (edited) script.json instead of writing one: no vision call.",
+    help="Speak this (edited) script.json; no vision call.",
 )
 @click.option(
     "--mux",
@@ -406,26 +541,20 @@ def script(inputs: tuple[str, ...], output_path: Path | None, as_json: bool, **f
 @click.option(
     "--duck-db",
     type=click.FloatRange(-60, 0),
-    help="With --mux: original audio level under speech [-12].",
+    help="With --mux: original audio level under speech, dB [-12].",
 )
+@click.option("--untimed", is_flag=True, help="One continuous narration (the notebook's way).")
 @click.option(
-    "--untimed",
-    is_flag=True,
-    help="One continuous narration, as long as the speech (the notebook's way).",
-)
-@click.option(
-    "--no-subtitles", "subtitles", flag_value=False, default=None, help="Skip the .srt and .vtt."
+    "--no-subtitles", "subtitles", flag_value=False, default=None, help="No .srt and .vtt."
 )
 @click.option("--tts-model", help="Speech model [gpt-4o-mini-tts].")
-@click.option("--voice", help="Voice [alloy]; e.g. onyx, nova, coral, sage.")
+@click.option("--voice", help="Voice [alloy]: e.g. onyx, nova, coral, sage, echo.")
 @click.option("--speed", type=click.FloatRange(0.25, 4.0), help="Speaking speed [1.0].")
-@click.option("--instructions", "tts_instructions", help="Tone of voice (models that support it).")
-@click.option("--script-instructions", "instructions", help="Extra guidance for the script writer.")
-@click.option("--tts-base-url", help="Separate OpenAI-compatible server for speech.")
+@click.option("--instructions", "tts_instructions", help="Tone of voice (gpt-4o-mini-tts).")
+@click.option("--script-instructions", "instructions", help="Extra guidance for the writer.")
+@click.option("--tts-base-url", help="A separate OpenAI-compatible server for speech.")
 @click.option("--tts-api-key", help="Key for --tts-base-url [env: VNARRATE_TTS_API_KEY].")
-@click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent speech requests [4].")
-@click.option("--json", "as_json", is_flag=True, help="One JSON result line per input (JSONL).")
-@click.option("--force", is_flag=True, default=None, help="Overwrite existing outputs.")
+@batch_options
 @script_options
 @connection_options
 @model_options
@@ -438,140 +567,201 @@ def voiceover(
     replace_audio: bool,
     untimed: bool,
     as_json: bool,
+    recursive: bool,
+    skip_existing: bool,
+    dry_run: bool,
     **flags: Any,
 ) -> None:
-    """Narrate each VIDEO: script -> speech -> an mp3 timed to the video, with subtitles."""
-    from . import pipeline
+    """Narrate each VIDEO: script -> speech -> audio timed to the video, with subtitles."""
+    from .batch import Outcome
+    from .pipeline import VoiceoverPaths, write_manifest
+    from .pipeline import voiceover as run_voiceover
 
-    ui = _ui()
     settings = _settings(**flags)
-    if len(inputs) > 1 and (output_path or mux or script_file):
+    run = Run(inputs, settings, recursive=recursive, as_json=as_json, skip_existing=skip_existing)
+    if not run.single and (output_path or mux or script_file):
         raise click.UsageError("-o, --mux and --script take one input; use --out-dir for several")
     if replace_audio and mux is None:
         raise click.UsageError("--replace-audio goes with --mux")
-    client, key = pipeline.open_client(settings)
-    out_dir = settings.out_dir or Path(".")
+    if dry_run:
+        run.go(lambda inp: _plan_outcome(inp, settings, "voiceover", as_json))
+        return
+    session = run.open_session()
 
-    def one(path: str) -> str:
-        paths = pipeline.VoiceoverPaths(
-            Path(path).stem,
-            out_dir,
+    def work(inp: Input) -> Outcome:
+        paths = VoiceoverPaths(
+            run.stems[inp],
+            settings.out_dir,
             audio=output_path,
             mux=mux,
             subtitles=settings.subtitles,
         )
-        result = pipeline.voiceover(
-            path,
-            settings,
+        result = run_voiceover(
+            inp.source,
+            session,
             paths,
             script_file=script_file,
             untimed=untimed,
             replace_audio=replace_audio,
-            client=client,
-            key=key,
-            report=ui.info,
-            progress=ui.progress(f"{Path(path).name}: frames"),
+            progress=run.ui.progress(inp.source),
         )
         for note in result.notes:
-            ui.warn(f"{path}: {note}")
-        record = {
-            "input": path,
-            "status": "ok",
-            "outputs": [o.path for o in result.outputs],
-            "usage": result.usage.model_dump(),
-            "speech_characters": result.speech_characters,
-            "audio_s": round(result.audio_s, 3),
-            "duration_s": round(result.duration_s, 3),
-            "speech_backend": result.speech_backend,
-            "notes": result.notes,
-        }
-        pipeline.write_manifest(
+            run.ui.warn(f"{inp.source}: {note}")
+        outputs = [o.path for o in result.outputs]
+        write_manifest(
             paths.manifest,
             settings,
             {
-                "input": path,
+                "input": inp.source,
                 "outputs": [o.model_dump() for o in result.outputs],
                 "usage": result.usage.model_dump(),
                 "speech_characters": result.speech_characters,
                 "speech_backend": result.speech_backend,
+                "duration_s": result.duration_s,
+                "audio_s": result.audio_s,
                 "placements": [p.model_dump() for p in result.placements],
                 "notes": result.notes,
             },
             command="voiceover",
         )
-        ui.info(f"{path}: wrote {', '.join(o.path for o in result.outputs)}")
-        return json.dumps(record, ensure_ascii=False) if as_json else ""
+        run.ui.say(f"{inp.source}: wrote {', '.join(outputs)}")
+        return Outcome(
+            input=inp.source,
+            record={
+                "outputs": [*outputs, str(paths.manifest)],
+                "usage": result.usage.model_dump(),
+                "speech_characters": result.speech_characters,
+                "duration_s": round(result.duration_s, 3),
+                "audio_s": round(result.audio_s, 3),
+                "speech_backend": result.speech_backend,
+                "notes": result.notes,
+            },
+        )
 
-    failures = _run_each(inputs, one, ui, as_json, None, settings.force)
-    if failures:
-        raise SystemExit(failures[0])
+    run.go(work)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
-@click.argument("video")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--task",
+    type=click.Choice(["describe", "script", "voiceover"]),
+    default="describe",
+    show_default=True,
+    help="What the plan is for.",
+)
+@click.option("--tts-model", help="Speech model, for voiceover plans [gpt-4o-mini-tts].")
+@click.option("--recursive", "-r", is_flag=True, help="Descend into folders.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON plan per input (JSONL).")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Inputs at once [4].")
+@script_options
+@connection_options
+@model_options
+@sampling_options
+def plan(
+    inputs: tuple[str, ...], task: str, recursive: bool, as_json: bool, dry_run: bool, **flags: Any
+) -> None:
+    """Offline: the frames, requests, tokens and dollars a run would use. No key needed."""
+    settings = _settings(**flags)
+    run = Run(inputs, settings, recursive=recursive, as_json=as_json)
+    run.go(lambda inp: _plan_outcome(inp, settings, task, as_json))
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",
     "--output",
     "out_dir",
-    required=True,
     type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for the JPEGs, frames.json and contact_sheet.jpg.",
+    help="Folder for the JPEGs, frames.json and contact_sheet.jpg [VIDEO.frames/].",
 )
+@click.option("--recursive", "-r", is_flag=True, help="Descend into folders.")
 @click.option("--force", is_flag=True, default=None, help="Overwrite existing files.")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Inputs at once [4].")
 @sampling_options
-def frames(video: str, out_dir: Path, **flags: Any) -> None:
+def frames(inputs: tuple[str, ...], out_dir: Path | None, recursive: bool, **flags: Any) -> None:
     """Save the frames the model would see, with a contact sheet. Offline: no key needed."""
-    from . import pipeline
+    from .batch import Outcome
+    from .inputs import output_path
+    from .pipeline import write_frames
 
-    ui = _ui()
     settings = _settings(**flags)
-    written = pipeline.write_frames(
-        video, out_dir, settings, progress=ui.progress(f"{Path(video).name}: frames")
-    )
-    n = sum(1 for p in written if p.name.startswith("frame_"))
-    if not ui.quiet:
-        click.echo(f"wrote {n} frames, frames.json and contact_sheet.jpg to {out_dir}", err=True)
+    run = Run(inputs, settings, recursive=recursive, as_json=False)
+
+    def work(inp: Input) -> Outcome:
+        stem = run.stems[inp]
+        if out_dir is None:
+            folder = output_path(None, stem, ".frames")
+        elif run.single:
+            folder = out_dir
+        else:
+            folder = output_path(out_dir, stem, ".frames")
+        written = write_frames(inp.source, folder, settings, progress=run.ui.progress(inp.source))
+        n = sum(1 for p in written if p.name.startswith("frame_"))
+        run.ui.say(f"{inp.source}: wrote {n} frames, frames.json and contact_sheet.jpg to {folder}")
+        return Outcome(input=inp.source, record={"outputs": [str(folder)]})
+
+    run.go(work)
+
+
+@cli.group()
+def cache() -> None:
+    """The response cache: identical requests are answered from disk, for free."""
+
+
+@cache.command("info")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False))
+def cache_info(cache_dir: Path | None) -> None:
+    """Where the cache is and how big."""
+    from .pipeline import open_cache
+
+    info = open_cache(_settings(cache_dir=cache_dir)).info()
+    click.echo(f"{info.path}\n{info.entries} entries, {info.bytes / 1e6:.1f} MB")
+
+
+@cache.command("clear")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False))
+def cache_clear(cache_dir: Path | None) -> None:
+    """Delete every cached response."""
+    from .pipeline import open_cache
+
+    store = open_cache(_settings(cache_dir=cache_dir))
+    removed = store.clear()
+    _ui().say(f"removed {removed} entries from {store.root}")
 
 
 # --- entry point -----------------------------------------------------------------------------
 
 
-def _verbose_requested(argv: list[str]) -> bool:
-    return any(a in ("-v", "--verbose") for a in argv)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors and the documented exit codes, never a traceback
-    for an expected failure (unless --verbose)."""
+    for an expected failure."""
+    from .client import redact
+
     args = list(sys.argv[1:] if argv is None else argv)
-    verbose = _verbose_requested(args)
+    verbose = any(a in ("-v", "--verbose") for a in args)
     try:
         cli.main(args=args, prog_name="vnarrate", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("vnarrate: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        hint = ""
         ctx = getattr(exc, "ctx", None)
-        if ctx is not None:
-            hint = f" (see '{ctx.command_path} --help')"
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         click.echo(f"vnarrate: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except VnarrateError as exc:
-        click.echo(f"vnarrate: error: {exc}", err=True)
+        click.echo(f"vnarrate: error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("vnarrate: interrupted", err=True)
         sys.exit(130)
-    except SystemExit:
-        raise
     except Exception as exc:
         if verbose:
             import traceback
 
             traceback.print_exc()
-        from .client import redact
-
         click.echo(
             redact(
                 f"vnarrate: unexpected error: {type(exc).__name__}: {exc} "

@@ -1,16 +1,20 @@
 """Pipeline: the only module that knows the order of the stages.
 
-Takes an input path and Settings; gives the product of a command (a DescribeResult, written
-frames, ...). Each stage gets only the few settings it needs. Heavy libraries (cv2, av, openai)
-are imported by the stages, so importing this module is cheap.
+Takes an input and Settings (through a Session that holds the shared client, key and cache);
+gives the product of a command: a DescribeResult, a ScriptResult, a VoiceoverResult, written
+frames, or a Plan. Each stage gets only the few settings it needs. Heavy libraries (cv2, av,
+openai, numpy) are imported by the stages, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from . import output
 from .errors import ApiError, InputError
@@ -18,9 +22,11 @@ from .models import (
     Clip,
     DescribeResult,
     Description,
+    Frame,
     FrameSet,
     OutputFile,
     Placement,
+    Plan,
     Script,
     ScriptResult,
     Segment,
@@ -33,33 +39,90 @@ from .settings import Settings
 if TYPE_CHECKING:
     import openai
 
+    from .cache import ResponseCache
     from .chat import ChatOptions
     from .speech import SpeechBackend
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
+T = TypeVar("T", bound=BaseModel)
 
 
 def _quiet(_: str) -> None:
     pass
 
 
+# --- the shared session ----------------------------------------------------------------------
+
+
 def chat_options(settings: Settings) -> ChatOptions:
     from .chat import ChatOptions
 
-    token_field = settings.resolved_token_field()
     return ChatOptions(
         model=settings.model,
-        token_field=token_field,
+        token_field=settings.resolved_token_field(),
         max_tokens=settings.max_completion_tokens,
         temperature=settings.temperature,
         reasoning_effort=settings.reasoning_effort,
         base_url=settings.base_url,
+        provider=settings.resolved_provider(),
     )
 
 
-def open_client(settings: Settings) -> tuple[openai.OpenAI, str]:
-    """The shared client and the key it uses (for redaction); fails early without a key."""
+def open_cache(settings: Settings, *secrets: str) -> ResponseCache:
+    from .cache import ResponseCache, default_cache_dir
+
+    root = settings.cache_dir or default_cache_dir()
+    return ResponseCache(root, enabled=settings.cache, secrets=[s for s in secrets if s])
+
+
+@dataclass
+class Session:
+    """What every input of one run shares: settings, one client, the key (for redaction), the
+    response cache, and where diagnostics go."""
+
+    settings: Settings
+    client: openai.OpenAI
+    key: str
+    cache: ResponseCache | None = None
+    report: Report = _quiet
+    _tts: tuple[SpeechBackend, str] | None = field(default=None, repr=False)
+
+    def chat(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]:
+        from .chat import complete
+
+        return complete(
+            self.client,
+            schema,
+            messages,
+            chat_options(self.settings),
+            key=self.key,
+            cache=self.cache,
+        )
+
+    def speech(self) -> tuple[SpeechBackend, str]:
+        """The speech backend (built once per run) and why it was chosen."""
+        if self._tts is None:
+            self._tts = speech_backend(self.settings, self._tts_client(), self.cache)
+        return self._tts
+
+    def _tts_client(self) -> openai.OpenAI:
+        from .client import make_client
+
+        s = self.settings
+        if s.tts_base_url is None and s.tts_api_key is None:
+            return self.client
+        tts_key = s.tts_api_key.get_secret_value() if s.tts_api_key else self.key
+        return make_client(
+            api_key=tts_key or "not-needed",
+            base_url=s.tts_base_url or s.base_url,
+            timeout=s.timeout,
+            max_retries=s.max_retries,
+        )
+
+
+def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
+    """One client for the whole run; fails early (exit 3) without a key."""
     from .client import make_client
 
     key = settings.require_key()
@@ -69,7 +132,30 @@ def open_client(settings: Settings) -> tuple[openai.OpenAI, str]:
         timeout=settings.timeout,
         max_retries=settings.max_retries,
     )
-    return client, key
+    tts_key = settings.tts_api_key.get_secret_value() if settings.tts_api_key else ""
+    cache = open_cache(settings, key, tts_key) if settings.cache else None
+    return Session(settings=settings, client=client, key=key, cache=cache, report=report)
+
+
+def speech_backend(
+    settings: Settings, client: openai.OpenAI, cache: ResponseCache | None
+) -> tuple[SpeechBackend, str]:
+    """The speech backend for these settings, and why it was chosen (for --verbose/manifest)."""
+    from .speech import CachedSpeech, SpeechEndpointBackend
+
+    backend: SpeechBackend = SpeechEndpointBackend(client)
+    why = "speech endpoint (/v1/audio/speech)"
+    if cache is not None:
+        backend = CachedSpeech(
+            backend,
+            cache,
+            provider=settings.resolved_provider(),
+            base_url=settings.tts_base_url or settings.base_url,
+        )
+    return backend, why
+
+
+# --- frames and plans ------------------------------------------------------------------------
 
 
 def extract(path: str, settings: Settings, *, progress: Progress | None = None) -> FrameSet:
@@ -82,40 +168,98 @@ def extract(path: str, settings: Settings, *, progress: Progress | None = None) 
     return frames.sample_frames(source, settings.sampling(), progress=progress)
 
 
-def describe(
-    path: str,
-    settings: Settings,
-    *,
-    client: openai.OpenAI | None = None,
-    key: str = "",
-    report: Report = _quiet,
-    progress: Progress | None = None,
-) -> DescribeResult:
-    """frames -> prompts -> chat: a title and description of one video."""
-    from .chat import complete
-    from .prompts import describe_messages
+def plan_for(frameset: FrameSet, settings: Settings, task: str) -> Plan:
+    """What the run would send and cost (offline)."""
+    from .plan import limits_for, plan_frameset
+    from .prices import load_prices
 
-    if client is None:
-        client, key = open_client(settings)  # before decoding: a missing key fails fast
+    provider = settings.resolved_provider()
+    limits = limits_for(
+        provider,
+        max_images_per_request=settings.max_images_per_request,
+        max_input_tokens=settings.max_input_tokens,
+        max_output_tokens=settings.max_completion_tokens,
+    )
+    return plan_frameset(
+        frameset,
+        model=settings.model,
+        task=task,
+        detail=settings.detail,
+        limits=limits,
+        prices=load_prices(settings.prices),
+        provider=provider,
+        reasoning_effort=settings.reasoning_effort,
+        speech_model=settings.tts_model if task == "voiceover" else None,
+        words_per_second=settings.words_per_second,
+        segment_seconds=settings.segment_seconds,
+    )
+
+
+def _chunks(frameset: FrameSet, plan: Plan) -> list[list[Frame]]:
+    """The frames of each planned request, in time order."""
+    out: list[list[Frame]] = []
+    for req in plan.requests:
+        if req.kind == "frames" and req.first_frame is not None and req.last_frame is not None:
+            out.append(frameset.frames[req.first_frame : req.last_frame + 1])
+    return out or [frameset.frames]
+
+
+def _checked_plan(session: Session, frameset: FrameSet, task: str) -> Plan:
+    from .plan import check_budget
+
+    plan = plan_for(frameset, session.settings, task)
+    check_budget(plan, session.settings.max_cost)
+    return plan
+
+
+# --- describe --------------------------------------------------------------------------------
+
+
+def describe(path: str, session: Session, *, progress: Progress | None = None) -> DescribeResult:
+    """frames -> plan -> prompts -> chat (per chunk, then a merge): a title and description."""
+    from .prompts import describe_messages, merge_messages
+
+    settings, report = session.settings, session.report
     frameset = extract(path, settings, progress=progress)
+    duration = frameset.video.duration_s
     report(
-        f"{path}: {len(frameset.frames)} frames from {frameset.video.duration_s:.1f} s "
+        f"{path}: {len(frameset.frames)} frames from {duration:.1f} s "
         f"({frameset.video.width}x{frameset.video.height})"
     )
-    messages = describe_messages(
-        frameset.frames,
-        duration_s=frameset.video.duration_s,
-        preset=settings.preset,
-        prompt=settings.prompt,
-        detail=settings.detail,
-        language=settings.language,
-    )
-    report(f"{path}: asking {settings.model}")
-    answer, usage = complete(client, Description, messages, chat_options(settings), key=key)
+    plan = _checked_plan(session, frameset, "describe")
+    chunks = _chunks(frameset, plan)
+    usage = Usage()
+    parts: list[tuple[str, str]] = []
+    for n, chunk in enumerate(chunks, start=1):
+        report(f"{path}: asking {settings.model} (request {n}/{len(chunks)}, {len(chunk)} frames)")
+        messages = describe_messages(
+            chunk,
+            duration_s=duration,
+            preset=settings.preset,
+            prompt=settings.prompt,
+            detail=_detail(settings),
+            language=settings.language,
+            context=parts[-1][1] if parts else None,
+            part=(n, len(chunks)),
+        )
+        answer, used = session.chat(Description, messages)
+        usage = usage + used
+        parts.append((answer.title.strip(), answer.description.strip()))
+    title, text = parts[0]
+    if len(parts) > 1:
+        report(f"{path}: merging {len(parts)} partial descriptions")
+        merged, used = session.chat(
+            Description,
+            merge_messages(
+                parts, duration_s=duration, preset=settings.preset, language=settings.language
+            ),
+        )
+        usage = usage + used
+        title, text = merged.title.strip(), merged.description.strip()
     return DescribeResult(
         input=path,
-        title=answer.title.strip(),
-        description=answer.description.strip(),
+        title=title,
+        description=text,
         model=settings.model,
         usage=usage,
         requests=usage.requests,
@@ -124,24 +268,88 @@ def describe(
     )
 
 
-def make_script(
-    path: str,
-    settings: Settings,
-    *,
-    client: openai.OpenAI | None = None,
-    key: str = "",
-    report: Report = _quiet,
-    progress: Progress | None = None,
-) -> ScriptResult:
-    """frames -> prompts -> chat -> repair -> (shorten once): a timed narration script."""
-    from .chat import complete
+def _detail(settings: Settings) -> str | None:
+    """The detail field, or None for servers that reject it."""
+    from .providers import profile_for
+
+    return settings.detail if profile_for(settings.resolved_provider()).send_detail else None
+
+
+def render_plan(plan: Plan) -> str:
+    """A plan for people: frames, requests, tokens and dollars."""
+    from .prices import format_usd
+    from .prompts import format_ts
+
+    times = plan.frame_times_s
+    lines = [
+        f"{plan.input}: {plan.task} with {plan.model} ({plan.provider}), "
+        f"video {format_ts(plan.duration_s)}",
+        f"  frames: {len(times)} at {plan.frame_width}x{plan.frame_height}, detail "
+        f"{plan.detail}: {plan.image_tokens_per_frame} tokens each ({plan.image_rule})",
+    ]
+    if times:
+        shown = ", ".join(format_ts(t) for t in times[:12])
+        lines.append(f"  at: {shown}{' …' if len(times) > 12 else ''}")
+    if plan.shot_starts_s:
+        lines.append(f"  shots start at: {', '.join(format_ts(t) for t in plan.shot_starts_s)}")
+    for req in plan.requests:
+        span = f"{format_ts(req.start_s)}–{format_ts(req.end_s)}" if req.kind == "frames" else "—"
+        lines.append(
+            f"  request {req.index} ({req.kind}, {span}): {req.images} images, "
+            f"~{req.input_tokens} input + ~{req.expected_output_tokens} output tokens"
+        )
+    lines.append(
+        f"  total: ~{plan.input_tokens} input + ~{plan.expected_output_tokens} output tokens, "
+        f"chat {format_usd(plan.chat_cost_usd)} (at most {format_usd(plan.max_chat_cost_usd)})"
+    )
+    if plan.speech_model:
+        lines.append(
+            f"  speech: ~{plan.speech_characters} characters with {plan.speech_model}, "
+            f"{format_usd(plan.speech_cost_usd)}"
+        )
+    lines.append(
+        f"  estimated cost: {format_usd(plan.cost_usd)} (at most {format_usd(plan.max_cost_usd)};"
+        f" prices as of {plan.prices_as_of or 'unknown'})"
+    )
+    lines.extend(f"  note: {n}" for n in plan.notes)
+    return "\n".join(lines)
+
+
+def render_description(result: DescribeResult, fmt: str) -> str:
+    """The product as the user asked for it: markdown, plain text, or one JSON line."""
+    if fmt == "json":
+        return json.dumps(description_record(result), ensure_ascii=False)
+    if fmt == "text":
+        return f"{result.title}\n\n{result.description}\n"
+    return f"# {result.title}\n\n{result.description}\n"
+
+
+def description_record(result: DescribeResult) -> dict[str, Any]:
+    return {
+        "input": result.input,
+        "status": "ok",
+        "title": result.title,
+        "description": result.description,
+        "model": result.model,
+        "frames_sent": result.frames_sent,
+        "frame_times_s": result.frame_times_s,
+        "requests": result.requests,
+        "usage": result.usage.model_dump(),
+    }
+
+
+# --- script ----------------------------------------------------------------------------------
+
+
+def make_script(path: str, session: Session, *, progress: Progress | None = None) -> ScriptResult:
+    """frames -> plan -> prompts -> chat (per chunk) -> repair -> (shorten once): a script."""
     from .prompts import script_messages
     from .script import over_budget, repair, suggest_slots, word_budget
 
-    if client is None:
-        client, key = open_client(settings)
+    settings, report = session.settings, session.report
     frameset = extract(path, settings, progress=progress)
     duration = frameset.video.duration_s
+    plan = _checked_plan(session, frameset, "script")
     wps = settings.words_per_second
     slots = [
         (a, b, word_budget(a, b, wps))
@@ -149,25 +357,40 @@ def make_script(
             duration, target_s=settings.segment_seconds, cuts_s=frameset.shot_starts_s
         )
     ]
-    messages = script_messages(
-        frameset.frames,
-        duration_s=duration,
-        slots=slots,
-        style=settings.style,
-        instructions=settings.instructions,
-        language=settings.language,
-        detail=settings.detail,
-    )
-    report(f"{path}: writing a {settings.style} script with {settings.model}")
-    options = chat_options(settings)
-    raw, usage = complete(client, Script, messages, options, key=key)
-    script, notes = repair(raw, duration)
+    chunks = _chunks(frameset, plan)
+    usage = Usage()
+    segments: list[Segment] = []
+    title, language = "", settings.language or "en"
+    for n, chunk in enumerate(chunks, start=1):
+        # Each chunk narrates its own stretch of time, with the previous line as context.
+        lo = chunk[0].time_s if n > 1 else 0.0
+        hi = chunks[n][0].time_s if n < len(chunks) else duration
+        mine = [s for s in slots if lo <= s[0] < hi] or [(lo, hi, word_budget(lo, hi, wps))]
+        report(
+            f"{path}: writing a {settings.style} script with {settings.model} ({n}/{len(chunks)})"
+        )
+        messages = script_messages(
+            chunk,
+            duration_s=duration,
+            slots=mine,
+            style=settings.style,
+            instructions=settings.instructions,
+            language=settings.language,
+            detail=_detail(settings),
+            context=segments[-1].text if segments else None,
+        )
+        raw, used = session.chat(Script, messages)
+        usage = usage + used
+        title = title or raw.title
+        language = raw.language or language
+        segments.extend(s for s in raw.segments if lo - 0.5 <= s.start_s < hi)
+    script, notes = repair(Script(title=title, language=language, segments=segments), duration)
     if not script.segments:
         raise ApiError("the model wrote no usable narration segments", hint="try again")
     long = over_budget(script, wps)
     if long:
         report(f"{path}: {len(long)} segment(s) over their word budget; asking to shorten them")
-        script, more = _shorten(client, key, options, script, long, wps)
+        script, more = _shorten(session, script, long, wps)
         usage = usage + more
         notes.append(f"shortened {len(long)} segment(s) to fit their slots")
     still = over_budget(script, wps)
@@ -189,114 +412,83 @@ def make_script(
 
 
 def _shorten(
-    client: openai.OpenAI,
-    key: str,
-    options: ChatOptions,
-    script: Script,
-    indexes: list[int],
-    wps: float,
+    session: Session, script: Script, indexes: list[int], wps: float
 ) -> tuple[Script, Usage]:
     """One request that shortens the given segments; lines it does not return stay as they were."""
-    from .chat import complete
     from .prompts import shorten_messages
     from .script import word_budget
 
-    items = [
-        (
-            i,
-            script.segments[i].text,
-            word_budget(script.segments[i].start_s, script.segments[i].end_s, wps),
-        )
-        for i in indexes
-    ]
-    answer, usage = complete(
-        client, ShortenedLines, shorten_messages(items, language=script.language), options, key=key
-    )
-    new_text = {
-        line.id: line.text for line in answer.lines if line.id in indexes and line.text.strip()
-    }
+    segs = script.segments
+    items = [(i, segs[i].text, word_budget(segs[i].start_s, segs[i].end_s, wps)) for i in indexes]
+    answer, usage = session.chat(ShortenedLines, shorten_messages(items, language=script.language))
+    new_text = {ln.id: ln.text for ln in answer.lines if ln.id in indexes and ln.text.strip()}
     segments = [
         Segment(start_s=seg.start_s, end_s=seg.end_s, text=new_text.get(i, seg.text))
-        for i, seg in enumerate(script.segments)
+        for i, seg in enumerate(segs)
     ]
     return script.model_copy(update={"segments": segments}), usage
 
 
+# --- voiceover -------------------------------------------------------------------------------
+
+
 class VoiceoverPaths:
-    """Where a voiceover run writes: named after the video, or after `-o`'s mp3."""
+    """Where a voiceover run writes: named after the video, or after `-o`'s audio file."""
 
     def __init__(
         self,
         stem: str,
-        out_dir: Path,
+        out_dir: Path | None,
         *,
         audio: Path | None = None,
         mux: Path | None = None,
         subtitles: bool = True,
         write_script: bool = True,
     ) -> None:
-        self.audio = audio or out_dir / f"{stem}.narration.mp3"
-        base = self.audio.with_suffix("") if audio else out_dir / stem
-        self.srt = base.with_name(base.name + ".srt") if subtitles else None
-        self.vtt = base.with_name(base.name + ".vtt") if subtitles else None
-        self.script = out_dir / f"{stem}.script.json" if write_script else None
-        self.manifest = out_dir / f"{stem}.vnarrate.json"
+        from .inputs import output_path
+
+        self.audio = audio or output_path(out_dir, stem, ".narration.mp3")
+        if audio is not None:
+            base = audio.with_suffix("")
+            self.srt = base.with_name(base.name + ".srt") if subtitles else None
+            self.vtt = base.with_name(base.name + ".vtt") if subtitles else None
+        else:
+            self.srt = output_path(out_dir, stem, ".srt") if subtitles else None
+            self.vtt = output_path(out_dir, stem, ".vtt") if subtitles else None
+        self.script = output_path(out_dir, stem, ".script.json") if write_script else None
+        self.manifest = output_path(out_dir, stem, ".vnarrate.json")
         self.mux = mux
 
-    def all(self) -> list[Path]:
-        paths = [self.audio, self.srt, self.vtt, self.script, self.mux, self.manifest]
+    def products(self) -> list[Path]:
+        paths = [self.audio, self.srt, self.vtt, self.script, self.mux]
         return [p for p in paths if p is not None]
-
-
-def speech_backend(settings: Settings, client: openai.OpenAI) -> tuple[SpeechBackend, str]:
-    """The speech backend for these settings, and why it was chosen (for --verbose/manifest)."""
-    from .speech import SpeechEndpointBackend
-
-    return SpeechEndpointBackend(client), "speech endpoint (/v1/audio/speech)"
-
-
-def open_tts_client(settings: Settings, client: openai.OpenAI, key: str) -> openai.OpenAI:
-    """The client for speech: the chat client unless a separate TTS server or key is set."""
-    from .client import make_client
-
-    if settings.tts_base_url is None and settings.tts_api_key is None:
-        return client
-    tts_key = settings.tts_api_key.get_secret_value() if settings.tts_api_key else key
-    return make_client(
-        api_key=tts_key or "not-needed",
-        base_url=settings.tts_base_url or settings.base_url,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-    )
 
 
 def voiceover(
     path: str,
-    settings: Settings,
+    session: Session,
     paths: VoiceoverPaths,
     *,
     script_file: Path | None = None,
     untimed: bool = False,
     replace_audio: bool = False,
-    client: openai.OpenAI | None = None,
-    key: str = "",
-    report: Report = _quiet,
     progress: Progress | None = None,
 ) -> VoiceoverResult:
     """script (or --script file) -> speech per segment -> timeline -> mp3, subtitles, mux."""
-    import numpy as np
-
     from . import audio, subtitles
     from .frames import probe
-    from .script import load_script, repair
+    from .script import dump_script, load_script, repair
     from .speech import SAMPLE_RATE, SpeechOptions, synthesize_all
 
-    for target in paths.all():  # refuse before anything is paid for
-        output.check_writable(target, force=settings.force)
-    if client is None:
-        client, key = open_client(settings)
+    settings, report = session.settings, session.report
+    force = settings.force
+    for target in [*paths.products(), paths.manifest]:  # refuse before anything is paid for
+        output.check_writable(target, force=force)
+    if paths.mux is not None:
+        audio.check_mux_path(paths.mux)
+    audio.check_audio_path(paths.audio)
+
     usage = Usage()
-    notes: list[str] = []
     if script_file is not None:
         info = probe(path)
         script, notes = repair(load_script(script_file), info.duration_s)
@@ -304,10 +496,10 @@ def voiceover(
             raise InputError(f"{script_file}: the script has no segments inside the video")
         duration = info.duration_s
     else:
-        made = make_script(path, settings, client=client, key=key, report=report, progress=progress)
+        made = make_script(path, session, progress=progress)
         script, duration, usage, notes = made.script, made.duration_s, made.usage, list(made.notes)
 
-    backend, why = speech_backend(settings, open_tts_client(settings, client, key))
+    backend, why = session.speech()
     report(f"{path}: speech via {why}, {len(script.segments)} segments, --jobs {settings.jobs}")
     options = SpeechOptions(
         model=settings.tts_model,
@@ -319,22 +511,19 @@ def voiceover(
     synths = synthesize_all(backend, texts, options, jobs=settings.jobs)
     characters = sum(len(t) for t in texts)
     clips = [
-        Clip(
-            segment=i, text=texts[i], pcm=syn.pcm, sample_rate=syn.sample_rate, speed=options.speed
-        )
-        for i, syn in enumerate(synths)
+        Clip(segment=i, text=texts[i], pcm=s.pcm, sample_rate=s.sample_rate, speed=options.speed)
+        for i, s in enumerate(synths)
     ]
 
     def resynthesize(i: int, speed: float) -> Clip:
         nonlocal characters
-        faster = options.model_copy(update={"speed": speed})
-        syn = backend.synthesize(texts[i], faster)
+        syn = backend.synthesize(texts[i], options.model_copy(update={"speed": speed}))
         characters += len(texts[i])
         return Clip(segment=i, text=texts[i], pcm=syn.pcm, sample_rate=syn.sample_rate, speed=speed)
 
     if untimed:
         track = audio.untimed_track(clips)
-        placements = _untimed_placements(clips)
+        placements = untimed_placements(clips)
     else:
         track, placements = audio.fit_timeline(
             script.segments,
@@ -347,31 +536,27 @@ def voiceover(
     for p in placements:
         if p.pushed_s > 0.05:
             notes.append(
-                f"segment {p.segment + 1} starts {p.pushed_s:.2f} s late (speech longer than its slot)"
+                f"segment {p.segment + 1} starts {p.pushed_s:.2f} s late "
+                "(its speech is longer than its slot)"
             )
-    written: list[OutputFile] = []
-    written.append(
-        _record("audio", audio.encode_audio(track, SAMPLE_RATE, paths.audio, force=settings.force))
-    )
+    written = [
+        record_output("audio", audio.encode_audio(track, SAMPLE_RATE, paths.audio, force=force))
+    ]
     if paths.srt is not None and paths.vtt is not None:
         written.append(
-            _record(
-                "srt",
-                output.write_text(paths.srt, subtitles.to_srt(placements), force=settings.force),
+            record_output(
+                "srt", output.write_text(paths.srt, subtitles.to_srt(placements), force=force)
             )
         )
         written.append(
-            _record(
-                "vtt",
-                output.write_text(paths.vtt, subtitles.to_vtt(placements), force=settings.force),
+            record_output(
+                "vtt", output.write_text(paths.vtt, subtitles.to_vtt(placements), force=force)
             )
         )
     if paths.script is not None:
-        from .script import dump_script
-
         written.append(
-            _record(
-                "script", output.write_text(paths.script, dump_script(script), force=settings.force)
+            record_output(
+                "script", output.write_text(paths.script, dump_script(script), force=force)
             )
         )
     if paths.mux is not None:
@@ -384,9 +569,10 @@ def voiceover(
             paths.mux,
             duck_db=settings.duck_db,
             replace_audio=replace_audio,
-            force=settings.force,
+            force=force,
+            report=report,
         )
-        written.append(_record("mux", muxed))
+        written.append(record_output("mux", muxed))
     return VoiceoverResult(
         input=path,
         script=script,
@@ -396,13 +582,13 @@ def voiceover(
         speech_characters=characters,
         speech_backend=why,
         duration_s=duration,
-        audio_s=float(np.asarray(track).shape[0]) / SAMPLE_RATE,
+        audio_s=len(track) / SAMPLE_RATE,
         notes=notes,
     )
 
 
-def _untimed_placements(clips: list[Clip]) -> list[Placement]:
-    """Where the untimed track puts each clip (clips back to back with the same short pause)."""
+def untimed_placements(clips: Sequence[Clip]) -> list[Placement]:
+    """Where the untimed track puts each clip (back to back, with the same short pause)."""
     from .audio import UNTIMED_GAP_S
 
     t = 0.0
@@ -424,7 +610,10 @@ def _untimed_placements(clips: list[Clip]) -> list[Placement]:
     return out
 
 
-def _record(kind: str, path: Path) -> OutputFile:
+# --- files and manifests ---------------------------------------------------------------------
+
+
+def record_output(kind: str, path: Path) -> OutputFile:
     import hashlib
 
     digest = hashlib.sha256()
@@ -440,7 +629,7 @@ def write_manifest(
     manifest: Path, settings: Settings, record: dict[str, Any], *, command: str
 ) -> Path:
     """The run manifest: inputs, settings without secrets, models, usage, outputs. Written last,
-    so its presence means the run completed."""
+    so its presence (with matching outputs) means the run completed."""
     import datetime
 
     from . import __version__
@@ -453,9 +642,28 @@ def write_manifest(
         "settings": public_settings(settings),
         **record,
     }
-    return output.write_text(
-        manifest, json.dumps(doc, indent=2, ensure_ascii=False, default=str), force=True
-    )
+    text = json.dumps(doc, indent=2, ensure_ascii=False, default=str)
+    return output.write_text(manifest, text, force=True)
+
+
+def manifest_complete(manifest: Path) -> bool:
+    """True when `manifest` records a complete run whose outputs are all still as written."""
+    import hashlib
+
+    try:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+        outputs = doc["outputs"]
+        if doc.get("status") != "complete" or not outputs:
+            return False
+        for item in outputs:
+            p = Path(item["path"])
+            if not p.is_file() or p.stat().st_size != item["bytes"]:
+                return False
+            if hashlib.sha256(p.read_bytes()).hexdigest() != item["sha256"]:
+                return False
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
 
 
 def public_settings(settings: Settings) -> dict[str, Any]:
@@ -466,40 +674,13 @@ def public_settings(settings: Settings) -> dict[str, Any]:
     for name in ("base_url", "tts_base_url"):
         if data.get(name):
             parts = urlsplit(data[name])
-            data[name] = (
-                f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-            )
+            port = f":{parts.port}" if parts.port else ""
+            data[name] = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
     return data
 
 
-def render_description(result: DescribeResult, fmt: str) -> str:
-    """The product as the user asked for it: markdown, plain text, or one JSON line."""
-    if fmt == "json":
-        return json.dumps(description_record(result), ensure_ascii=False)
-    if fmt == "text":
-        return f"{result.title}\n\n{result.description}\n"
-    return f"# {result.title}\n\n{result.description}\n"
-
-
-def description_record(result: DescribeResult) -> dict[str, Any]:
-    return {
-        "input": result.input,
-        "status": "ok",
-        "title": result.title,
-        "description": result.description,
-        "model": result.model,
-        "frames_sent": result.frames_sent,
-        "frame_times_s": result.frame_times_s,
-        "usage": result.usage.model_dump(),
-    }
-
-
 def write_frames(
-    path: str,
-    out_dir: Path,
-    settings: Settings,
-    *,
-    progress: Progress | None = None,
+    path: str, out_dir: Path, settings: Settings, *, progress: Progress | None = None
 ) -> list[Path]:
     """`vnarrate frames`: the sampled JPEGs, frames.json and contact_sheet.jpg in `out_dir`."""
     from .frames import contact_sheet
@@ -507,13 +688,14 @@ def write_frames(
     frameset = extract(path, settings, progress=progress)
     force = settings.force
     manifest_path = out_dir / "frames.json"
+    sheet = out_dir / "contact_sheet.jpg"
     # Check before writing anything, so a refused run leaves the folder as it was.
     output.check_writable(manifest_path, force=force)
-    output.check_writable(out_dir / "contact_sheet.jpg", force=force)
+    output.check_writable(sheet, force=force)
     written: list[Path] = []
     records = []
     for n, frame in enumerate(frameset.frames, start=1):
-        name = f"frame_{n:04d}_{frame.time_s:09.3f}s.jpg"
+        name = f"frame_{n:04d}_{frame.time_s:08.3f}s.jpg"
         written.append(output.write_bytes(out_dir / name, frame.jpeg, force=force))
         records.append(
             {
@@ -526,7 +708,6 @@ def write_frames(
                 **({"shot": frame.shot} if frame.shot is not None else {}),
             }
         )
-    sheet = out_dir / "contact_sheet.jpg"
     written.append(output.write_bytes(sheet, contact_sheet(frameset.frames), force=force))
     doc = {
         "input": path,
@@ -536,14 +717,6 @@ def write_frames(
         "shot_starts_s": frameset.shot_starts_s,
         "frames": records,
     }
-    written.append(
-        output.write_text(manifest_path, json.dumps(doc, indent=2, ensure_ascii=False), force=force)
-    )
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    written.append(output.write_text(manifest_path, text, force=force))
     return written
-
-
-def total_usage(results: list[Usage]) -> Usage:
-    total = Usage()
-    for u in results:
-        total = total + u
-    return total

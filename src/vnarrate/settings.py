@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     resize: int = Field(default=768, ge=0, le=16384)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
 
+    # --- plan, budget, limits ----------------------------------------------------------------
+    max_cost: float | None = Field(default=None, ge=0)  # dollars; refuse runs estimated above it
+    prices: Path | None = None  # a JSON file of prices over the packaged ones
+    max_images_per_request: int | None = Field(default=None, ge=1, le=1500)  # None: provider's
+    max_input_tokens: int | None = Field(default=None, ge=1000)  # None: provider's default
+
+    # --- cache ---------------------------------------------------------------------------------
+    cache: bool = True
+    cache_dir: Path | None = None  # None: the user cache folder (~/.cache/vnarrate on Linux)
+
     # --- output ------------------------------------------------------------------------------
     format: OutputFormat = Field(default="markdown")
     force: bool = Field(default=False)
