@@ -1,0 +1,238 @@
+"""Speech: the /v1/audio/speech backend (request fields, splitting, error mapping) and
+synthesize_all (concurrency bound, order, failing fast)."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import wave
+
+import httpx2
+import openai
+import pytest
+import respx
+from _media import speech_pcm
+
+from vnarrate.errors import ApiError
+from vnarrate.speech import (
+    MAX_INPUT_CHARS,
+    SpeechEndpointBackend,
+    SpeechOptions,
+    Synthesis,
+    split_text,
+    supports_instructions,
+    synthesize_all,
+    to_pcm16,
+)
+
+KEY = "sk-test-SECRET-0123456789abcdef"
+
+
+def _client() -> openai.OpenAI:
+    return openai.OpenAI(api_key=KEY, max_retries=0, timeout=5)
+
+
+def _body(call: respx.models.Call) -> dict[str, object]:
+    body: dict[str, object] = json.loads(call.request.content)
+    return body
+
+
+def test_request_asks_for_pcm_and_sends_instructions_to_gpt_4o_mini_tts(api: respx.Router) -> None:
+    pcm = speech_pcm(0.5)
+    route = api.post("/audio/speech").respond(200, content=pcm)
+    options = SpeechOptions(
+        model="gpt-4o-mini-tts", voice="onyx", speed=1.1, instructions="Calm, warm."
+    )
+    syn = SpeechEndpointBackend(_client()).synthesize("Hello there.", options)
+    assert syn.pcm == pcm and syn.sample_rate == 24000 and syn.characters == len("Hello there.")
+    body = _body(route.calls.last)
+    assert body == {
+        "model": "gpt-4o-mini-tts",
+        "voice": "onyx",
+        "input": "Hello there.",
+        "response_format": "pcm",
+        "speed": 1.1,
+        "instructions": "Calm, warm.",
+    }
+
+
+@pytest.mark.parametrize("model", ["tts-1", "tts-1-hd", "tts-1-1106"])
+def test_no_instructions_for_tts_1_family(api: respx.Router, model: str) -> None:
+    route = api.post("/audio/speech").respond(200, content=speech_pcm(0.2))
+    options = SpeechOptions(model=model, voice="alloy", instructions="Whisper.")
+    SpeechEndpointBackend(_client()).synthesize("Hi.", options)
+    body = _body(route.calls.last)
+    assert "instructions" not in body and body["response_format"] == "pcm"
+
+
+def test_supports_instructions() -> None:
+    assert supports_instructions("gpt-4o-mini-tts")
+    assert supports_instructions("gpt-4o-mini-tts-2025-12-15")
+    assert not supports_instructions("tts-1") and not supports_instructions("TTS-1-HD")
+
+
+def test_custom_voice_id_is_sent_as_an_object(api: respx.Router) -> None:
+    route = api.post("/audio/speech").respond(200, content=speech_pcm(0.1))
+    SpeechEndpointBackend(_client()).synthesize(
+        "Hi.", SpeechOptions(model="gpt-4o-mini-tts", voice="voice_1234")
+    )
+    assert _body(route.calls.last)["voice"] == {"id": "voice_1234"}
+
+
+def test_long_input_is_split_at_sentences_and_pcm_concatenated(api: respx.Router) -> None:
+    sentence = "The heron waits in the shallows, perfectly still, for a fish to pass. "
+    text = (sentence * 130).strip()  # ~9,200 characters: three requests
+    parts = [speech_pcm(0.3, freq=f) for f in (200.0, 300.0, 400.0)]
+    route = api.post("/audio/speech").mock(
+        side_effect=[respx.MockResponse(200, content=p) for p in parts]
+    )
+    syn = SpeechEndpointBackend(_client()).synthesize(
+        text, SpeechOptions(model="tts-1", voice="alloy")
+    )
+    inputs = [str(_body(c)["input"]) for c in route.calls]
+    assert len(inputs) == 3
+    assert all(len(i) <= MAX_INPUT_CHARS for i in inputs)
+    assert all(i.endswith("pass.") for i in inputs)  # cut between sentences
+    assert " ".join(inputs) == text
+    assert syn.pcm == b"".join(parts)  # in order
+    assert syn.characters == len(text)
+
+
+def test_split_text_falls_back_to_words_then_characters() -> None:
+    words = " ".join(["word"] * 2000)  # one 9,999-character "sentence"
+    pieces = split_text(words)
+    assert all(len(p) <= MAX_INPUT_CHARS for p in pieces) and " ".join(pieces) == words
+    assert all(not p.endswith("wor") for p in pieces)  # never inside a word
+    blob = "x" * 9000
+    assert split_text(blob) == ["x" * 4096, "x" * 4096, "x" * 808]
+    assert split_text("  short  ") == ["short"] and split_text("   ") == []
+
+
+def test_split_text_cjk_sentences() -> None:
+    text = "鳥が飛ぶ。" * 1000  # no spaces at all
+    pieces = split_text(text)
+    assert len(pieces) == 2 and all(p.endswith("。") for p in pieces)
+    assert "".join(pieces) == text
+
+
+def test_empty_text_makes_no_request(api: respx.Router) -> None:
+    syn = SpeechEndpointBackend(_client()).synthesize(" ", SpeechOptions(model="m", voice="v"))
+    assert syn.pcm == b"" and not api.calls
+
+
+def test_wav_answer_from_a_compatible_server_is_decoded() -> None:
+    pcm = speech_pcm(0.25, sample_rate=16000)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+    out = to_pcm16(buf.getvalue())
+    assert abs(len(out) // 2 - 6000) <= 64  # 0.25 s at 24 kHz
+    assert to_pcm16(b"\x01\x02\x03") == b"\x01\x02"  # raw PCM: whole samples only
+
+
+def test_401_maps_to_api_error_without_the_key(api: respx.Router) -> None:
+    api.post("/audio/speech").respond(
+        401, json={"error": {"message": f"Incorrect API key provided: {KEY}", "type": "auth"}}
+    )
+    with pytest.raises(ApiError) as exc:
+        SpeechEndpointBackend(_client()).synthesize("Hi.", SpeechOptions(model="tts-1", voice="a"))
+    assert "401" in str(exc.value) and KEY not in str(exc.value)
+    assert exc.value.exit_code == 5
+
+
+def test_429_after_retries_maps_to_api_error(api: respx.Router) -> None:
+    route = api.post("/audio/speech").respond(
+        429, json={"error": {"message": "Rate limit reached", "type": "requests"}}
+    )
+    client = openai.OpenAI(api_key=KEY, max_retries=1, timeout=5)
+    with pytest.raises(ApiError) as exc:
+        SpeechEndpointBackend(client).synthesize("Hi.", SpeechOptions(model="tts-1", voice="a"))
+    assert "429" in str(exc.value) and route.call_count == 2  # the SDK retried once
+
+
+def test_empty_answer_is_an_error(api: respx.Router) -> None:
+    api.post("/audio/speech").respond(200, content=b"")
+    with pytest.raises(ApiError, match="no audio"):
+        SpeechEndpointBackend(_client()).synthesize("Hi.", SpeechOptions(model="tts-1", voice="a"))
+
+
+# --- synthesize_all ------------------------------------------------------------------------------
+
+
+def test_synthesize_all_bounds_concurrency_and_keeps_order(api: respx.Router) -> None:
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def answer(request: httpx2.Request) -> respx.MockResponse:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        text = json.loads(request.content)["input"]
+        time.sleep(0.05 if text != "line 0" else 0.15)  # the first finishes last
+        with lock:
+            state["now"] -= 1
+        n = int(text.split()[1])
+        return respx.MockResponse(200, content=speech_pcm(0.01 * (n + 1)))
+
+    api.post("/audio/speech").mock(side_effect=answer)
+    texts = [f"line {i}" for i in range(10)]
+    seen: list[int] = []
+    out = synthesize_all(
+        SpeechEndpointBackend(_client()),
+        texts,
+        SpeechOptions(model="tts-1", voice="alloy"),
+        jobs=3,
+        progress=lambda done, total: seen.append(done),
+    )
+    assert [len(s.pcm) for s in out] == [len(speech_pcm(0.01 * (i + 1))) for i in range(10)]
+    assert state["peak"] == 3
+    assert sorted(seen) == list(range(1, 11))
+
+
+class _FailingBackend:
+    """Fails on one text after a short delay; counts how many calls started."""
+
+    name = "fake"
+
+    def __init__(self, bad: str) -> None:
+        self.bad = bad
+        self.started: list[str] = []
+        self.lock = threading.Lock()
+
+    def synthesize(self, text: str, options: SpeechOptions) -> Synthesis:
+        with self.lock:
+            self.started.append(text)
+        if text == self.bad:
+            time.sleep(0.02)
+            raise ApiError("rate limited (429)")
+        time.sleep(0.2)
+        return Synthesis(pcm=b"\0\0")
+
+
+def test_synthesize_all_first_failure_cancels_the_rest_promptly() -> None:
+    backend = _FailingBackend("t1")
+    texts = [f"t{i}" for i in range(40)]
+    t0 = time.perf_counter()
+    with pytest.raises(ApiError, match="429"):
+        synthesize_all(backend, texts, SpeechOptions(model="m", voice="v"), jobs=4)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 0.15  # raised right away, not after the in-flight calls
+    time.sleep(0.3)  # let the in-flight calls end: none may start after the failure
+    assert len(backend.started) <= 5
+
+
+def test_synthesize_all_sequential_and_empty() -> None:
+    class Echo:
+        name = "echo"
+
+        def synthesize(self, text: str, options: SpeechOptions) -> Synthesis:
+            return Synthesis(pcm=text.encode())
+
+    opts = SpeechOptions(model="m", voice="v")
+    assert synthesize_all(Echo(), [], opts, jobs=4) == []
+    assert [s.pcm for s in synthesize_all(Echo(), ["ab", "cd"], opts, jobs=1)] == [b"ab", b"cd"]
