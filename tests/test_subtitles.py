@@ -1,0 +1,115 @@
+"""Subtitles: SRT and WebVTT written from placements, parsed back (timings, wrapping, escaping)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from vnarrate.models import Placement
+from vnarrate.subtitles import MAX_LINE_CHARS, to_srt, to_vtt, wrap
+
+_TIME = r"(\d\d):(\d\d):(\d\d)[,.](\d\d\d)"
+
+
+def _seconds(h: str, m: str, s: str, ms: str) -> float:
+    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+
+def parse_srt(text: str) -> list[tuple[float, float, list[str]]]:
+    cues = []
+    for n, block in enumerate(text.strip().split("\n\n"), 1):
+        lines = block.split("\n")
+        assert lines[0] == str(n)
+        m = re.fullmatch(rf"{_TIME} --> {_TIME}", lines[1])
+        assert m, lines[1]
+        g = m.groups()
+        cues.append((_seconds(*g[:4]), _seconds(*g[4:]), lines[2:]))
+    return cues
+
+
+def parse_vtt(text: str) -> list[tuple[float, float, list[str]]]:
+    header, *blocks = text.strip().split("\n\n")
+    assert header == "WEBVTT"
+    cues = []
+    for block in blocks:
+        lines = block.split("\n")
+        m = re.fullmatch(rf"{_TIME} --> {_TIME}", lines[0])
+        assert m, lines[0]
+        g = m.groups()
+        cues.append((_seconds(*g[:4]), _seconds(*g[4:]), lines[1:]))
+    return cues
+
+
+def placement(i: int, start: float, end: float, text: str, **kw: float) -> Placement:
+    return Placement(
+        segment=i, text=text, start_s=start, end_s=end, slot_start_s=start, slot_end_s=end, **kw
+    )
+
+
+PLACED = [
+    placement(0, 0.5, 2.25, "A heron waits."),
+    placement(1, 2.9, 5.0, "It strikes.", pushed_s=0.4),  # post-fit timing, not the slot's
+    placement(2, 3725.0, 3726.5, "An hour later."),
+]
+
+
+def test_srt_round_trip() -> None:
+    text = to_srt(PLACED)
+    assert text.endswith("\n") and "\r" not in text
+    cues = parse_srt(text)
+    assert [(a, b) for a, b, _ in cues] == [(0.5, 2.25), (2.9, 5.0), (3725.0, 3726.5)]
+    assert [lines for _, _, lines in cues] == [
+        ["A heron waits."],
+        ["It strikes."],
+        ["An hour later."],
+    ]
+    assert "01:02:05,000 --> 01:02:06,500" in text
+
+
+def test_vtt_round_trip_and_escaping() -> None:
+    placed = [*PLACED, placement(3, 3800.0, 3801.0, "Fish & chips <b>now</b> --> later")]
+    cues = parse_vtt(to_vtt(placed))
+    assert [(a, b) for a, b, _ in cues][:3] == [(0.5, 2.25), (2.9, 5.0), (3725.0, 3726.5)]
+    assert cues[3][2] == ["Fish &amp; chips &lt;b&gt;now&lt;/b&gt; -&gt; later"]
+
+
+def test_long_lines_wrap_to_two_balanced_lines() -> None:
+    text = "The heron lifts off the water and glides low over the reeds."  # 61 chars
+    cues = parse_srt(to_srt([placement(0, 1.0, 5.0, text)]))
+    assert len(cues) == 1
+    lines = cues[0][2]
+    assert len(lines) == 2 and all(len(line) <= MAX_LINE_CHARS for line in lines)
+    assert " ".join(lines) == text
+    assert abs(len(lines[0]) - len(lines[1])) <= 10  # balanced, not 42 + 19
+
+
+def test_very_long_lines_become_several_cues_over_the_same_time() -> None:
+    text = (
+        "Morning light spills across the marsh as the mist lifts from the water. "
+        "A grey heron stands motionless among the reeds, watching the shallows. "
+        "Suddenly it strikes, and comes up with a small silver fish."
+    )
+    cues = parse_vtt(to_vtt([placement(0, 10.0, 22.0, text)]))
+    assert len(cues) >= 3
+    assert cues[0][0] == 10.0 and cues[-1][1] == 22.0
+    for (_, end, _), (start, _, _) in itertools.pairwise(cues):
+        assert abs(end - start) <= 0.001  # contiguous, no gaps or overlaps
+    for start, end, lines in cues:
+        assert end > start and 1 <= len(lines) <= 2
+        assert all(len(line) <= MAX_LINE_CHARS for line in lines)
+    assert " ".join(" ".join(lines) for _, _, lines in cues) == text
+    # cut at sentence ends where a sentence fits a cue
+    assert " ".join(cues[0][2]).endswith("water.")
+
+
+def test_empty_and_zero_length_lines_are_skipped() -> None:
+    placed = [placement(0, 1.0, 1.0, "Nothing."), placement(1, 2.0, 3.0, "  "), PLACED[0]]
+    assert len(parse_srt(to_srt(placed))) == 1
+    assert to_vtt([]) == "WEBVTT\n"
+
+
+def test_wrap() -> None:
+    assert wrap("short") == ["short"]
+    assert wrap("x" * 50) == ["x" * 50]  # one word cannot be broken sensibly
+    three = wrap(" ".join(["word"] * 30))
+    assert len(three) > 2 and all(len(line) <= MAX_LINE_CHARS for line in three)
