@@ -38,6 +38,9 @@ class Frame(BaseModel):
     height: int
     jpeg: bytes = Field(repr=False, exclude=True)
     shot: int | None = None  # shot number when sampling by scenes
+    # A contact sheet (pack.py): the time of each tile, in reading order, and (columns, rows).
+    tiles_s: list[float] | None = None
+    grid: tuple[int, int] | None = None
 
 
 class FrameSet(BaseModel):
