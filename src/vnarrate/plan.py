@@ -50,7 +50,9 @@ DESCRIBE_OUTPUT_TOKENS = 600
 TOKENS_PER_WORD = 1.35
 SEGMENT_JSON_TOKENS = 20
 SCRIPT_JSON_TOKENS = 30
-CONTEXT_TOKENS = {"describe": 300, "script": 150}  # the previous chunk's summary / last lines
+# Context carried into every chunk after the first: the previous chunk's whole description, or
+# the last narration line.
+CONTEXT_TOKENS = {"describe": DESCRIBE_OUTPUT_TOKENS, "script": 60}
 SLOT_LINE_TOKENS = 17  # "- 0:12.0–0:18.0: at most 13 words"
 CHARS_PER_WORD = 6.0  # English words with their space, for speech characters
 FILL = 0.9  # the narration fills about this share of the video (as script.word_budget)
