@@ -178,3 +178,30 @@ def video(tmp_path: Path) -> Path:
     from _media import make_video
 
     return make_video(tmp_path / "clip.mp4", seconds=3.0, fps=10, cuts_s=(1.0, 2.0))
+
+
+# --- running the CLI in-process ----------------------------------------------------------------
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self) -> str:
+        return f"CliResult(code={self.code}, out={self.out[:300]!r}, err={self.err[:500]!r})"
+
+
+def run_cli(args: list[str], *, stdin: str | None = None) -> CliResult:
+    """`vnarrate ARGS` through the real entry point (exit-code mapping included), in-process."""
+    from click.testing import CliRunner
+
+    from vnarrate.cli import main
+
+    runner = CliRunner()
+    with runner.isolation(input=stdin) as (out, err, _):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return CliResult(code, out.getvalue().decode(), err.getvalue().decode())

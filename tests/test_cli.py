@@ -1,0 +1,202 @@
+"""CLI: the commands end to end in-process against a mocked API; exit codes and one-line errors
+for every bad input; stdout carries only the product."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import respx
+from _media import make_audio_only, make_video
+from conftest import TEST_KEY, chat_response, run_cli
+
+DESC = {"title": "Red, green and blue", "description": "A square slides across three colours."}
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    return TEST_KEY
+
+
+def test_help_lists_commands_and_exit_codes() -> None:
+    r = run_cli(["--help"])
+    assert r.code == 0
+    for word in ("describe", "voiceover", "script", "plan", "frames", "Exit codes"):
+        assert word in r.out
+    r = run_cli(["describe", "--help"])
+    assert r.code == 0 and "--max-frames" in r.out and "--detail" in r.out
+
+
+def test_version() -> None:
+    r = run_cli(["--version"])
+    assert r.code == 0 and "vnarrate" in r.out
+
+
+def test_describe_markdown_on_stdout(api: respx.Router, key: str, video: Path) -> None:
+    route = api.post("/chat/completions").respond(200, json=chat_response(DESC))
+    r = run_cli(["describe", video, "--frames", "4"])
+    assert r.code == 0, r
+    assert r.out == "# Red, green and blue\n\nA square slides across three colours.\n"
+    body = json.loads(route.calls[0].request.content)
+    parts = body["messages"][1]["content"]
+    images = [p for p in parts if p["type"] == "image_url"]
+    assert len(images) == 4
+    assert body["model"] == "gpt-5.4-mini" and "max_completion_tokens" in body
+    assert key not in r.out + r.err
+
+
+def test_describe_json_and_output_file(
+    api: respx.Router, key: str, video: Path, tmp_path: Path
+) -> None:
+    api.post("/chat/completions").respond(200, json=chat_response(DESC))
+    r = run_cli(["describe", video, "--json", "--frames", "3", "--no-cache"])
+    assert r.code == 0, r
+    doc = json.loads(r.out)
+    assert doc["title"] == DESC["title"] and doc["frames_sent"] == 3
+    assert doc["model"] == "gpt-5.4-mini" and doc["usage"]["prompt_tokens"] == 1000
+    out = tmp_path / "d.md"
+    r = run_cli(["describe", video, "-o", out, "--no-cache"])
+    assert r.code == 0 and r.out == "" and out.read_text().startswith("# Red")
+    r = run_cli(["describe", video, "-o", out, "--no-cache"])
+    assert r.code == 6 and "already exists" in r.err
+
+
+def test_cache_makes_a_rerun_free(api: respx.Router, key: str, video: Path) -> None:
+    route = api.post("/chat/completions").respond(200, json=chat_response(DESC))
+    assert run_cli(["describe", video, "--frames", "2"]).code == 0
+    assert run_cli(["describe", video, "--frames", "2"]).code == 0
+    assert route.call_count == 1
+    assert run_cli(["describe", video, "--frames", "3"]).code == 0  # other frames: a new request
+    assert route.call_count == 2
+
+
+def test_missing_key_is_a_config_error(video: Path) -> None:
+    r = run_cli(["describe", video])
+    assert r.code == 3
+    assert "OPENAI_API_KEY" in r.err and "--api-key" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+def test_frames_offline(video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "frames"
+    r = run_cli(["frames", video, "-o", out, "--every", "0.5"])
+    assert r.code == 0, r
+    doc = json.loads((out / "frames.json").read_text())
+    assert len(doc["frames"]) == 6
+    assert (out / "contact_sheet.jpg").stat().st_size > 1000
+    for rec in doc["frames"]:
+        assert (out / rec["file"]).is_file()
+    times = [rec["time_s"] for rec in doc["frames"]]
+    assert times == sorted(times)
+    assert run_cli(["frames", video, "-o", out]).code == 6
+    assert run_cli(["frames", video, "-o", out, "--force"]).code == 0
+
+
+def _text_mp4(tmp: Path) -> Path:
+    p = tmp / "notes.mp4"
+    p.write_text("this is not a video\n")
+    return p
+
+
+def _truncated(tmp: Path) -> Path:
+    full = make_video(tmp / "full.mp4", seconds=2.0)
+    cut = tmp / "truncated.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    return cut
+
+
+def _empty(tmp: Path) -> Path:
+    p = tmp / "empty.mp4"
+    p.write_bytes(b"")
+    return p
+
+
+def _zero_frames(tmp: Path) -> Path:
+    # A real MP4 header whose video samples were wiped: it opens but nothing decodes.
+    full = make_video(tmp / "full2.mp4", seconds=1.0)
+    data = bytearray(full.read_bytes())
+    at = data.find(b"mdat")
+    for i in range(at + 4, len(data)):
+        data[i] = 0
+    p = tmp / "zero.mp4"
+    p.write_bytes(bytes(data))
+    return p
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda t: t / "missing.mp4", "no such file"),
+        (lambda t: t, "directory"),
+        (_empty, "empty"),
+        (_text_mp4, ""),
+        (_truncated, ""),
+        (_zero_frames, ""),
+        (lambda t: make_audio_only(t / "sound.m4a"), "no video"),
+    ],
+    ids=["missing", "directory", "empty", "text-as-mp4", "truncated", "zero-frames", "audio-only"],
+)
+def test_bad_inputs_exit_4_with_one_line(tmp_path: Path, key: str, make, words: str) -> None:
+    path = make(tmp_path)
+    r = run_cli(["describe", path])
+    assert r.code == 4, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vnarrate: error:"), r.err
+    assert words in lines[0].lower()
+    assert "Traceback" not in r.err and r.out == ""
+
+
+def test_one_frame_video_works(api: respx.Router, key: str, tmp_path: Path) -> None:
+    api.post("/chat/completions").respond(200, json=chat_response(DESC))
+    one = make_video(tmp_path / "one.mp4", seconds=0.1, fps=10)
+    r = run_cli(["describe", one, "--json", "--no-cache"])
+    assert r.code == 0, r
+    assert json.loads(r.out)["frames_sent"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--stride", "0"], "--stride"),
+        (["--frames", "-3"], "--frames"),
+        (["--resize", "5"], "--resize"),
+        (["--detail", "ultra"], "--detail"),
+        (["--jobs", "100000"], "--jobs"),
+        (["--frames", "3", "--every", "2"], "--frames"),
+    ],
+)
+def test_bad_flags_exit_2(video: Path, key: str, args: list[str], flag: str) -> None:
+    r = run_cli(["describe", video, *args])
+    assert r.code == 2, r
+    assert flag in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_api_errors_exit_5(api: respx.Router, key: str, video: Path) -> None:
+    api.post("/chat/completions").respond(401, json={"error": {"message": "bad key"}})
+    r = run_cli(["describe", video, "--max-retries", "0", "--no-cache"])
+    assert r.code == 5 and "401" in r.err and TEST_KEY not in r.err
+
+
+def test_batch_keeps_going_and_reports_jsonl(api: respx.Router, key: str, tmp_path: Path) -> None:
+    api.post("/chat/completions").respond(200, json=chat_response(DESC))
+    a = make_video(tmp_path / "a.mp4", seconds=1.0)
+    missing = tmp_path / "nope.mp4"
+    b = make_video(tmp_path / "b.mp4", seconds=1.0)
+    r = run_cli(["describe", a, missing, b, "--json", "--frames", "2"])
+    assert r.code == 4
+    rows = [json.loads(line) for line in r.out.splitlines()]
+    assert [row["status"] for row in rows] == ["ok", "error", "ok"]
+    assert rows[1]["exit_code"] == 4 and "no such file" in rows[1]["error"]
+    assert "3 inputs: 2 ok, 1 failed" in r.err
+
+
+def test_paths_from_stdin(api: respx.Router, key: str, tmp_path: Path) -> None:
+    api.post("/chat/completions").respond(200, json=chat_response(DESC))
+    folder = tmp_path / "my vidéos"
+    folder.mkdir()
+    a = make_video(folder / "clip one.mp4", seconds=1.0)
+    r = run_cli(["describe", "-", "--json", "--frames", "1"], stdin=f"{a}\n\n")
+    assert r.code == 0, r
+    assert json.loads(r.out)["input"] == str(a)
