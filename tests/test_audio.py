@@ -21,6 +21,7 @@ from vnarrate.audio import (
     fit_timeline,
     mux,
     time_stretch,
+    trim_silence,
     untimed_track,
 )
 from vnarrate.errors import OutputError, UsageError
@@ -214,6 +215,18 @@ def test_no_resynthesis_when_already_at_max_speed() -> None:
         resynthesize=no_resynthesis,
     )
     assert placed[0].speed == 1.25 and placed[0].stretch > 1.0
+
+
+def test_silence_around_the_words_is_trimmed_so_speech_starts_on_time() -> None:
+    silence = b"\0\0" * round(0.3 * SR)
+    padded = Clip(segment=0, text="x", pcm=silence + speech_pcm(1.0) + silence + silence)
+    track, placed = fit_timeline(
+        segments(), [padded, clip(1, 1.0), clip(2, 1.0)], DURATION, resynthesize=no_resynthesis
+    )
+    assert placed[0].start_s == 0.5
+    assert placed[0].end_s - placed[0].start_s == pytest.approx(1.0 + 0.01 + 0.06, abs=0.011)
+    assert starts_in_track(track)[0] == pytest.approx(0.5 + 0.01, abs=0.011)
+    assert trim_silence(np.zeros(SR, dtype=np.int16)).size == 0
 
 
 def test_time_stretch_keeps_pitch() -> None:

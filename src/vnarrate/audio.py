@@ -88,7 +88,8 @@ def fit_timeline(
     max_stretch: float = 1.25,
     min_gap_s: float = 0.15,
 ) -> tuple[Samples, list[Placement]]:
-    """Place each clip at its segment's start on a silent 24 kHz track as long as the video.
+    """Place each clip's speech at its segment's start on a silent 24 kHz track as long as the
+    video (the TTS's leading and trailing silence trimmed first, see `trim_silence`).
 
     A clip's slot runs from its segment's start to the next segment's start (less `min_gap_s`)
     or to the end of the video. A clip longer than its slot is fitted, in this order:
@@ -160,7 +161,7 @@ def _fit_clip(
 ) -> tuple[Samples, float, float]:
     """The clip's samples made to fit `room` seconds as far as the bounds allow; with the TTS
     speed and the stretch factor that were used."""
-    samples = clip_samples(clip)
+    samples = trim_silence(clip_samples(clip))
     speed = clip.speed
     if _seconds(samples) <= room:
         return samples, speed, 1.0
@@ -171,7 +172,7 @@ def _fit_clip(
         need = speed * _seconds(samples) / room if room > 0 else math.inf
         target = min(max_speed, math.ceil(need * 1.02 * 100) / 100)
         again = resynthesize(index, target)
-        faster = clip_samples(again)
+        faster = trim_silence(clip_samples(again))
         if len(faster) < len(samples):  # a new take can come out longer: keep the shorter one
             samples, speed = faster, again.speed
         if _seconds(samples) <= room:
@@ -189,6 +190,30 @@ def _fit_clip(
 
 def _seconds(samples: Samples) -> float:
     return len(samples) / SAMPLE_RATE
+
+
+def trim_silence(
+    samples: Samples,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    threshold_db: float = -50.0,
+    keep_lead_s: float = 0.01,
+    keep_tail_s: float = 0.06,
+) -> Samples:
+    """`samples` without the silence TTS leaves before and after the words (10 ms windows under
+    `threshold_db` dBFS RMS), keeping a short lead-in and tail so no onset or decay is clipped.
+    Placing the words, not the silence, at the segment's start is what puts speech on time."""
+    win = max(1, sample_rate // 100)
+    n = len(samples) // win
+    if n == 0:
+        return samples
+    frames = samples[: n * win].astype(np.float32).reshape(n, win) / 32768.0
+    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 10 ** (threshold_db / 20))
+    if len(loud) == 0:
+        return samples[:0]
+    start = max(0, int(loud[0]) * win - round(keep_lead_s * sample_rate))
+    end = min(len(samples), (int(loud[-1]) + 1) * win + round(keep_tail_s * sample_rate))
+    return samples[start:end]
 
 
 def clip_samples(clip: Clip) -> Samples:
@@ -346,13 +371,15 @@ def mux(
 
 
 def _main_stream(streams: Sequence[Any]) -> Any:
-    """The stream flagged default, else the first one, else None."""
-    import av.stream
+    """The stream flagged default, else the first one, else None. Cover art (a "video" stream
+    holding one picture) is never the video."""
+    from av.stream import Disposition
 
-    for stream in streams:
-        if stream.disposition & av.stream.Disposition.default:
+    usable = [s for s in streams if not s.disposition & Disposition.attached_pic]
+    for stream in usable:
+        if stream.disposition & Disposition.default:
             return stream
-    return streams[0] if streams else None
+    return usable[0] if usable else None
 
 
 def _remux(
@@ -388,6 +415,9 @@ def _remux(
     layout = "stereo" if channels == 2 else "mono"
     aout = dst.add_stream("aac", rate=MUX_RATE, layout=layout)
     aout.bit_rate = 128_000 if channels == 2 else 96_000
+    for stream_in, stream_out in ((vin, vout), (ain, aout)):
+        if stream_in is not None and stream_in.language:  # players pick tracks by language
+            stream_out.metadata["language"] = stream_in.language
 
     # Narration time 0 is the first frame of the video: that is what segment times refer to.
     t0 = float(vin.start_time * vin.time_base) if vin.start_time is not None else 0.0
