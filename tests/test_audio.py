@@ -229,6 +229,15 @@ def test_silence_around_the_words_is_trimmed_so_speech_starts_on_time() -> None:
     assert trim_silence(np.zeros(SR, dtype=np.int16)).size == 0
 
 
+def test_clips_at_another_rate_are_resampled() -> None:
+    other = Clip(segment=0, text="x", pcm=speech_pcm(1.0, sample_rate=48000), sample_rate=48000)
+    track, placed = fit_timeline(
+        segments(), [other, clip(1, 1.0), clip(2, 1.0)], DURATION, resynthesize=None
+    )
+    assert placed[0].end_s - placed[0].start_s == pytest.approx(1.0, abs=0.01)
+    assert len(track) == round(DURATION * SR)
+
+
 def test_time_stretch_keeps_pitch() -> None:
     x = np.frombuffer(speech_pcm(2.0, freq=220.0), dtype="<i2")
     y = time_stretch(x, SR, 1.25)

@@ -210,7 +210,7 @@ class _FailingBackend:
         if text == self.bad:
             time.sleep(0.02)
             raise ApiError("rate limited (429)")
-        time.sleep(0.2)
+        time.sleep(0.5)
         return Synthesis(pcm=b"\0\0")
 
 
@@ -221,8 +221,8 @@ def test_synthesize_all_first_failure_cancels_the_rest_promptly() -> None:
     with pytest.raises(ApiError, match="429"):
         synthesize_all(backend, texts, SpeechOptions(model="m", voice="v"), jobs=4)
     elapsed = time.perf_counter() - t0
-    assert elapsed < 0.15  # raised right away, not after the in-flight calls
-    time.sleep(0.3)  # let the in-flight calls end: none may start after the failure
+    assert elapsed < 0.35  # raised right away, not after the in-flight calls (0.5 s)
+    time.sleep(0.6)  # let the in-flight calls end: none may start after the failure
     assert len(backend.started) <= 5
 
 
