@@ -44,6 +44,10 @@ class Synthesis(BaseModel):
     sample_rate: int = SAMPLE_RATE
     transcript: str | None = None  # what the backend reports it spoke, when it can tell
     characters: int = 0  # billed input characters
+    # Set by backends that can check the transcript against the text (Realtime): the word error
+    # rate and whether it was within the threshold. None: not checked. False must be reported.
+    wer: float | None = None
+    faithful: bool | None = None
 
 
 class SpeechBackend(Protocol):
