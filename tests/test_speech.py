@@ -8,6 +8,7 @@ import json
 import threading
 import time
 import wave
+from pathlib import Path
 
 import httpx2
 import openai
@@ -15,9 +16,11 @@ import pytest
 import respx
 from _media import speech_pcm
 
+from vnarrate.cache import ResponseCache
 from vnarrate.errors import ApiError
 from vnarrate.speech import (
     MAX_INPUT_CHARS,
+    CachedSpeech,
     SpeechEndpointBackend,
     SpeechOptions,
     Synthesis,
@@ -236,3 +239,52 @@ def test_synthesize_all_sequential_and_empty() -> None:
     opts = SpeechOptions(model="m", voice="v")
     assert synthesize_all(Echo(), [], opts, jobs=4) == []
     assert [s.pcm for s in synthesize_all(Echo(), ["ab", "cd"], opts, jobs=1)] == [b"ab", b"cd"]
+
+
+# --- CachedSpeech --------------------------------------------------------------------------------
+
+
+def test_cached_speech_answers_a_repeat_from_disk(api: respx.Router, tmp_path: Path) -> None:
+    route = api.post("/audio/speech").respond(200, content=speech_pcm(0.2))
+    cache = ResponseCache(tmp_path, secrets=[KEY])
+    backend = CachedSpeech(
+        SpeechEndpointBackend(_client()), cache, provider="openai", base_url=None
+    )
+    opts = SpeechOptions(model="gpt-4o-mini-tts", voice="onyx", instructions="Calm.")
+    first = backend.synthesize("Hello.", opts)
+    again = backend.synthesize("Hello.", opts)
+    assert route.call_count == 1 and again.pcm == first.pcm
+    assert first.characters == 6 and again.characters == 0  # a hit is not billed
+    backend.synthesize("Hello.", opts.model_copy(update={"speed": 1.2}))  # another take: a miss
+    assert route.call_count == 2
+    assert backend.name == "speech"
+
+
+def test_cached_speech_ignores_instructions_the_model_ignores(tmp_path: Path) -> None:
+    backend = CachedSpeech(
+        _FailingBackend("never"), ResponseCache(tmp_path), provider="openai", base_url=None
+    )
+    plain = SpeechOptions(model="tts-1", voice="alloy")
+    assert backend.key("Hi.", plain) == backend.key(
+        "Hi.", plain.model_copy(update={"instructions": "Whisper."})
+    )
+    gpt = plain.model_copy(update={"model": "gpt-4o-mini-tts"})
+    assert backend.key("Hi.", gpt) != backend.key(
+        "Hi.", gpt.model_copy(update={"instructions": "Whisper."})
+    )
+
+
+def test_cached_speech_does_not_store_unfaithful_audio(tmp_path: Path) -> None:
+    class Unfaithful:
+        name = "realtime"
+        calls = 0
+
+        def synthesize(self, text: str, options: SpeechOptions) -> Synthesis:
+            self.calls += 1
+            return Synthesis(pcm=b"\1\0" * 10, faithful=False, wer=0.5)
+
+    inner = Unfaithful()
+    backend = CachedSpeech(inner, ResponseCache(tmp_path), provider="openai", base_url=None)
+    backend.synthesize("Hi.", SpeechOptions(model="m", voice="v"))
+    backend.synthesize("Hi.", SpeechOptions(model="m", voice="v"))
+    assert inner.calls == 2

@@ -19,6 +19,8 @@ from .errors import ApiError, ConfigError
 if TYPE_CHECKING:
     import openai
 
+    from .cache import ResponseCache
+
 SAMPLE_RATE = 24000  # what OpenAI's `pcm` format and the Realtime API's pcm16 deliver
 MAX_INPUT_CHARS = 4096  # /v1/audio/speech rejects longer `input` (and longer `instructions`)
 
@@ -173,6 +175,59 @@ class SpeechEndpointBackend:
         base = str(self._client.base_url).rstrip("/")
         where = None if base == "https://api.openai.com/v1" else base
         return map_api_error(exc, model=model, base_url=where, key=self._client.api_key or "")
+
+
+class CachedSpeech:
+    """A SpeechBackend that answers a request it has seen before from the response cache.
+
+    The key is everything that shapes the audio (backend, model, voice, speed, the instructions
+    the model would honour, the text) plus the provider and endpoint; never the key. A hit costs
+    nothing, so its Synthesis bills 0 characters. Audio a backend flagged as unfaithful to the
+    text (`faithful is False`) is not stored: a rerun should try again, not repeat the mistake.
+    """
+
+    def __init__(
+        self,
+        backend: SpeechBackend,
+        cache: ResponseCache,
+        *,
+        provider: str,
+        base_url: str | None,
+    ) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.name = backend.name
+        self._provider = provider
+        self._base_url = base_url
+
+    def key(self, text: str, options: SpeechOptions) -> str:
+        from .cache import request_key
+
+        instructions = options.instructions if supports_instructions(options.model) else None
+        request = {
+            "backend": self.backend.name,
+            "model": options.model,
+            "voice": options.voice,
+            "speed": options.speed,
+            "instructions": instructions,
+            "input": text.strip(),
+            "format": f"pcm_s16le/{SAMPLE_RATE}",
+        }
+        return request_key("speech", request, provider=self._provider, base_url=self._base_url)
+
+    def synthesize(self, text: str, options: SpeechOptions) -> Synthesis:
+        key = self.key(text, options)
+        cached = self.cache.get_bytes(key)
+        if cached is not None and len(cached) % 2 == 0:
+            return Synthesis(pcm=cached, sample_rate=SAMPLE_RATE, characters=0)
+        synthesis = self.backend.synthesize(text, options)
+        if (
+            synthesis.pcm
+            and synthesis.sample_rate == SAMPLE_RATE
+            and synthesis.faithful is not False
+        ):
+            self.cache.put_bytes(key, synthesis.pcm)
+        return synthesis
 
 
 def to_pcm16(data: bytes) -> bytes:
