@@ -1,0 +1,300 @@
+"""Packing stage (between frames and prompts, optional): frames -> contact sheets.
+
+Takes the sampled frames, the detail level and how many images a request may carry; gives fewer
+"frames", each a grid of the originals in time order with each tile's time drawn on it, so that a
+server that takes one image per request (vLLM by default) still sees the whole video. A sheet's
+Frame carries `tiles_s` (each tile's time, in reading order) and `grid` (columns, rows) for the
+prompt; `sheet_caption` words that for the model.
+
+Sizes follow what the detail level lets the model see: low -> sheets within 512x512 (tiles of
+96 px or more on the long side), high/auto/original -> sheets within 2048x2048 with tiles of 256 px
+or more so that they stay legible. When even that cannot fit every frame into the allowed number
+of sheets, frames are dropped evenly (first and last kept) rather than shrunk past legibility.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .models import Frame
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from .providers import ProviderProfile
+
+PackMode = Literal["none", "grid", "auto"]
+
+
+class SheetSpec(BaseModel):
+    """Sheet and tile sizes for a detail level (long side of a tile, in pixels)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_side: int  # a sheet fits within max_side x max_side
+    min_tile: int  # below this a tile is illegible: drop frames instead
+    preferred_tile: int  # without a cap on images, use more sheets rather than smaller tiles
+    gap: int  # dark separator between tiles, so the model sees where one ends
+
+
+SPECS: dict[str, SheetSpec] = {
+    "low": SheetSpec(max_side=512, min_tile=96, preferred_tile=128, gap=1),
+    "high": SheetSpec(max_side=2048, min_tile=256, preferred_tile=512, gap=2),
+}
+
+
+def spec_for(detail: str) -> SheetSpec:
+    return SPECS["low"] if detail == "low" else SPECS["high"]
+
+
+class Layout(BaseModel):
+    """How frames are laid out: the same grid on every sheet."""
+
+    model_config = ConfigDict(frozen=True)
+
+    columns: int
+    rows: int
+    tile_w: int
+    tile_h: int
+    gap: int
+    sheets: int
+    kept: tuple[int, ...]  # indexes of the frames shown, in order
+
+    @property
+    def per_sheet(self) -> int:
+        return self.columns * self.rows
+
+    @property
+    def sheet_size(self) -> tuple[int, int]:
+        """(width, height) of a full sheet."""
+        return (
+            self.columns * self.tile_w + (self.columns - 1) * self.gap,
+            self.rows * self.tile_h + (self.rows - 1) * self.gap,
+        )
+
+
+def _grid(k: int, fw: int, fh: int, spec: SheetSpec) -> tuple[int, int, int, int]:
+    """(columns, rows, tile_w, tile_h) giving the largest tiles for k frames on one sheet."""
+    # Largest tiles first; then fewest empty cells; then the most compact (squarest) sheet.
+    best: tuple[int, int, int, int, int, int] | None = None
+    for cols in range(1, k + 1):
+        rows = math.ceil(k / cols)
+        usable_w = spec.max_side - (cols - 1) * spec.gap
+        usable_h = spec.max_side - (rows - 1) * spec.gap
+        scale = min(usable_w / (cols * fw), usable_h / (rows * fh), 1.0)  # never enlarge
+        tw, th = max(1, int(fw * scale)), max(1, int(fh * scale))
+        longest = max(cols * (tw + spec.gap), rows * (th + spec.gap))
+        candidate = (tw * th, -(rows * cols - k), -longest, cols, tw, th)
+        if best is None or candidate[:3] > best[:3]:
+            best = candidate
+    assert best is not None
+    _, _, _, cols, tw, th = best
+    return cols, math.ceil(k / cols), tw, th
+
+
+def plan_layout(
+    n_frames: int, frame_w: int, frame_h: int, *, detail: str, max_images: int | None
+) -> Layout:
+    """Choose sheets, grid and tile size for n frames of frame_w x frame_h.
+
+    The fewest sheets whose tiles reach the preferred size; with a cap on images, at most that
+    many sheets, with tiles down to the minimum, and past that the frames are thinned evenly.
+    """
+    if n_frames < 1:
+        raise ValueError("no frames to pack")
+    if max_images is not None and max_images < 1:
+        raise ValueError("max_images must be at least 1")
+    spec = spec_for(detail)
+    long_side = max(frame_w, frame_h)
+    # A tile need not be larger than the frame itself, so "preferred" is capped by it.
+    preferred = min(spec.preferred_tile, long_side)
+    minimum = min(spec.min_tile, long_side)
+    cap = max_images if max_images is not None else n_frames
+    kept = list(range(n_frames))
+    sheets = 1
+    while True:
+        per = math.ceil(len(kept) / sheets)
+        cols, rows, tw, th = _grid(per, frame_w, frame_h, spec)
+        tile_long = max(tw, th)
+        if tile_long >= preferred or sheets >= cap:
+            break
+        sheets += 1
+    if tile_long < minimum:
+        # Even `cap` sheets cannot show every frame legibly: keep as many as fit at the minimum.
+        fit = _capacity(frame_w, frame_h, spec, minimum) * sheets
+        kept = _spread(n_frames, max(1, fit))
+        per = math.ceil(len(kept) / sheets)
+        cols, rows, tw, th = _grid(per, frame_w, frame_h, spec)
+    sheets = math.ceil(len(kept) / per)
+    return Layout(
+        columns=cols,
+        rows=rows,
+        tile_w=tw,
+        tile_h=th,
+        gap=spec.gap,
+        sheets=sheets,
+        kept=tuple(kept),
+    )
+
+
+def _capacity(fw: int, fh: int, spec: SheetSpec, min_long: int) -> int:
+    """How many tiles whose long side is min_long fit on one sheet."""
+    scale = min_long / max(fw, fh)
+    tw, th = max(1, int(fw * scale)), max(1, int(fh * scale))
+    cols = max(1, (spec.max_side + spec.gap) // (tw + spec.gap))
+    rows = max(1, (spec.max_side + spec.gap) // (th + spec.gap))
+    return int(cols * rows)
+
+
+def _spread(n: int, keep: int) -> list[int]:
+    """`keep` indexes out of n, evenly spread, first and last included."""
+    if keep >= n:
+        return list(range(n))
+    if keep == 1:
+        return [0]
+    return sorted({round(i * (n - 1) / (keep - 1)) for i in range(keep)})
+
+
+def pack_grid(
+    frames: Sequence[Frame], *, detail: str, max_images: int | None, jpeg_quality: int = 85
+) -> list[Frame]:
+    """Tile frames into contact sheets (see the module doc); one Frame per sheet."""
+    import cv2
+    import numpy as np
+
+    if not frames:
+        return []
+    ordered = sorted(frames, key=lambda f: f.time_s)
+    layout = plan_layout(
+        len(ordered), ordered[0].width, ordered[0].height, detail=detail, max_images=max_images
+    )
+    shown = [ordered[i] for i in layout.kept]
+    sheets: list[Frame] = []
+    for start in range(0, len(shown), layout.per_sheet):
+        chunk = shown[start : start + layout.per_sheet]
+        tiles = [_decode(f.jpeg) for f in chunk]
+        from .prompts import format_ts  # prompts may import this module: import late
+
+        labels = [format_ts(f.time_s) for f in chunk]
+        # Only as many rows as this sheet fills (the last sheet may be shorter).
+        columns = min(layout.columns, len(chunk))
+        image = render_sheet(
+            tiles,
+            labels,
+            columns=columns,
+            tile_size=(layout.tile_w, layout.tile_h),
+            gap=layout.gap,
+        )
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        if not ok:
+            raise RuntimeError("cannot encode a contact sheet as JPEG")
+        height, width = image.shape[:2]
+        sheets.append(
+            Frame(
+                index=chunk[0].index,
+                time_s=chunk[0].time_s,
+                width=int(width),
+                height=int(height),
+                jpeg=np.asarray(buf).tobytes(),
+                tiles_s=[round(f.time_s, 3) for f in chunk],
+                grid=(columns, math.ceil(len(chunk) / columns)),
+            )
+        )
+    return sheets
+
+
+def _decode(jpeg: bytes) -> npt.NDArray[np.uint8]:
+    import cv2
+    import numpy as np
+
+    image: Any = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("a frame's JPEG cannot be decoded")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def render_sheet(
+    tiles: Sequence[npt.NDArray[np.uint8]],
+    labels: Sequence[str],
+    *,
+    columns: int,
+    tile_size: tuple[int, int],
+    gap: int = 2,
+) -> npt.NDArray[np.uint8]:
+    """A BGR grid of tiles in reading order, each scaled to fit tile_size (letterboxed) and
+    labelled in its top-left corner: white text on a black box, readable on any picture."""
+    import cv2
+    import numpy as np
+
+    if len(tiles) != len(labels):
+        raise ValueError("one label per tile")
+    tw, th = tile_size
+    rows = math.ceil(len(tiles) / columns)
+    width = columns * tw + (columns - 1) * gap
+    height = rows * th + (rows - 1) * gap
+    sheet = np.full((height, width, 3), 24, dtype=np.uint8)  # dark grey gaps and empty cells
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = max(0.35, min(th, tw * 9 / 16) / 240)
+    thickness = max(1, round(scale * 1.6))
+    for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
+        r, c = divmod(i, columns)
+        x0, y0 = c * (tw + gap), r * (th + gap)
+        cell = np.zeros((th, tw, 3), dtype=np.uint8)
+        h, w = tile.shape[:2]
+        s = min(tw / w, th / h)
+        nw, nh = max(1, round(w * s)), max(1, round(h * s))
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        fitted: Any = cv2.resize(tile, (nw, nh), interpolation=interp)
+        ox, oy = (tw - nw) // 2, (th - nh) // 2
+        cell[oy : oy + nh, ox : ox + nw] = fitted
+        (text_w, text_h), base = cv2.getTextSize(label, font, scale, thickness)
+        pad = max(2, round(text_h * 0.3))
+        cv2.rectangle(cell, (0, 0), (text_w + 2 * pad, text_h + base + 2 * pad), (0, 0, 0), -1)
+        cv2.putText(
+            cell,
+            label,
+            (pad, pad + text_h),
+            font,
+            scale,
+            (255, 255, 255),
+            thickness,
+            cv2.LINE_AA,
+        )
+        sheet[y0 : y0 + th, x0 : x0 + tw] = cell
+    return sheet
+
+
+def sheet_caption(sheet: Frame) -> str:
+    """The text that tells the model how to read a sheet (put it before the image part)."""
+    from .prompts import format_ts
+
+    if not sheet.tiles_s:
+        return f"[{format_ts(sheet.time_s)}]"
+    cols, rows = sheet.grid or (len(sheet.tiles_s), 1)
+    times = ", ".join(format_ts(t) for t in sheet.tiles_s)
+    first, last = format_ts(sheet.tiles_s[0]), format_ts(sheet.tiles_s[-1])
+    return (
+        f"[{first}–{last}] contact sheet of {len(sheet.tiles_s)} frames in a {cols}x{rows} grid, "
+        "in time order left to right, then top to bottom; each frame's time is written in its "
+        f"top-left corner: {times}"
+    )
+
+
+def choose_pack(
+    mode: str, n_frames: int, profile: ProviderProfile, *, max_images: int | None = None
+) -> bool:
+    """Whether to pack frames into sheets: `auto` packs when the frames exceed the number of
+    images a request may carry (`max_images`, else the provider's cap)."""
+    if mode == "none":
+        return False
+    if mode == "grid":
+        return True
+    if mode != "auto":
+        raise ValueError(f"unknown pack mode {mode!r}; choose none, grid or auto")
+    cap = max_images if max_images is not None else profile.max_images_per_request
+    return cap is not None and n_frames > cap
