@@ -120,8 +120,10 @@ def test_resolve_profile_auto_detects() -> None:
         ("http://llama-server:9000/v1", "llamacpp"),
         ("http://vllm.gpu-box.example.com/v1", "vllm"),
         ("http://my-vllm:8000/v1", "vllm"),
-        # vLLM's default port is also llama-cpp-python's and most web servers': not decisive.
-        ("http://localhost:8000/v1", "compatible"),
+        # vLLM's default port (also llama-cpp-python's: the cautious vLLM profile suits both).
+        ("http://localhost:8000/v1", "vllm"),
+        ("http://10.0.0.5:8000/v1", "vllm"),
+        ("https://api.example.com:8000/v1", "compatible"),
         # A default port on a public host says nothing.
         ("https://api.example.com:8080/v1", "compatible"),
         ("https://openrouter.ai/api/v1", "compatible"),

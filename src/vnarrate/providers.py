@@ -198,8 +198,9 @@ def detect_provider(base_url: str | None) -> str:
     Unset -> openai. Host names decide first (api.openai.com, *.openai.azure.com; a host naming
     ollama / lmstudio / vllm / llama.cpp). Then each server's default port, but only on a local or
     private address, where the port was most likely left as installed: 11434 Ollama, 1234 LM
-    Studio, 8080 llama.cpp. Port 8000 stays `compatible`: it is vLLM's default but also that of
-    llama-cpp-python and of most Python web servers.
+    Studio, 8080 llama.cpp, 8000 vLLM. Port 8000 is also llama-cpp-python's, but guessing vLLM
+    there costs little (its profile is the cautious one: one image per request, packed), while
+    missing a vLLM costs a rejected request.
     """
     if not base_url or not base_url.strip():
         return "openai"
@@ -222,7 +223,7 @@ def detect_provider(base_url: str | None) -> str:
     if "llamacpp" in labels or "llama-cpp" in host or "llama-server" in host:
         return "llamacpp"
     if _is_local(host):
-        by_port = {11434: "ollama", 1234: "lmstudio", 8080: "llamacpp"}
+        by_port = {11434: "ollama", 1234: "lmstudio", 8080: "llamacpp", 8000: "vllm"}
         if port in by_port:
             return by_port[port]
     return "compatible"
