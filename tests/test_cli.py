@@ -129,7 +129,7 @@ def _zero_frames(tmp: Path) -> Path:
     ("make", "words"),
     [
         (lambda t: t / "missing.mp4", "no such file"),
-        (lambda t: t, "directory"),
+        (lambda t: t, "no video files found"),
         (_empty, "empty"),
         (_text_mp4, ""),
         (_truncated, ""),

@@ -6,12 +6,13 @@ Thin on purpose: no stage logic here. Heavy modules are imported inside commands
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
@@ -228,6 +229,14 @@ def _settings(**flags: Any) -> Settings:
     return load_settings(**flags)
 
 
+def _stdin_text() -> TextIO:
+    """stdin as text that keeps file names which are not valid UTF-8 (surrogateescape)."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin
+    return io.TextIOWrapper(buffer, encoding="utf-8", errors="surrogateescape")
+
+
 # --- the batch driver ------------------------------------------------------------------------
 
 
@@ -250,7 +259,7 @@ class Run:
         self.as_json = as_json
         self.skip_existing = skip_existing
         warnings: list[str] = []
-        stdin = click.get_text_stream("stdin", errors="surrogateescape") if "-" in args else None
+        stdin = _stdin_text() if "-" in args else None
         self.inputs: list[Input] = expand_inputs(
             args, recursive=recursive, stdin=stdin, warnings=warnings
         )
