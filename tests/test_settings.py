@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from vnarrate.errors import ConfigError, UsageError
-from vnarrate.settings import detect_provider, load_settings
+from vnarrate.providers import detect_provider
+from vnarrate.settings import load_settings
 
 
 def test_defaults_are_current_models() -> None:

@@ -7,6 +7,7 @@ others; Ctrl-C cancels what has not started and lets the running ones stop at th
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -88,7 +89,7 @@ def run_batch(
         try:
             for i in range(len(inputs)):
                 fut = pool.submit(guarded, i)
-                fut.add_done_callback(lambda f, i=i: finish(i, f.result()))
+                fut.add_done_callback(functools.partial(_done, finish, i))
                 futures.append(fut)
             for fut in futures:
                 fut.result()
@@ -97,6 +98,11 @@ def run_batch(
             raise
         pool.shutdown(wait=True)
     return [o for o in outcomes if o is not None]
+
+
+def _done(finish: Callable[[int, Outcome], None], i: int, fut: Future[Outcome]) -> None:
+    if not fut.cancelled():
+        finish(i, fut.result())
 
 
 def exit_code(outcomes: Sequence[Outcome]) -> int:

@@ -131,7 +131,9 @@ def _call(client: openai.OpenAI, options: ChatOptions, key: str, **kwargs: Any) 
     except openai.ContentFilterFinishReasonError:
         raise ApiError("the answer was withheld by the provider's content filter") from None
     except openai.APIError as exc:
-        raise map_api_error(exc, model=options.model, base_url=options.base_url, key=key) from None
+        raise map_api_error(
+            exc, model=options.model, base_url=options.base_url, key=key, provider=options.provider
+        ) from None
     except (AttributeError, TypeError):
         # The SDK hands back a plain str for a non-JSON body (an HTML page with status 200),
         # which parse() then trips over.

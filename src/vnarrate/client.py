@@ -62,7 +62,12 @@ def _server_message(exc: openai.APIStatusError) -> str:
 
 
 def map_api_error(
-    exc: BaseException, *, model: str | None = None, base_url: str | None = None, key: str = ""
+    exc: BaseException,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    key: str = "",
+    provider: str | None = None,
 ) -> ApiError:
     """One clear ApiError (exit 5) for any SDK failure, naming the cause and what to do."""
     import openai
@@ -105,7 +110,10 @@ def map_api_error(
                 else "lower --jobs, raise --max-retries, or try later",
             )
         if isinstance(exc, openai.BadRequestError):
-            return ApiError(f"the server rejected the request (400): {msg}")
+            from .providers import explain_bad_request
+
+            advice = explain_bad_request(msg, provider) if provider else None
+            return ApiError(f"the server rejected the request (400): {msg}", hint=advice)
         if status >= 500:
             return ApiError(f"server error ({status}) after the SDK's retries: {msg}")
         return ApiError(f"the API answered {status}: {msg}")

@@ -107,6 +107,7 @@ class ChatResult(BaseModel):
     model: str
     usage: Usage = Field(default_factory=Usage)
     requests: int = 1
+    cost_usd: float | None = None  # from the API's usage and the price table; None: unknown
 
 
 class DescribeResult(ChatResult):

@@ -64,6 +64,7 @@ def chat_options(settings: Settings) -> ChatOptions:
         max_tokens=settings.max_completion_tokens,
         temperature=settings.temperature,
         reasoning_effort=settings.reasoning_effort,
+        structured=settings.resolved_structured(),
         base_url=settings.base_url,
         provider=settings.resolved_provider(),
     )
@@ -140,19 +141,27 @@ def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
 def speech_backend(
     settings: Settings, client: openai.OpenAI, cache: ResponseCache | None
 ) -> tuple[SpeechBackend, str]:
-    """The speech backend for these settings, and why it was chosen (for --verbose/manifest)."""
-    from .speech import CachedSpeech, SpeechEndpointBackend
+    """The speech backend for these settings (`--tts-backend`), and why it was chosen."""
+    from .providers import detect_provider
+    from .realtime import choose_backend
+    from .speech import CachedSpeech
 
-    backend: SpeechBackend = SpeechEndpointBackend(client)
-    why = "speech endpoint (/v1/audio/speech)"
+    base_url = settings.tts_base_url or settings.base_url
+    provider = detect_provider(base_url) if settings.tts_base_url else settings.resolved_provider()
+    choice = choose_backend(
+        settings.tts_backend,
+        client,
+        provider=provider,
+        tts_model=settings.tts_model,
+        realtime_model=settings.realtime_model,
+        timeout_s=settings.timeout,
+        wer_threshold=settings.wer_threshold,
+        strict=settings.strict,
+    )
+    backend: SpeechBackend = choice.backend
     if cache is not None:
-        backend = CachedSpeech(
-            backend,
-            cache,
-            provider=settings.resolved_provider(),
-            base_url=settings.tts_base_url or settings.base_url,
-        )
-    return backend, why
+        backend = CachedSpeech(backend, cache, provider=provider, base_url=base_url)
+    return backend, choice.reason
 
 
 # --- frames and plans ------------------------------------------------------------------------
@@ -174,9 +183,11 @@ def plan_for(frameset: FrameSet, settings: Settings, task: str) -> Plan:
     from .prices import load_prices
 
     provider = settings.resolved_provider()
+    profile = settings.profile()
     limits = limits_for(
         provider,
-        max_images_per_request=settings.max_images_per_request,
+        max_images_per_request=settings.max_images_per_request or profile.max_images_per_request,
+        max_request_bytes=profile.max_request_bytes,
         max_input_tokens=settings.max_input_tokens,
         max_output_tokens=settings.max_completion_tokens,
     )
@@ -204,6 +215,24 @@ def _chunks(frameset: FrameSet, plan: Plan) -> list[list[Frame]]:
     return out or [frameset.frames]
 
 
+def packed(frameset: FrameSet, settings: Settings, report: Report = _quiet) -> FrameSet:
+    """Frames tiled into timestamped contact sheets when the server takes too few images per
+    request (`--pack auto`) or when asked (`--pack grid`); otherwise the frames as they are."""
+    from .pack import choose_pack, pack_grid
+
+    profile = settings.profile()
+    cap = settings.max_images_per_request or profile.max_images_per_request
+    if not choose_pack(settings.pack, len(frameset.frames), profile, max_images=cap):
+        return frameset
+    sheets = pack_grid(
+        frameset.frames, detail=settings.detail, max_images=cap, jpeg_quality=settings.jpeg_quality
+    )
+    report(
+        f"{frameset.video.path}: packed {len(frameset.frames)} frames into {len(sheets)} sheet(s)"
+    )
+    return frameset.model_copy(update={"frames": sheets})
+
+
 def _checked_plan(session: Session, frameset: FrameSet, task: str) -> Plan:
     from .plan import check_budget
 
@@ -226,6 +255,9 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         f"{path}: {len(frameset.frames)} frames from {duration:.1f} s "
         f"({frameset.video.width}x{frameset.video.height})"
     )
+    frames_sent = len(frameset.frames)
+    frame_times = [round(f.time_s, 3) for f in frameset.frames]
+    frameset = packed(frameset, settings, report)
     plan = _checked_plan(session, frameset, "describe")
     chunks = _chunks(frameset, plan)
     usage = Usage()
@@ -263,16 +295,67 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         model=settings.model,
         usage=usage,
         requests=usage.requests,
-        frames_sent=len(frameset.frames),
-        frame_times_s=[round(f.time_s, 3) for f in frameset.frames],
+        frames_sent=frames_sent,
+        frame_times_s=frame_times,
+        cost_usd=chat_cost(settings, usage),
+    )
+
+
+def chat_cost(settings: Settings, usage: Usage) -> float | None:
+    """What the requests cost by the API's own usage figures (None: no price for the model)."""
+    from .prices import chat_cost as priced
+    from .prices import load_prices
+
+    if usage.requests == 0:
+        return 0.0  # answered from the cache
+    return priced(settings.model, usage, load_prices(settings.prices))
+
+
+def describe_images(sources: Sequence[str], session: Session) -> DescribeResult:
+    """Several images (files or URLs) in ONE request, so a question can compare them."""
+    from .images import image_url_part, prepare_image
+    from .prompts import describe_images_messages
+
+    settings = session.settings
+    profile = settings.profile()
+    images = [
+        prepare_image(
+            src,
+            profile=profile,
+            detail=settings.detail,
+            jpeg_quality=settings.jpeg_quality,
+            image_urls=settings.image_urls,
+        )
+        for src in sources
+    ]
+    parts = [image_url_part(img, detail=_detail(settings)) for img in images]
+    messages = describe_images_messages(
+        parts,
+        names=[
+            Path(src).name if not img.is_remote else src
+            for src, img in zip(sources, images, strict=True)
+        ],
+        preset=settings.preset,
+        prompt=settings.prompt,
+        language=settings.language,
+    )
+    session.report(f"{len(images)} image(s): asking {settings.model}")
+    answer, usage = session.chat(Description, messages)
+    return DescribeResult(
+        input=" ".join(sources),
+        title=answer.title.strip(),
+        description=answer.description.strip(),
+        model=settings.model,
+        usage=usage,
+        requests=usage.requests,
+        frames_sent=len(images),
+        cost_usd=chat_cost(settings, usage),
     )
 
 
 def _detail(settings: Settings) -> str | None:
     """The detail field, or None for servers that reject it."""
-    from .providers import profile_for
-
-    return settings.detail if profile_for(settings.resolved_provider()).send_detail else None
+    return settings.detail if settings.profile().send_detail else None
 
 
 def render_plan(plan: Plan) -> str:
@@ -335,6 +418,7 @@ def description_record(result: DescribeResult) -> dict[str, Any]:
         "frame_times_s": result.frame_times_s,
         "requests": result.requests,
         "usage": result.usage.model_dump(),
+        "cost_usd": result.cost_usd,
     }
 
 
@@ -349,6 +433,8 @@ def make_script(path: str, session: Session, *, progress: Progress | None = None
     settings, report = session.settings, session.report
     frameset = extract(path, settings, progress=progress)
     duration = frameset.video.duration_s
+    frames_sent = len(frameset.frames)
+    frameset = packed(frameset, settings, report)
     plan = _checked_plan(session, frameset, "script")
     wps = settings.words_per_second
     slots = [
@@ -405,9 +491,10 @@ def make_script(path: str, session: Session, *, progress: Progress | None = None
         usage=usage,
         requests=usage.requests,
         duration_s=duration,
-        frames_sent=len(frameset.frames),
+        frames_sent=frames_sent,
         notes=notes,
         over_budget=still,
+        cost_usd=chat_cost(settings, usage),
     )
 
 

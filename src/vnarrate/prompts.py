@@ -68,10 +68,17 @@ def image_part(url: str, detail: str | None) -> dict[str, Any]:
 
 
 def frame_parts(frames: Sequence[Frame], *, detail: str | None) -> list[dict[str, Any]]:
-    """A timestamp text part before each image part, in chronological order."""
+    """A timestamp text part before each image part, in chronological order (for a contact
+    sheet, a caption saying which tile shows which time)."""
     parts: list[dict[str, Any]] = []
     for frame in frames:
-        parts.append({"type": "text", "text": f"[{format_ts(frame.time_s)}]"})
+        if frame.tiles_s:
+            from .pack import sheet_caption  # pack imports this module
+
+            label = sheet_caption(frame)
+        else:
+            label = f"[{format_ts(frame.time_s)}]"
+        parts.append({"type": "text", "text": label})
         parts.append(image_part(data_url(frame.jpeg), detail))
     return parts
 
@@ -116,6 +123,38 @@ def describe_messages(
         {"role": "system", "content": system},
         {"role": "user", "content": content},
     ]
+
+
+IMAGES_TASK = (
+    "Give these images one title and a description in markdown: what each shows and, when "
+    "there are several, how they relate."
+)
+
+
+def describe_images_messages(
+    parts: Sequence[dict[str, Any]],
+    *,
+    names: Sequence[str],
+    preset: str = "general",
+    prompt: str | None = None,
+    language: str | None = None,
+) -> list[Message]:
+    """Messages asking about still images (each image part preceded by its name), one request."""
+    system = DESCRIBE_PRESETS.get(preset, DESCRIBE_PRESETS["general"])
+    system = system.replace("videos through frames sampled from them", "images").replace(
+        "the video", "the images"
+    )
+    if language:
+        system += f" Write in this language: {language}."
+    lines = [f"{len(parts)} image(s) follow, each after its name."]
+    lines.append(prompt.strip() if prompt else IMAGES_TASK)
+    if prompt:
+        lines.append("Put a short title in `title` and your answer in `description`.")
+    content: list[dict[str, Any]] = [{"type": "text", "text": "\n".join(lines)}]
+    for name, part in zip(names, parts, strict=True):
+        content.append({"type": "text", "text": f"[{name}]"})
+        content.append(dict(part))
+    return [{"role": "system", "content": system}, {"role": "user", "content": content}]
 
 
 def merge_messages(

@@ -8,13 +8,16 @@ honour `OPENAI_API_KEY` / `OPENAI_BASE_URL`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError, UsageError
 from .models import Detail, SampleMode, SamplingSpec
+
+if TYPE_CHECKING:
+    from .providers import ProviderProfile
 
 Provider = Literal["auto", "openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
 TokenField = Literal["auto", "max_completion_tokens", "max_tokens"]
@@ -54,7 +57,10 @@ class Settings(BaseSettings):
     detail: Detail = Field(default="auto")
     # Large enough for a reasoning model's hidden tokens plus the answer (see DESIGN.md).
     max_completion_tokens: int = Field(default=8000, ge=16)
-    token_field: TokenField = Field(default="auto")
+    token_field: TokenField = "auto"
+    structured: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    pack: Literal["auto", "none", "grid"] = "auto"  # tile frames into sheets for 1-image servers
+    image_urls: Literal["auto", "pass", "download"] = "auto"
     temperature: float | None = Field(default=None, ge=0, le=2)
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = Field(
         default=None
@@ -78,6 +84,8 @@ class Settings(BaseSettings):
     tts_instructions: str | None = None  # tone, for models that take it
     tts_backend: Literal["auto", "speech", "realtime"] = "auto"
     realtime_model: str = "gpt-realtime-2.1-mini"
+    wer_threshold: float = Field(default=0.15, ge=0, le=1)  # Realtime: how far speech may stray
+    strict: bool = False  # Realtime: fail instead of reporting a segment spoken differently
     tts_base_url: str | None = None
     tts_api_key: SecretStr | None = None
     max_speed: float = Field(default=1.25, ge=1.0, le=4.0)
@@ -138,46 +146,36 @@ class Settings(BaseSettings):
 
     def resolved_provider(self) -> str:
         """The provider, detected from the base URL when set to auto."""
-        if self.provider != "auto":
-            return self.provider
-        return detect_provider(self.base_url)
+        from .providers import detect_provider
+
+        return detect_provider(self.base_url) if self.provider == "auto" else self.provider
+
+    def profile(self) -> ProviderProfile:
+        """What the configured server accepts (token field, detail, image cap, ...)."""
+        from .providers import profile_for
+
+        return profile_for(self.resolved_provider())
 
     def resolved_token_field(self) -> Literal["max_completion_tokens", "max_tokens"]:
         if self.token_field != "auto":
             return self.token_field
-        # Ollama and LM Studio honour only max_tokens; OpenAI's reasoning models reject it.
-        if self.resolved_provider() in ("ollama", "lmstudio"):
-            return "max_tokens"
-        return "max_completion_tokens"
+        return self.profile().token_field
+
+    def resolved_structured(self) -> Literal["json_schema", "json_object", "none"]:
+        if self.structured != "auto":
+            return self.structured
+        return self.profile().structured_output
 
     def require_key(self) -> str:
         """The API key, or a ConfigError saying how to set one. Local servers accept a dummy."""
         if self.api_key is not None and self.api_key.get_secret_value().strip():
             return self.api_key.get_secret_value().strip()
-        if self.resolved_provider() not in ("openai", "compatible"):
+        if self.profile().dummy_key_ok:
             return "not-needed"  # local servers ignore the key, but the SDK insists on one
         raise ConfigError(
             "no API key",
             hint="set OPENAI_API_KEY in the environment or in .env, or pass --api-key",
         )
-
-
-def detect_provider(base_url: str | None) -> str:
-    """Guess the server kind from its URL; `compatible` when the URL does not say."""
-    if not base_url:
-        return "openai"
-    url = base_url.lower()
-    if "api.openai.com" in url or "openai.azure.com" in url:
-        return "openai"
-    if ":11434" in url or "ollama" in url:
-        return "ollama"
-    if ":1234" in url or "lmstudio" in url or "lm-studio" in url:
-        return "lmstudio"
-    if "vllm" in url:
-        return "vllm"
-    if ":8080" in url or "llama" in url:
-        return "llamacpp"
-    return "compatible"
 
 
 def _field_flag(name: str) -> str:
