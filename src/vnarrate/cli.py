@@ -22,6 +22,7 @@ from .errors import VnarrateError
 if TYPE_CHECKING:
     from .batch import Outcome
     from .inputs import Input
+    from .models import DescribeResult
     from .pipeline import Session
     from .settings import Settings
 
@@ -153,6 +154,21 @@ model_options = _options(
         type=click.Choice(["auto", "max_completion_tokens", "max_tokens"]),
         help="Token-limit field the server understands [auto: by --provider].",
     ),
+    click.option(
+        "--structured",
+        type=click.Choice(["auto", "json_schema", "json_object", "none"]),
+        help="Structured output: json_schema, or JSON mode + validation [auto: by --provider].",
+    ),
+    click.option(
+        "--pack",
+        type=click.Choice(["auto", "none", "grid"]),
+        help="Tile frames into timestamped sheets for 1-image servers [auto].",
+    ),
+    click.option(
+        "--image-urls",
+        type=click.Choice(["auto", "pass", "download"]),
+        help="Image URLs: pass to the server, or download first [auto: by --provider].",
+    ),
     click.option("--temperature", type=click.FloatRange(0, 2), help="Sent only when given."),
     click.option(
         "--reasoning-effort",
@@ -251,7 +267,9 @@ class Run:
         recursive: bool,
         as_json: bool,
         skip_existing: bool = False,
+        command: str = "",
     ) -> None:
+        from .images import check_mix
         from .inputs import assign_stems, expand_inputs
 
         self.ui = _ui()
@@ -267,6 +285,21 @@ class Run:
             self.ui.warn(w)
         self.stems = assign_stems(self.inputs)
         self.session: Session | None = None
+        # Videos run one by one; images (files and URLs) go together in one request.
+        groups = check_mix(
+            [inp.kind for inp in self.inputs],
+            command=command,
+            names=[inp.source for inp in self.inputs],
+        )
+        self.units: dict[str, list[Input]] = {}
+        for group in groups:
+            members = [self.inputs[i] for i in group.indexes]
+            label = (
+                " + ".join(m.source for m in members)
+                if group.kind == "images"
+                else members[0].source
+            )
+            self.units[label] = members
 
     @property
     def single(self) -> bool:
@@ -291,18 +324,27 @@ class Run:
 
         return self.skip_existing and manifest_complete(self.path_for(inp, ".vnarrate.json"))
 
-    def go(self, work: Callable[[Input], Outcome]) -> None:
-        """Run `work` per input; print products/JSONL; exit with the documented code."""
+    def go(
+        self,
+        work: Callable[[Input], Outcome],
+        images: Callable[[list[Input]], Outcome] | None = None,
+    ) -> None:
+        """Run `work` per video (and `images` once for all images); print products or JSONL;
+        exit with the documented code."""
         from .batch import Outcome, exit_code, run_batch, summary
         from .client import redact
 
-        by_source = {inp.source: inp for inp in self.inputs}
         secrets = [self.session.key] if self.session else []
 
-        def guarded(source: str) -> Outcome:
-            inp = by_source[source]
+        def guarded(label: str) -> Outcome:
+            members = self.units[label]
+            if len(members) > 1 or members[0].kind != "video":
+                if images is None:
+                    raise click.UsageError("this command takes videos, not images")
+                return images(members).model_copy(update={"input": label})
+            inp = members[0]
             if self.skip(inp):
-                return Outcome(input=source, status="skipped", record={"reason": "complete"})
+                return Outcome(input=label, status="skipped", record={"reason": "complete"})
             return work(inp)
 
         def emit(outcome: Outcome) -> None:
@@ -316,13 +358,13 @@ class Run:
                 click.echo(outcome.text.rstrip("\n"))
 
         outcomes = run_batch(
-            [inp.source for inp in self.inputs],
+            list(self.units),
             guarded,
             jobs=self.settings.jobs,
             emit=emit,
             redact=lambda text: redact(text, *secrets),
         )
-        if not self.single:
+        if len(self.units) > 1:
             self.ui.say(summary(outcomes))
         code = exit_code(outcomes)
         if code:
@@ -398,7 +440,14 @@ def describe(
     from .pipeline import render_description, write_manifest
 
     settings = _settings(format="json" if as_json else fmt, **flags)
-    run = Run(inputs, settings, recursive=recursive, as_json=as_json, skip_existing=skip_existing)
+    run = Run(
+        inputs,
+        settings,
+        recursive=recursive,
+        as_json=as_json,
+        skip_existing=skip_existing,
+        command="describe",
+    )
     if output_path is not None and not run.single:
         raise click.UsageError("-o/--output takes one input; use --out-dir for several")
     if dry_run:
@@ -416,10 +465,21 @@ def describe(
         if target is not None:
             output.check_writable(target, force=settings.force)
         result = run_describe(inp.source, session, progress=run.ui.progress(f"{inp.source}"))
+        return finish(result, target, inp)
+
+    def images(members: list[Input]) -> Outcome:
+        from .pipeline import describe_images
+
+        return finish(describe_images([m.source for m in members], session), output_path, None)
+
+    def finish(result: DescribeResult, target: Path | None, inp: Input | None) -> Outcome:
+        from .prices import format_usd
+
         u = result.usage
         run.ui.info(
-            f"{inp.source}: {result.frames_sent} frames, {result.requests} request(s), "
-            f"{u.prompt_tokens} input + {u.completion_tokens} output tokens"
+            f"{result.input}: {result.frames_sent} images, {result.requests} request(s), "
+            f"{u.prompt_tokens} input + {u.completion_tokens} output tokens, "
+            f"cost {format_usd(result.cost_usd)}"
         )
         text = render_description(result, settings.format)
         record: dict[str, Any] = {
@@ -428,10 +488,10 @@ def describe(
             if k not in ("input", "status")
         }
         if target is None:
-            return Outcome(input=inp.source, record=record, text=None if as_json else text)
+            return Outcome(input=result.input, record=record, text=None if as_json else text)
         written = output.write_text(target, text, force=settings.force)
         record["outputs"] = [str(written)]
-        if settings.out_dir is not None:
+        if settings.out_dir is not None and inp is not None:
             from .pipeline import record_output
 
             write_manifest(
@@ -444,10 +504,10 @@ def describe(
                 },
                 command="describe",
             )
-        run.ui.info(f"{inp.source}: wrote {written}")
-        return Outcome(input=inp.source, record=record)
+        run.ui.info(f"{result.input}: wrote {written}")
+        return Outcome(input=result.input, record=record)
 
-    run.go(work)
+    run.go(work, images)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -481,7 +541,14 @@ def script(
     from .script import dump_script
 
     settings = _settings(**flags)
-    run = Run(inputs, settings, recursive=recursive, as_json=as_json, skip_existing=skip_existing)
+    run = Run(
+        inputs,
+        settings,
+        recursive=recursive,
+        as_json=as_json,
+        skip_existing=skip_existing,
+        command="script",
+    )
     if output_path is not None and not run.single:
         raise click.UsageError("-o/--output takes one input; use --out-dir for several")
     if dry_run:
@@ -501,6 +568,7 @@ def script(
         record: dict[str, Any] = {
             "segments": len(result.script.segments),
             "usage": result.usage.model_dump(),
+            "cost_usd": result.cost_usd,
             "notes": result.notes,
         }
         if to_stdout:
@@ -561,6 +629,26 @@ def script(
 @click.option("--speed", type=click.FloatRange(0.25, 4.0), help="Speaking speed [1.0].")
 @click.option("--instructions", "tts_instructions", help="Tone of voice (gpt-4o-mini-tts).")
 @click.option("--script-instructions", "instructions", help="Extra guidance for the writer.")
+@click.option(
+    "--tts-backend",
+    type=click.Choice(["auto", "speech", "realtime"]),
+    help="Speech via /audio/speech or the Realtime API [auto].",
+)
+@click.option("--realtime-model", help="Realtime speech model [gpt-realtime-2.1-mini].")
+@click.option(
+    "--wer-threshold",
+    type=click.FloatRange(0, 1),
+    help="Realtime: word error rate above which a take is redone once [0.15].",
+)
+@click.option(
+    "--strict", is_flag=True, default=None, help="Realtime: fail if speech strays from the text."
+)
+@click.option(
+    "--max-speed", type=click.FloatRange(1, 4), help="Re-speak overlong lines up to this [1.25]."
+)
+@click.option(
+    "--max-stretch", type=click.FloatRange(1, 2), help="Then time-stretch up to this [1.25]."
+)
 @click.option("--tts-base-url", help="A separate OpenAI-compatible server for speech.")
 @click.option("--tts-api-key", help="Key for --tts-base-url [env: VNARRATE_TTS_API_KEY].")
 @batch_options
@@ -587,7 +675,14 @@ def voiceover(
     from .pipeline import voiceover as run_voiceover
 
     settings = _settings(**flags)
-    run = Run(inputs, settings, recursive=recursive, as_json=as_json, skip_existing=skip_existing)
+    run = Run(
+        inputs,
+        settings,
+        recursive=recursive,
+        as_json=as_json,
+        skip_existing=skip_existing,
+        command="voiceover",
+    )
     if not run.single and (output_path or mux or script_file):
         raise click.UsageError("-o, --mux and --script take one input; use --out-dir for several")
     if replace_audio and mux is None:
@@ -626,6 +721,7 @@ def voiceover(
                 "usage": result.usage.model_dump(),
                 "speech_characters": result.speech_characters,
                 "speech_backend": result.speech_backend,
+                "cost_usd": result.cost_usd,
                 "duration_s": result.duration_s,
                 "audio_s": result.audio_s,
                 "placements": [p.model_dump() for p in result.placements],
@@ -643,6 +739,7 @@ def voiceover(
                 "duration_s": round(result.duration_s, 3),
                 "audio_s": round(result.audio_s, 3),
                 "speech_backend": result.speech_backend,
+                "cost_usd": result.cost_usd,
                 "notes": result.notes,
             },
         )
@@ -672,7 +769,7 @@ def plan(
 ) -> None:
     """Offline: the frames, requests, tokens and dollars a run would use. No key needed."""
     settings = _settings(**flags)
-    run = Run(inputs, settings, recursive=recursive, as_json=as_json)
+    run = Run(inputs, settings, recursive=recursive, as_json=as_json, command="plan")
     run.go(lambda inp: _plan_outcome(inp, settings, task, as_json))
 
 
@@ -696,7 +793,7 @@ def frames(inputs: tuple[str, ...], out_dir: Path | None, recursive: bool, **fla
     from .pipeline import write_frames
 
     settings = _settings(**flags)
-    run = Run(inputs, settings, recursive=recursive, as_json=False)
+    run = Run(inputs, settings, recursive=recursive, as_json=False, command="frames")
 
     def work(inp: Input) -> Outcome:
         stem = run.stems[inp]
@@ -712,6 +809,24 @@ def frames(inputs: tuple[str, ...], out_dir: Path | None, recursive: bool, **fla
         return Outcome(input=inp.source, record={"outputs": [str(folder)]})
 
     run.go(work)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@connection_options
+def models(**flags: Any) -> None:
+    """Check the server: is it reachable, is the key accepted, which models does it offer?"""
+    from .client import make_client
+    from .providers import check_server
+
+    settings = _settings(**flags)
+    key = settings.require_key()
+    client = make_client(
+        api_key=key, base_url=settings.base_url, timeout=settings.timeout, max_retries=0
+    )
+    report = check_server(client, model=settings.model, provider=settings.resolved_provider())
+    click.echo("\n".join(report.lines()))
+    if not report.ok:
+        raise SystemExit(5)
 
 
 @cli.group()

@@ -220,6 +220,7 @@ class VoiceoverResult(BaseModel):
     duration_s: float = 0.0
     audio_s: float = 0.0
     notes: list[str] = Field(default_factory=list)
+    cost_usd: float | None = None  # chat + speech; None when a price is unknown
 
 
 class PlanLimits(BaseModel):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from .cache import ResponseCache
     from .chat import ChatOptions
-    from .speech import SpeechBackend
+    from .speech import SpeechBackend, Synthesis
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -596,7 +596,9 @@ def voiceover(
     )
     texts = [seg.text for seg in script.segments]
     synths = synthesize_all(backend, texts, options, jobs=settings.jobs)
-    characters = sum(len(t) for t in texts)
+    characters = sum(s.characters for s in synths)  # billed: cache hits count 0
+    for i, syn in enumerate(synths):
+        _faithfulness_note(notes, i, syn)
     clips = [
         Clip(segment=i, text=texts[i], pcm=s.pcm, sample_rate=s.sample_rate, speed=options.speed)
         for i, s in enumerate(synths)
@@ -605,7 +607,8 @@ def voiceover(
     def resynthesize(i: int, speed: float) -> Clip:
         nonlocal characters
         syn = backend.synthesize(texts[i], options.model_copy(update={"speed": speed}))
-        characters += len(texts[i])
+        characters += syn.characters
+        _faithfulness_note(notes, i, syn)
         return Clip(segment=i, text=texts[i], pcm=syn.pcm, sample_rate=syn.sample_rate, speed=speed)
 
     if untimed:
@@ -626,6 +629,10 @@ def voiceover(
                 f"segment {p.segment + 1} starts {p.pushed_s:.2f} s late "
                 "(its speech is longer than its slot)"
             )
+    if not untimed and placements and placements[-1].end_s > duration + 0.05:
+        notes.append(
+            f"the narration runs {placements[-1].end_s - duration:.2f} s past the end of the video"
+        )
     written = [
         record_output("audio", audio.encode_audio(track, SAMPLE_RATE, paths.audio, force=force))
     ]
@@ -671,7 +678,28 @@ def voiceover(
         duration_s=duration,
         audio_s=len(track) / SAMPLE_RATE,
         notes=notes,
+        cost_usd=_voiceover_cost(settings, usage, characters, len(track) / SAMPLE_RATE),
     )
+
+
+def _faithfulness_note(notes: list[str], i: int, syn: Synthesis) -> None:
+    if syn.faithful is False:
+        wer = f" (word error rate {syn.wer:.0%})" if syn.wer is not None else ""
+        notes.append(f"segment {i + 1} was spoken differently from the script{wer}")
+
+
+def _voiceover_cost(
+    settings: Settings, usage: Usage, characters: int, seconds: float
+) -> float | None:
+    from .prices import load_prices, speech_cost
+
+    chat = chat_cost(settings, usage)
+    speech = (
+        0.0
+        if characters == 0
+        else speech_cost(settings.tts_model, characters, seconds, load_prices(settings.prices))
+    )
+    return None if chat is None or speech is None else chat + speech
 
 
 def untimed_placements(clips: Sequence[Clip]) -> list[Placement]:
