@@ -98,6 +98,29 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+def _set_ui(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ui = ctx.find_object(UI)
+        if ui is not None:
+            setattr(ui, str(param.name), True)
+
+
+# -v/-q work before or after the command name: `vnarrate -q describe x` or `vnarrate describe x -q`
+ui_options = _options(
+    click.option(
+        "-v", "--verbose", is_flag=True, expose_value=False, callback=_set_ui, help="Say more."
+    ),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_ui,
+        help="Print only the product and errors.",
+    ),
+)
+
+
 PROVIDERS = ["auto", "openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
 
 connection_options = _options(
@@ -408,6 +431,7 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
+@ui_options
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o", "--output", "output_path", type=click.Path(path_type=Path), help="Write to FILE."
@@ -511,6 +535,7 @@ def describe(
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
+@ui_options
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",
@@ -595,6 +620,7 @@ def script(
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
+@ui_options
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",
@@ -748,6 +774,7 @@ def voiceover(
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
+@ui_options
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--task",
@@ -774,6 +801,7 @@ def plan(
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
+@ui_options
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",
@@ -812,6 +840,7 @@ def frames(inputs: tuple[str, ...], out_dir: Path | None, recursive: bool, **fla
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
+@ui_options
 @connection_options
 def models(**flags: Any) -> None:
     """Check the server: is it reachable, is the key accepted, which models does it offer?"""
@@ -835,6 +864,7 @@ def cache() -> None:
 
 
 @cache.command("info")
+@ui_options
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False))
 def cache_info(cache_dir: Path | None) -> None:
     """Where the cache is and how big."""
@@ -845,6 +875,7 @@ def cache_info(cache_dir: Path | None) -> None:
 
 
 @cache.command("clear")
+@ui_options
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False))
 def cache_clear(cache_dir: Path | None) -> None:
     """Delete every cached response."""
