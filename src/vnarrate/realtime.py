@@ -25,7 +25,15 @@ from .speech import SAMPLE_RATE, SpeechBackend, SpeechOptions, Synthesis, split_
 if TYPE_CHECKING:
     import openai
     from openai.resources.realtime.realtime import RealtimeConnection
-    from openai.types.realtime import RealtimeSessionCreateRequestParam
+    from openai.types.realtime import (
+        RealtimeAudioConfigOutputParam,
+        RealtimeConversationItemUserMessageParam,
+        RealtimeErrorEvent,
+        RealtimeSessionCreateRequestParam,
+        ResponseDoneEvent,
+        SessionUpdatedEvent,
+    )
+    from openai.types.realtime.realtime_audio_config_output_param import Voice
     from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 # The successor OpenAI names for the /v1/audio/speech models it shuts down on 2027-01-06. The
@@ -270,29 +278,29 @@ class RealtimeBackend:
             SessionUpdatedEvent,
         )
 
-        output: dict[str, object] = {
-            "voice": {"id": options.voice} if options.voice.startswith("voice_") else options.voice,
-            "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
+        # Typed with the SDK's own request params, so mypy checks the payload shapes.
+        voice: Voice = (
+            {"id": options.voice} if options.voice.startswith("voice_") else options.voice
+        )
+        output: RealtimeAudioConfigOutputParam = {
+            "voice": voice,
+            "format": {"type": "audio/pcm", "rate": 24000},  # the API's only PCM rate
         }
         if options.speed != 1.0:
             output["speed"] = options.speed
-        session = cast(
-            "RealtimeSessionCreateRequestParam",
-            {
-                "type": "realtime",
-                "output_modalities": ["audio"],
-                "instructions": session_instructions(options.instructions, stricter=stricter),
-                "audio": {"output": output},
-            },
-        )
+        session: RealtimeSessionCreateRequestParam = {
+            "type": "realtime",
+            "output_modalities": ["audio"],
+            "instructions": session_instructions(options.instructions, stricter=stricter),
+            "audio": {"output": output},
+        }
+        item: RealtimeConversationItemUserMessageParam = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        }
         connection.session.update(session=session)
-        connection.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": text}],
-            }
-        )
+        connection.conversation.item.create(item=item)
         connection.response.create()
 
         audio = bytearray()
@@ -339,51 +347,47 @@ class RealtimeBackend:
 
     # --- checks and error messages ---------------------------------------------------------
 
-    def _check_session(self, event: object) -> None:
+    def _check_session(self, event: SessionUpdatedEvent) -> None:
         """The server's effective session must deliver what we decode: PCM at 24 kHz."""
-        session = getattr(event, "session", None)
-        audio = getattr(session, "audio", None)
-        output = getattr(audio, "output", None)
-        fmt = getattr(output, "format", None)
+        audio = getattr(event.session, "audio", None)  # a transcription session has no output
+        fmt = getattr(getattr(audio, "output", None), "format", None)
         if fmt is None:
             return
-        kind = getattr(fmt, "type", None)
-        rate = getattr(fmt, "rate", None)
+        kind, rate = getattr(fmt, "type", None), getattr(fmt, "rate", None)
         if (kind is not None and kind != "audio/pcm") or (rate is not None and rate != SAMPLE_RATE):
             raise ApiError(
                 f"the Realtime session kept audio format {kind} at {rate} Hz, "
                 f"not audio/pcm at {SAMPLE_RATE} Hz"
             )
 
-    def _check_done(self, event: object, audio_bytes: int) -> None:
-        response = getattr(event, "response", None)
-        status = getattr(response, "status", None)
-        if status == "completed":
+    def _check_done(self, event: ResponseDoneEvent, audio_bytes: int) -> None:
+        response = event.response
+        if response.status == "completed":
             return
-        details = getattr(response, "status_details", None)
-        reason = getattr(details, "reason", None)
-        error = getattr(details, "error", None)
-        message = getattr(error, "message", None) or getattr(error, "code", None)
+        details = response.status_details
+        reason = details.reason if details else None
+        error = details.error if details else None
+        message = (error.message or error.code) if error else None
         why = ", ".join(str(x) for x in (reason, message) if x) or "no reason given"
-        seconds = audio_bytes / 2 / SAMPLE_RATE
         hint = None
         if reason == "max_output_tokens":
             hint = "the text is too long for one response; shorten the segment"
         elif reason == "content_filter":
             hint = "the server's safety filter stopped the speech; rephrase the segment"
         raise ApiError(
-            f"the Realtime response ended {status or 'without a status'} ({self._redact(why)})"
-            f" after {seconds:.1f} s of audio; the partial audio was discarded",
+            f"the Realtime response ended {response.status or 'without a status'} "
+            f"({self._redact(why)}) after {audio_bytes / 2 / SAMPLE_RATE:.1f} s of audio; "
+            "the partial audio was discarded",
             hint=hint,
         )
 
-    def _event_error(self, event: object, options: SpeechOptions) -> ApiError:
+    def _event_error(self, event: RealtimeErrorEvent, options: SpeechOptions) -> ApiError:
         from .client import one_line
 
-        error = getattr(event, "error", None)
-        code = getattr(error, "code", None) or getattr(error, "type", None) or "error"
-        message = one_line(self._redact(str(getattr(error, "message", "") or "no message")))
-        param = getattr(error, "param", None) or ""
+        error = event.error
+        code = error.code or error.type or "error"
+        message = one_line(self._redact(error.message or "no message"))
+        param = error.param or ""
         hint = None
         if code == "model_not_found" or "model" in param:
             hint = "check the Realtime model name (--realtime-model)"
