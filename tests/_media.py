@@ -35,18 +35,31 @@ def make_video(
     audio: bool = False,
     rotate: int = 0,
     moving: bool = True,
+    barcode: bool = True,
+    frame_times: Sequence[float] | None = None,
+    faststart: bool = False,
 ) -> Path:
     """Write a small video: a moving square over flat shots that change at `cuts_s`.
 
-    Each frame's index is drawn as a bar code in the top row, so a test can read back which frame
-    it got. `size` is (width, height). With `audio`, a 440 Hz AAC track of the same length is added.
+    Each frame's index is drawn as a bar code in a band at the top (`read_index` reads it back),
+    so a test can tell which frame it got. `size` is (width, height). With `audio`, a 440 Hz AAC
+    track of the same length is added. `rotate` is the clockwise rotation a player applies (like
+    ffprobe's `rotate` tag), stored in the display matrix. `frame_times` (seconds, increasing) gives
+    each frame its own presentation time: a variable-frame-rate file with len(frame_times) frames.
+    `faststart` puts the index before the data (so a truncated copy still opens).
     """
     width, height = size
-    n = max(1, round(seconds * fps))
-    with av.open(str(path), "w") as out:
+    n = len(frame_times) if frame_times is not None else max(1, round(seconds * fps))
+    if frame_times is not None:
+        seconds = frame_times[-1] + 1 / fps
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
         vs = out.add_stream(codec, rate=fps)
         vs.width, vs.height = width, height
         vs.pix_fmt = "yuv420p"
+        if frame_times is not None:
+            vs.codec_context.time_base = Fraction(1, 1000)
+            vs.time_base = Fraction(1, 1000)
         if codec == "libx264":
             vs.options = {
                 "g": str(gop),
@@ -55,12 +68,13 @@ def make_video(
                 "preset": "ultrafast",
             }
         if rotate:
-            vs.metadata["rotate"] = str(rotate)
+            # The display matrix holds the counter-clockwise angle; the `rotate` tag is clockwise.
+            vs.set_display_rotation(-rotate)
         as_ = None
         if audio:
             as_ = out.add_stream("aac", rate=48000, layout="mono")
         for i in range(n):
-            t = i / fps
+            t = frame_times[i] if frame_times is not None else i / fps
             shot = sum(1 for c in cuts_s if t >= c)
             img = np.empty((height, width, 3), np.uint8)
             img[:] = SHOT_COLOURS[shot % len(SHOT_COLOURS)]
@@ -68,7 +82,12 @@ def make_video(
                 s = max(4, min(width, height) // 6)
                 x = int((width - s) * (i / max(1, n - 1)))
                 img[height // 2 - s // 2 : height // 2 + s // 2, x : x + s] = (128, 128, 128)
+            if barcode:
+                _draw_index(img, i)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if frame_times is not None:
+                frame.pts = round(frame_times[i] * 1000)
+                frame.time_base = Fraction(1, 1000)
             for packet in vs.encode(frame):
                 out.mux(packet)
         for packet in vs.encode():
@@ -88,6 +107,58 @@ def make_video(
                     out.mux(packet)
             for packet in as_.encode():
                 out.mux(packet)
+    return path
+
+
+BARCODE_BITS = 12  # frame indices up to 4095
+
+
+def _band(height: int) -> int:
+    return max(8, height // 8)
+
+
+def _draw_index(img: np.ndarray, index: int) -> None:
+    """Bits of `index` as black/white blocks across a band at the top (LSB on the left)."""
+    height, width = img.shape[:2]
+    band, bw = _band(height), width // BARCODE_BITS
+    img[:band] = 0
+    for b in range(BARCODE_BITS):
+        if index >> b & 1:
+            img[:band, b * bw : (b + 1) * bw] = 255
+
+
+def read_index(img: np.ndarray) -> int:
+    """The frame index drawn by make_video, read back from a decoded (BGR or RGB) image of the
+    size it was made at (or scaled, aspect kept)."""
+    height, width = img.shape[:2]
+    band = _band(height)
+    bw = width / BARCODE_BITS
+    value = 0
+    for b in range(BARCODE_BITS):
+        x = int((b + 0.5) * bw)
+        block = img[band // 4 : max(band // 4 + 1, 3 * band // 4), max(0, x - 1) : x + 2]
+        if block.mean() > 128:
+            value |= 1 << b
+    return value
+
+
+def make_undecodable(path: Path, *, frames: int = 10) -> Path:
+    """An .mp4 with a well-formed H.264 track whose packets are noise: zero decodable frames."""
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        packets = []
+        for _ in range(frames):
+            img = np.zeros((48, 64, 3), np.uint8)
+            packets += vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24"))
+        packets += vs.encode()
+        for p in packets:
+            noise = av.Packet(rng.integers(0, 256, p.size, dtype=np.uint8).tobytes())
+            noise.pts, noise.dts, noise.time_base = p.pts, p.dts, p.time_base
+            noise.stream = vs
+            noise.is_keyframe = p.is_keyframe
+            out.mux(noise)
     return path
 
 
