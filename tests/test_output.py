@@ -61,3 +61,12 @@ def test_parent_is_a_file(tmp_path: Path) -> None:
 def test_directory_as_target(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="is a directory"):
         check_writable(tmp_path, force=True)
+
+
+def test_files_get_normal_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "x.txt", "x", force=False)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -45,6 +45,8 @@ def atomic_path(path: Path, *, force: bool) -> Iterator[Path]:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
+        # mkstemp creates 0600; outputs should get the permissions any new file would (umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         if path.exists() and not force:
             raise OutputError(f"{path} already exists", hint="pass --force to overwrite it")
@@ -54,6 +56,12 @@ def atomic_path(path: Path, *, force: bool) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: Path, data: bytes, *, force: bool) -> Path:
