@@ -87,7 +87,7 @@ class Session:
     key: str
     cache: ResponseCache | None = None
     report: Report = _quiet
-    _tts: tuple[SpeechBackend, str] | None = field(default=None, repr=False)
+    _tts: tuple[SpeechBackend, str, str] | None = field(default=None, repr=False)
 
     def chat(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]:
         from .chat import complete
@@ -101,8 +101,9 @@ class Session:
             cache=self.cache,
         )
 
-    def speech(self) -> tuple[SpeechBackend, str]:
-        """The speech backend (built once per run) and why it was chosen."""
+    def speech(self) -> tuple[SpeechBackend, str, str]:
+        """The speech backend (built once per run), why it was chosen, and the model it speaks
+        with (a Realtime model when `auto` fell back to it)."""
         if self._tts is None:
             self._tts = speech_backend(self.settings, self._tts_client(), self.cache)
         return self._tts
@@ -140,7 +141,7 @@ def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
 
 def speech_backend(
     settings: Settings, client: openai.OpenAI, cache: ResponseCache | None
-) -> tuple[SpeechBackend, str]:
+) -> tuple[SpeechBackend, str, str]:
     """The speech backend for these settings (`--tts-backend`), and why it was chosen."""
     from .providers import detect_provider
     from .realtime import choose_backend
@@ -161,7 +162,7 @@ def speech_backend(
     backend: SpeechBackend = choice.backend
     if cache is not None:
         backend = CachedSpeech(backend, cache, provider=provider, base_url=base_url)
-    return backend, choice.reason
+    return backend, choice.reason, choice.model
 
 
 # --- frames and plans ------------------------------------------------------------------------
@@ -586,10 +587,10 @@ def voiceover(
         made = make_script(path, session, progress=progress)
         script, duration, usage, notes = made.script, made.duration_s, made.usage, list(made.notes)
 
-    backend, why = session.speech()
+    backend, why, speech_model = session.speech()
     report(f"{path}: speech via {why}, {len(script.segments)} segments, --jobs {settings.jobs}")
     options = SpeechOptions(
-        model=settings.tts_model,
+        model=speech_model,  # the cache key and the price follow the model that really speaks
         voice=settings.voice,
         speed=settings.speed,
         instructions=settings.tts_instructions,
@@ -678,18 +679,21 @@ def voiceover(
         duration_s=duration,
         audio_s=len(track) / SAMPLE_RATE,
         notes=notes,
-        cost_usd=_voiceover_cost(settings, usage, characters, len(track) / SAMPLE_RATE),
+        cost_usd=_voiceover_cost(
+            settings, speech_model, usage, characters, len(track) / SAMPLE_RATE
+        ),
     )
 
 
 def _faithfulness_note(notes: list[str], i: int, syn: Synthesis) -> None:
     if syn.faithful is False:
         wer = f" (word error rate {syn.wer:.0%})" if syn.wer is not None else ""
-        notes.append(f"segment {i + 1} was spoken differently from the script{wer}")
+        said = f': "{syn.transcript}"' if syn.transcript else ""
+        notes.append(f"segment {i + 1} was spoken differently from the script{wer}{said}")
 
 
 def _voiceover_cost(
-    settings: Settings, usage: Usage, characters: int, seconds: float
+    settings: Settings, speech_model: str, usage: Usage, characters: int, seconds: float
 ) -> float | None:
     from .prices import load_prices, speech_cost
 
@@ -697,7 +701,7 @@ def _voiceover_cost(
     speech = (
         0.0
         if characters == 0
-        else speech_cost(settings.tts_model, characters, seconds, load_prices(settings.prices))
+        else speech_cost(speech_model, characters, seconds, load_prices(settings.prices))
     )
     return None if chat is None or speech is None else chat + speech
 
