@@ -531,6 +531,6 @@ def check_mix(
         raise InputError(
             f"{len(images.indexes)} images go in one request, but this server takes at most "
             f"{max_images}",
-            hint="describe them in separate runs, or raise --max-images if the server allows more",
+            hint="describe them in separate runs, or raise --max-images-per-request if the server allows more",
         )
     return groups

@@ -124,7 +124,7 @@ PROFILES: dict[str, ProviderProfile] = {
         "vLLM",
         # max_tokens: honoured by every vLLM version, max_completion_tokens only by newer ones.
         # One image: the old default of --limit-mm-per-prompt, and some models' own limit.
-        # Raise it with --max-images when the server was started with a higher limit.
+        # Raise it with --max-images-per-request when the server was started with a higher limit.
         max_images_per_request=1,
         image_mimes=_COMMON_MIMES | {"image/webp", "image/gif"},
         default_base_url="http://localhost:8000/v1",
@@ -286,7 +286,7 @@ def advise_bad_request(message: str, provider: str) -> BadRequestAdvice | None:
         n = limit if limit is not None else 1
         return BadRequestAdvice(
             advice=f"this server takes at most {n} image(s) per request: pass --pack grid to "
-            f"tile the frames into {n} contact sheet(s), or --max-images {n}"
+            f"tile the frames into {n} contact sheet(s), or --max-images-per-request {n}"
             + ("" if provider == "vllm" else " (or --provider vllm)")
             + "; a vLLM server started with --limit-mm-per-prompt '{\"image\":16}' takes more",
             fix={"max_images": n, "pack": "grid"},
