@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_repair_sorts_clamps_and_removes_overlaps() -> None:
     assert [(s.start_s, s.end_s) for s in segs] == [(0.0, 5.0), (5.0, 8.0), (8.0, 10.0)]
     assert any("empty" in n for n in notes) and any("after the video ends" in n for n in notes)
     assert any("sorted" in n for n in notes) and any("overlap" in n for n in notes)
-    for a, b in zip(segs, segs[1:], strict=False):
+    for a, b in itertools.pairwise(segs):
         assert a.end_s <= b.start_s
 
 
@@ -63,7 +64,7 @@ def test_slots_cover_video_and_start_at_cuts() -> None:
     slots = suggest_slots(20.0, target_s=6.0, cuts_s=[7.5])
     assert slots[0][0] == 0.0 and slots[-1][1] == 20.0
     assert any(a == 7.5 for a, _ in slots)
-    for (a1, b1), (a2, _) in zip(slots, slots[1:], strict=False):
+    for (a1, b1), (a2, _) in itertools.pairwise(slots):
         assert b1 == a2 and b1 > a1
     assert suggest_slots(0.0) == []
 
@@ -76,9 +77,12 @@ def test_script_file_round_trip_and_errors(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(InputError, match="not valid JSON \\(line 1"):
         load_script(path)
-    path.write_text(json.dumps({"title": "t", "language": "en", "segments": [{"start_s": -1,
-                                "end_s": 2, "text": "x"}]}))
-    with pytest.raises(InputError, match="segments.0.start_s"):
+    path.write_text(
+        json.dumps(
+            {"title": "t", "language": "en", "segments": [{"start_s": -1, "end_s": 2, "text": "x"}]}
+        )
+    )
+    with pytest.raises(InputError, match=r"segments\.0\.start_s"):
         load_script(path)
     with pytest.raises(InputError, match="no such script"):
         load_script(tmp_path / "missing.json")
