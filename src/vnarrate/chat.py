@@ -138,9 +138,16 @@ def _call(client: openai.OpenAI, options: ChatOptions, key: str, **kwargs: Any) 
         # The SDK hands back a plain str for a non-JSON body (an HTML page with status 200),
         # which parse() then trips over.
         raise _not_json_error(options) from None
-    except (ValidationError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
+        # The HTTP body itself is not JSON (cut off, or broken by a proxy): parse() reports bad
+        # *content* as a ValidationError, so this is the response, not the model's answer.
+        raise ApiError(
+            f"the server's response is not valid JSON ({exc.msg} at character {exc.pos})",
+            hint="a cut-off or garbled response; try again, or check --base-url",
+        ) from None
+    except ValidationError as exc:
         # parse() validates the content itself; a non-conforming answer lands here.
-        if isinstance(exc, ValidationError) and not str(exc.errors()[0].get("input", "x")).strip():
+        if not str(exc.errors()[0].get("input", "x")).strip():
             raise _empty_error() from None
         raise ApiError(
             f"the answer did not match the expected fields: {_first_error(exc)}"
