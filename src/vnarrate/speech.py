@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .client import one_line, redact
 from .errors import ApiError, ConfigError
 
 if TYPE_CHECKING:
@@ -159,8 +160,10 @@ class SpeechEndpointBackend:
                 **kwargs,
             )
             data = answer.content
+            ctype = answer.response.headers.get("content-type", "")
         except openai.OpenAIError as exc:
             raise self._error(exc, options.model) from None
+        _check_audio_type(ctype, data, key=self._client.api_key or "")
         pcm = to_pcm16(data)
         if not pcm:
             raise ApiError(
@@ -228,6 +231,18 @@ class CachedSpeech:
         ):
             self.cache.put_bytes(key, synthesis.pcm)
         return synthesis
+
+
+def _check_audio_type(content_type: str, data: bytes, *, key: str = "") -> None:
+    """Refuse a body that says it is text (an HTML error page or JSON with status 200): spoken
+    as PCM it would be noise. Audio may come with any other type, or none."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind.startswith("text/") or kind == "application/json" or kind.endswith("+json"):
+        snippet = one_line(redact(data[:200].decode("utf-8", "replace"), key), 80)
+        raise ApiError(
+            f"the speech server answered with {kind}, not audio: {snippet}",
+            hint="check --tts-base-url / --base-url: it usually ends in /v1",
+        )
 
 
 def to_pcm16(data: bytes) -> bytes:
