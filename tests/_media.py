@@ -1,8 +1,12 @@
-"""Test media made on the fly (no binary media in git): videos, audio-only files, PCM speech."""
+"""Test media made on the fly (no binary media in git): videos, audio-only files, PCM speech;
+and the measuring tools shared by tests: decoding audio, speech onsets, tone levels, copied video
+packets, and SRT/WebVTT parsed back."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -189,3 +193,86 @@ def speech_pcm(seconds: float, *, sample_rate: int = 24000, freq: float = 220.0)
     t = np.arange(n) / sample_rate
     wave = 0.5 * np.sin(2 * math.pi * freq * t) * (1 + 0.3 * np.sin(2 * math.pi * 3 * t))
     return (wave * 32767 * 0.8).astype("<i2").tobytes()
+
+
+# --- measuring what was written --------------------------------------------------------------
+
+
+def decode_audio(path: Path, rate: int = 24000) -> np.ndarray:
+    """The first audio stream of `path`, decoded from its first sample, mono float32 at `rate`.
+
+    Samples are concatenated rather than placed by timestamp: the decoder already drops the
+    encoder's priming samples (LAME header, MP4 edit list), so sample 0 is time 0."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = []
+        for frame in container.decode(stream):
+            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+        chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def onsets(x: np.ndarray, rate: int = 24000, threshold: float = 0.05) -> list[float]:
+    """Times where speech starts: RMS over 10 ms windows crosses `threshold` after silence."""
+    win = rate // 100
+    n = len(x) // win
+    rms = np.sqrt(np.mean(x[: n * win].reshape(n, win) ** 2, axis=1))
+    loud = rms > threshold
+    found = []
+    for i in range(n):
+        if loud[i] and (i == 0 or not loud[max(0, i - 10) : i].any()):
+            # refine inside the window: first sample over the threshold's peak equivalent
+            seg = np.abs(x[i * win - win : (i + 1) * win]) if i else np.abs(x[:win])
+            first = int(np.argmax(seg > threshold * math.sqrt(2)))
+            found.append(((i * win - win if i else 0) + first) / rate)
+    return found
+
+
+def tone_level(x: np.ndarray, rate: int, freq: float, t0: float, t1: float) -> float:
+    """Amplitude of the `freq` sinusoid in x[t0:t1] (least-squares fit of sin + cos)."""
+    seg = x[round(t0 * rate) : round(t1 * rate)].astype(np.float64)
+    t = np.arange(len(seg)) / rate
+    basis = np.stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, seg, rcond=None)
+    return float(np.hypot(*coef))
+
+
+def video_packets(path: Path) -> list[str]:
+    """A hash of every packet of the first video stream: equal lists mean the video was copied."""
+    with av.open(str(path)) as c:
+        return [hashlib.sha1(bytes(p)).hexdigest() for p in c.demux(c.streams.video[0]) if p.size]
+
+
+_TIME = r"(\d\d):(\d\d):(\d\d)[,.](\d\d\d)"
+
+
+def _seconds(h: str, m: str, s: str, ms: str) -> float:
+    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+
+def parse_srt(text: str) -> list[tuple[float, float, list[str]]]:
+    """SubRip cues back as (start_s, end_s, lines); asserts the numbering and time format."""
+    cues = []
+    for n, block in enumerate(text.strip().split("\n\n"), 1):
+        lines = block.split("\n")
+        assert lines[0] == str(n)
+        m = re.fullmatch(rf"{_TIME} --> {_TIME}", lines[1])
+        assert m, lines[1]
+        g = m.groups()
+        cues.append((_seconds(*g[:4]), _seconds(*g[4:]), lines[2:]))
+    return cues
+
+
+def parse_vtt(text: str) -> list[tuple[float, float, list[str]]]:
+    """WebVTT cues back as (start_s, end_s, lines); asserts the header and time format."""
+    header, *blocks = text.strip().split("\n\n")
+    assert header == "WEBVTT"
+    cues = []
+    for block in blocks:
+        lines = block.split("\n")
+        m = re.fullmatch(rf"{_TIME} --> {_TIME}", lines[0])
+        assert m, lines[0]
+        g = m.groups()
+        cues.append((_seconds(*g[:4]), _seconds(*g[4:]), lines[1:]))
+    return cues

@@ -3,7 +3,6 @@ the decoded file), the untimed track, and muxing (streams, copied video, ducking
 
 from __future__ import annotations
 
-import hashlib
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -11,7 +10,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from _media import make_video, speech_pcm
+from _media import decode_audio as decode
+from _media import make_video, onsets, speech_pcm, tone_level, video_packets
 from conftest import MEDIA, requires_media
 
 from vnarrate.audio import (
@@ -32,47 +32,7 @@ DURATION = 6.0
 STARTS = (0.5, 2.5, 4.5)  # slots: 0.5-2.5, 2.5-4.5, 4.5-6.0 (less the 0.15 s gap)
 
 
-# --- helpers: decoding and measuring ------------------------------------------------------------
-
-
-def decode(path: Path, rate: int = SR) -> np.ndarray:
-    """The first audio stream of `path`, decoded from its first sample, mono float32 at `rate`.
-
-    Samples are concatenated rather than placed by timestamp: the decoder already drops the
-    encoder's priming samples (LAME header, MP4 edit list), so sample 0 is time 0."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        chunks = []
-        for frame in container.decode(stream):
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-        chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    return np.concatenate(chunks).astype(np.float32)
-
-
-def onsets(x: np.ndarray, rate: int = SR, threshold: float = 0.05) -> list[float]:
-    """Times where speech starts: RMS over 10 ms windows crosses `threshold` after silence."""
-    win = rate // 100
-    n = len(x) // win
-    rms = np.sqrt(np.mean(x[: n * win].reshape(n, win) ** 2, axis=1))
-    loud = rms > threshold
-    found = []
-    for i in range(n):
-        if loud[i] and (i == 0 or not loud[max(0, i - 10) : i].any()):
-            # refine inside the window: first sample over the threshold's peak equivalent
-            seg = np.abs(x[i * win - win : (i + 1) * win]) if i else np.abs(x[:win])
-            first = int(np.argmax(seg > threshold * math.sqrt(2)))
-            found.append(((i * win - win if i else 0) + first) / rate)
-    return found
-
-
-def tone_level(x: np.ndarray, rate: int, freq: float, t0: float, t1: float) -> float:
-    """Amplitude of the `freq` sinusoid in x[t0:t1] (least-squares fit of sin + cos)."""
-    seg = x[round(t0 * rate) : round(t1 * rate)].astype(np.float64)
-    t = np.arange(len(seg)) / rate
-    basis = np.stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, seg, rcond=None)
-    return float(np.hypot(*coef))
+# --- helpers (decoding and measuring live in _media.py) ---------------------------------------
 
 
 def db(ratio: float) -> float:
@@ -298,11 +258,6 @@ def test_encode_refuses_to_overwrite_and_unknown_formats(tmp_path: Path) -> None
 
 
 # --- muxing ------------------------------------------------------------------------------------
-
-
-def video_packets(path: Path) -> list[str]:
-    with av.open(str(path)) as c:
-        return [hashlib.sha1(bytes(p)).hexdigest() for p in c.demux(c.streams.video[0]) if p.size]
 
 
 def streams(path: Path) -> list[tuple[str, str]]:

@@ -3,41 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import re
+
+from _media import parse_srt, parse_vtt
 
 from vnarrate.models import Placement
 from vnarrate.subtitles import MAX_LINE_CHARS, to_srt, to_vtt, wrap
-
-_TIME = r"(\d\d):(\d\d):(\d\d)[,.](\d\d\d)"
-
-
-def _seconds(h: str, m: str, s: str, ms: str) -> float:
-    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
-
-
-def parse_srt(text: str) -> list[tuple[float, float, list[str]]]:
-    cues = []
-    for n, block in enumerate(text.strip().split("\n\n"), 1):
-        lines = block.split("\n")
-        assert lines[0] == str(n)
-        m = re.fullmatch(rf"{_TIME} --> {_TIME}", lines[1])
-        assert m, lines[1]
-        g = m.groups()
-        cues.append((_seconds(*g[:4]), _seconds(*g[4:]), lines[2:]))
-    return cues
-
-
-def parse_vtt(text: str) -> list[tuple[float, float, list[str]]]:
-    header, *blocks = text.strip().split("\n\n")
-    assert header == "WEBVTT"
-    cues = []
-    for block in blocks:
-        lines = block.split("\n")
-        m = re.fullmatch(rf"{_TIME} --> {_TIME}", lines[0])
-        assert m, lines[0]
-        g = m.groups()
-        cues.append((_seconds(*g[:4]), _seconds(*g[4:]), lines[1:]))
-    return cues
 
 
 def placement(i: int, start: float, end: float, text: str, **kw: float) -> Placement:
