@@ -414,6 +414,34 @@ def test_a_fade_is_not_a_cut(tmp_path: Path) -> None:
     assert detect_shots(path).starts_s == [0.0]
 
 
+def _textures(path: Path, *, speed: int, cut_at: int | None = None) -> Path:
+    """A pan (`speed` px per frame) over a random texture; with `cut_at`, a cut to another texture
+    of the same colours (a histogram cannot see that cut; a pan changes every pixel)."""
+    import av
+
+    rng = np.random.default_rng(7)
+    big = [cv2.resize(rng.integers(0, 255, (30, 40, 3), np.uint8), (480, 360)) for _ in range(2)]
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 160, 120, "yuv420p"
+        for i in range(40):
+            src = big[1 if cut_at is not None and i >= cut_at else 0]
+            img = np.ascontiguousarray(
+                src[i * speed : i * speed + 120, i * speed : i * speed + 160]
+            )
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return path
+
+
+def test_a_pan_is_not_a_cut_and_a_look_alike_cut_is(tmp_path: Path) -> None:
+    assert detect_shots(_textures(tmp_path / "pan.mp4", speed=5)).starts_s == [0.0]
+    cut = _textures(tmp_path / "cut.mp4", speed=1, cut_at=20)
+    assert detect_shots(cut).starts_s == [0.0, 2.0]
+
+
 # --- contact sheet --------------------------------------------------------------------------------
 
 
