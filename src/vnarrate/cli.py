@@ -372,7 +372,9 @@ class Run:
 
         def emit(outcome: Outcome) -> None:
             if outcome.status == "error":
-                self.ui.error(f"{outcome.input}: {outcome.error}")
+                msg = outcome.error or ""  # input errors already start with the path
+                named = msg.startswith(f"{outcome.input}:")
+                self.ui.error(msg if named else f"{outcome.input}: {msg}")
             elif outcome.status == "skipped":
                 self.ui.info(f"{outcome.input}: skipped (already complete)")
             if self.as_json:
