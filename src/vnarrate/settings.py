@@ -188,6 +188,7 @@ def load_settings(**flags: Any) -> Settings:
     Raises ConfigError naming the setting, where it came from, and what is wrong.
     """
     given = {k: v for k, v in flags.items() if v is not None}
+    _check_dotenv(Path(".env"))
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -203,3 +204,31 @@ def load_settings(**flags: Any) -> Settings:
         raise ConfigError(f"invalid setting {source}: {msg}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"cannot read .env: {exc.reason}") from None
+
+
+def _check_dotenv(path: Path) -> None:
+    """A `.env` that python-dotenv cannot fully parse is a configuration error naming the lines
+    (not the library's log warnings followed by a run with some settings silently missing). The
+    lines' text is never shown: it may hold a key."""
+    if not path.is_file():
+        return
+    from dotenv.parser import parse_stream
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            bad = []
+            for binding in parse_stream(fh):
+                if binding.error:
+                    text = binding.original.string
+                    blank = text[: len(text) - len(text.lstrip())]  # lines before the statement
+                    bad.append(binding.original.line + blank.count("\n"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read .env: {exc.reason}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read .env: {exc.strerror or exc}") from None
+    if bad:
+        where = ", ".join(str(n) for n in bad[:5]) + (" …" if len(bad) > 5 else "")
+        raise ConfigError(
+            f"{path}: cannot parse line{'s' if len(bad) > 1 else ''} {where}",
+            hint="each line must be NAME=VALUE, a comment (#) or blank; quotes must be closed",
+        )
