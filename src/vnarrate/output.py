@@ -20,7 +20,12 @@ def check_writable(path: Path, *, force: bool) -> None:
         raise OutputError(f"{path} already exists", hint="pass --force to overwrite it")
     if path.exists() and path.is_dir():
         raise OutputError(f"{path} is a directory, not a file")
+    # The nearest folder on the way that exists must be a folder we may create the rest in
+    # (an --out-dir under a regular file, or under a read-only folder, fails here, not after
+    # the API calls were paid for).
     parent = path.parent if str(path.parent) else Path(".")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
     if parent.exists() and not parent.is_dir():
         raise OutputError(f"cannot write {path}: {parent} is not a directory")
     if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
