@@ -45,6 +45,15 @@ def test_repair_sorts_clamps_and_removes_overlaps() -> None:
         assert a.end_s <= b.start_s
 
 
+def test_a_line_ending_with_the_video_is_not_an_overlap() -> None:
+    # 14.9667 s (898 frames at 60 fps): the model's 14.97, or the exact end, is kept quietly.
+    duration = 898 / 60
+    for end in (duration, 14.97, 20.0):
+        fixed, notes = repair(_script((0.3, 7.39, "a"), (7.49, end, "b")), duration)
+        assert fixed.segments[-1].end_s <= duration
+        assert not any("overlap" in n for n in notes), (end, notes)
+
+
 def test_repair_merges_segments_starting_together_and_widens_slivers() -> None:
     fixed, _ = repair(_script((1.0, 1.1, "a"), (1.2, 3.0, "b"), (5.0, 5.0, "c")), 10.0)
     assert [(s.start_s, s.text) for s in fixed.segments] == [(1.0, "a b"), (5.0, "c")]

@@ -54,6 +54,9 @@ def repair(script: Script, duration_s: float) -> tuple[Script, list[str]]:
     """Sorted, inside [0, duration], no overlaps, no empty or too-short segments."""
     notes: list[str] = []
     kept: list[Segment] = []
+    # Times are kept to the millisecond, never past the video: 14.9667 s ends at 14.966 s, so an
+    # end rounded up (14.967 s) does not read as running past the video or overlapping its end.
+    video_end = math.floor(duration_s * 1000 + 1e-6) / 1000
     for seg in script.segments:
         if not seg.text:
             notes.append(f"dropped an empty segment at {seg.start_s:.1f} s")
@@ -61,8 +64,8 @@ def repair(script: Script, duration_s: float) -> tuple[Script, list[str]]:
         if seg.start_s >= duration_s - MIN_SEGMENT_S / 2:
             notes.append(f"dropped a segment starting after the video ends ({seg.start_s:.1f} s)")
             continue
-        end = min(max(seg.end_s, seg.start_s), duration_s)
-        kept.append(Segment(start_s=round(seg.start_s, 3), end_s=round(end, 3), text=seg.text))
+        end = min(round(max(seg.end_s, seg.start_s), 3), video_end)
+        kept.append(Segment(start_s=round(seg.start_s, 3), end_s=end, text=seg.text))
     if [s.start_s for s in kept] != sorted(s.start_s for s in kept):
         notes.append("sorted segments by start time")
     kept.sort(key=lambda s: (s.start_s, s.end_s))
@@ -81,7 +84,7 @@ def repair(script: Script, duration_s: float) -> tuple[Script, list[str]]:
 
     fixed: list[Segment] = []
     for i, seg in enumerate(merged):
-        nxt = merged[i + 1].start_s if i + 1 < len(merged) else duration_s
+        nxt = merged[i + 1].start_s if i + 1 < len(merged) else video_end
         end = seg.end_s
         if end > nxt:
             notes.append(f"trimmed the overlap after {seg.start_s:.1f} s")
