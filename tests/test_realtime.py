@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -20,6 +21,7 @@ from realtime_server import (
     validate_client_event,
 )
 
+from vnarrate.cache import ResponseCache
 from vnarrate.errors import ApiError, ConfigError
 from vnarrate.models import Clip, Segment
 from vnarrate.realtime import (
@@ -362,3 +364,26 @@ def test_auto_rejected_key_is_an_error_and_other_failures_keep_speech(api: respx
     choice = choose_backend("auto", openai_client(), provider="openai", tts_model="gpt-4o-mini-tts")
     assert isinstance(choice.backend, SpeechEndpointBackend)
     assert "not checked: 403" in choice.reason
+
+
+def test_auto_remembers_a_clear_answer_for_the_day(api: respx.Router, tmp_path: Path) -> None:
+    # An identical rerun must make no request at all, the model check included (issue 5).
+    route = api.get("/models/gpt-4o-mini-tts")
+    route.respond(403, json={"error": {"message": "missing scope"}})
+    cache = ResponseCache(tmp_path / "cache")
+
+    def choose() -> Any:
+        return choose_backend(
+            "auto", openai_client(), provider="openai", tts_model="gpt-4o-mini-tts", cache=cache
+        )
+
+    assert "not checked: 403" in choose().reason
+    assert "not checked: 403" in choose().reason
+    assert route.call_count == 2  # "cannot tell" is not remembered
+
+    route.respond(404, json={"error": {"message": "gone", "code": "model_not_found"}})
+    assert isinstance(choose().backend, RealtimeBackend)
+    assert route.call_count == 3
+    again = choose()
+    assert isinstance(again.backend, RealtimeBackend) and "model_not_found" in again.reason
+    assert route.call_count == 3  # answered from the cache

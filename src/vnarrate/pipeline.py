@@ -158,6 +158,7 @@ def speech_backend(
         timeout_s=settings.timeout,
         wer_threshold=settings.wer_threshold,
         strict=settings.strict,
+        cache=cache,  # remembers today's model check: an identical rerun makes no request
     )
     backend: SpeechBackend = choice.backend
     if cache is not None:

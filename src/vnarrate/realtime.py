@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from openai.types.realtime.realtime_audio_config_output_param import Voice
     from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+    from .cache import ResponseCache
+
 # The successor OpenAI names for the /v1/audio/speech models it shuts down on 2027-01-06. The
 # setting `realtime_model` is where users change it; this is only choose_backend's default.
 DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1-mini"
@@ -525,6 +527,7 @@ def choose_backend(
     timeout_s: float = 60.0,
     wer_threshold: float = 0.15,
     strict: bool = False,
+    cache: ResponseCache | None = None,
 ) -> BackendChoice:
     """Pick the speech backend for `--tts-backend`.
 
@@ -535,7 +538,9 @@ def choose_backend(
     - a provider other than OpenAI -> the speech endpoint (compatible servers have no Realtime);
     - OpenAI: asks GET /models/{tts_model} (free, no audio): 404 -> Realtime with
       `realtime_model` (the speech models are shut down on 2027-01-06); found, or the check
-      fails for another reason than the key -> the speech endpoint.
+      fails for another reason than the key -> the speech endpoint. With a `cache`, a clear
+      answer (found or 404) is remembered for the rest of the UTC day, so an identical rerun
+      makes no request at all.
     """
     from .speech import SpeechEndpointBackend
 
@@ -566,7 +571,7 @@ def choose_backend(
         )
     if provider != "openai":
         return speech(f"auto: {provider} server, so its /audio/speech endpoint with {tts_model!r}")
-    available, why = _speech_model_available(client, tts_model)
+    available, why = _speech_model_checked(client, tts_model, cache)
     if available:
         return speech(f"auto: OpenAI serves {tts_model!r} on /audio/speech{why}")
     return realtime(
@@ -576,8 +581,35 @@ def choose_backend(
     )
 
 
-def _speech_model_available(client: openai.OpenAI, model: str) -> tuple[bool, str]:
-    """(True, note) unless OpenAI says the model does not exist; a rejected key is an error."""
+def _speech_model_checked(
+    client: openai.OpenAI, model: str, cache: ResponseCache | None
+) -> tuple[bool, str]:
+    """_speech_model_available, answered from the cache when today's answer is there."""
+    import datetime
+
+    from .cache import request_key
+
+    if cache is None:
+        return _speech_model_available(client, model)[:2]
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    key = request_key(
+        "model-check",
+        {"model": model, "date": today},
+        provider="openai",
+        base_url=str(client.base_url),
+    )
+    cached = cache.get_json(key)
+    if cached is not None and isinstance(cached.get("available"), bool):
+        return cached["available"], str(cached.get("why", ""))
+    available, why, clear = _speech_model_available(client, model)
+    if clear:  # a 403 or a network error says nothing about tomorrow's runs
+        cache.put_json(key, {"available": available, "why": why})
+    return available, why
+
+
+def _speech_model_available(client: openai.OpenAI, model: str) -> tuple[bool, str, bool]:
+    """(True, note, clear) unless OpenAI says the model does not exist; a rejected key is an
+    error. `clear` is False when the check could not tell (then the model is assumed served)."""
     import openai
 
     from .client import map_api_error
@@ -586,12 +618,12 @@ def _speech_model_available(client: openai.OpenAI, model: str) -> tuple[bool, st
         client.models.retrieve(model)
     except openai.NotFoundError as exc:
         code = exc.code or "not found"
-        return False, f"404 {code}"
+        return False, f"404 {code}", True
     except openai.AuthenticationError as exc:
         raise map_api_error(exc, model=model, key=client.api_key or "") from None
     except openai.OpenAIError as exc:
         # Cannot tell (403 on a restricted key, network...): keep the endpoint that the model
         # name asks for; if it is really gone, its 404 will say so.
         status = getattr(exc, "status_code", None)
-        return True, f" (not checked: {status or type(exc).__name__})"
-    return True, ""
+        return True, f" (not checked: {status or type(exc).__name__})", False
+    return True, "", True
