@@ -471,7 +471,11 @@ def make_script(path: str, session: Session, *, progress: Progress | None = None
         usage = usage + used
         title = title or raw.title
         language = raw.language or language
-        segments.extend(s for s in raw.segments if lo - 0.5 <= s.start_s < hi)
+        # Lines past the video's end stay in, for repair() to drop with a note.
+        last = n == len(chunks)
+        segments.extend(
+            s for s in raw.segments if lo - 0.5 <= s.start_s and (last or s.start_s < hi)
+        )
     script, notes = repair(Script(title=title, language=language, segments=segments), duration)
     if not script.segments:
         raise ApiError("the model wrote no usable narration segments", hint="try again")
