@@ -299,6 +299,7 @@ class Run:
         self.settings = settings
         self.as_json = as_json
         self.skip_existing = skip_existing
+        self.command = command
         warnings: list[str] = []
         stdin = _stdin_text() if "-" in args else None
         self.inputs: list[Input] = expand_inputs(
@@ -345,7 +346,9 @@ class Run:
     def skip(self, inp: Input) -> bool:
         from .pipeline import manifest_complete
 
-        return self.skip_existing and manifest_complete(self.path_for(inp, ".vnarrate.json"))
+        return self.skip_existing and manifest_complete(
+            self.path_for(inp, ".vnarrate.json"), command=self.command
+        )
 
     def go(
         self,

@@ -770,14 +770,17 @@ def write_manifest(
     return output.write_text(manifest, text, force=True)
 
 
-def manifest_complete(manifest: Path) -> bool:
-    """True when `manifest` records a complete run whose outputs are all still as written."""
+def manifest_complete(manifest: Path, *, command: str | None = None) -> bool:
+    """True when `manifest` records a complete run (of `command`, when given: a describe run
+    does not make a voiceover complete) whose outputs are all still as written."""
     import hashlib
 
     try:
         doc = json.loads(manifest.read_text(encoding="utf-8"))
         outputs = doc["outputs"]
         if doc.get("status") != "complete" or not outputs:
+            return False
+        if command and doc.get("command") != command:
             return False
         for item in outputs:
             p = Path(item["path"])
