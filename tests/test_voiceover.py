@@ -1,0 +1,551 @@
+"""`vnarrate voiceover` end to end, in-process, against a mocked API: the chat route writes a timed
+script, the speech route answers with real PCM of known length, and what lands on disk is measured
+(the mp3's length and speech onsets, the subtitles parsed back, the manifest, the muxed video's
+streams), as are the requests sent (speed, voice, instructions) and the ones not sent (cache,
+refusals, --script, --dry-run)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx2
+import pytest
+import respx
+from _media import (
+    decode_audio,
+    make_video,
+    onsets,
+    parse_srt,
+    parse_vtt,
+    speech_pcm,
+    tone_level,
+    video_packets,
+)
+from conftest import TEST_KEY, CliResult, chat_response, run_cli
+
+SR = 24000
+DURATION = 6.0
+STARTS = (0.5, 2.5, 4.5)
+LINES = ("A red field.", "Green now, and long.", "Blue at last.")  # within their word budgets
+SCRIPT = {
+    "title": "Three colours",
+    "language": "en",
+    "segments": [
+        {"start_s": 0.5, "end_s": 2.3, "text": LINES[0]},
+        {"start_s": 2.5, "end_s": 4.3, "text": LINES[1]},
+        {"start_s": 4.5, "end_s": 6.0, "text": LINES[2]},
+    ],
+}
+# Seconds of speech each line takes at speed 1.0. The second is longer than its slot
+# (2.5 s to 4.5 s, less the 0.15 s pause before the next line = 1.85 s): it must be spoken again.
+SPOKEN = {LINES[0]: 1.0, LINES[1]: 2.2, LINES[2]: 1.0}
+OVERLONG = "Far too much said."  # within its word budget, yet slow to speak
+SPOKEN[OVERLONG] = 4.0  # into 1.85 s: even at speed 1.25 and stretched 1.25 it overruns
+LAST_WORDS = "Slow final words."
+SPOKEN[LAST_WORDS] = 3.0  # into the last 1.5 s: fitted, it still runs past the video
+ONSET_TOLERANCE_S = 0.06
+LENGTH_TOLERANCE_S = 0.05
+
+
+class FakeApi:
+    """Routes on the mocked api.openai.com: the script (chat), real PCM whose length follows the
+    text and the speed asked for (speech), and the speech model check (GET /models/{id})."""
+
+    def __init__(self, router: respx.Router, script: dict[str, Any] = SCRIPT) -> None:
+        self.router = router
+        self.chat = router.post("/chat/completions").respond(200, json=chat_response(script))
+        self.speech = router.post("/audio/speech").mock(side_effect=self._speak)
+        self.models = router.get(path__regex=r"/models/[^/]+$").mock(side_effect=self._model)
+
+    @staticmethod
+    def _speak(request: httpx2.Request) -> respx.MockResponse:
+        body = json.loads(request.content)
+        seconds = SPOKEN.get(body["input"], 0.8) / body.get("speed", 1.0)
+        return respx.MockResponse(200, content=speech_pcm(seconds))
+
+    @staticmethod
+    def _model(request: httpx2.Request) -> respx.MockResponse:
+        name = request.url.path.rsplit("/", 1)[-1]
+        body = {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+        return respx.MockResponse(200, json=body)
+
+    def speech_bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(call.request.content) for call in self.speech.calls]
+
+    def chat_bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(call.request.content) for call in self.chat.calls]
+
+    @property
+    def paid_calls(self) -> int:
+        """Requests that cost money (chat and speech)."""
+        return self.chat.call_count + self.speech.call_count
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    return TEST_KEY
+
+
+@pytest.fixture
+def fake(api: respx.Router, key: str) -> FakeApi:
+    return FakeApi(api)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """6 s, 10 fps, three shots (cuts at 2.5 and 4.5 s), no audio, named clip.mp4."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    return make_video(folder / "clip.mp4", seconds=DURATION, fps=10, cuts_s=(2.5, 4.5))
+
+
+@pytest.fixture
+def clip_with_audio(tmp_path: Path) -> Path:
+    """The same, with a 440 Hz tone (amplitude 0.2) as its AAC audio track."""
+    folder = tmp_path / "videos"
+    folder.mkdir(exist_ok=True)
+    return make_video(folder / "noisy.mp4", seconds=DURATION, fps=10, cuts_s=(2.5, 4.5), audio=True)
+
+
+def voiceover(video: Path, *args: object) -> CliResult:
+    return run_cli(["voiceover", video, "--frames", "3", *args])
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def measured(path: Path, starts: tuple[float, ...], length: float, rate: int = SR) -> list[float]:
+    """Decode `path`, check its length and that speech starts at `starts`; the onsets found."""
+    x = decode_audio(path, rate)
+    assert abs(len(x) / rate - length) <= LENGTH_TOLERANCE_S, (len(x) / rate, length)
+    found = onsets(x, rate)
+    assert len(found) == len(starts), found
+    errors = [abs(a - b) for a, b in zip(found, starts, strict=True)]
+    assert max(errors) <= ONSET_TOLERANCE_S, (found, starts)
+    return found
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- the default run ---------------------------------------------------------------------------
+
+
+def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
+    fake: FakeApi, clip: Path
+) -> None:
+    cwd = Path.cwd()
+    r = voiceover(clip, "--voice", "onyx", "--instructions", "Warm and unhurried.")
+    assert r.code == 0, r
+    assert r.out == ""  # no --json: the files are the product, the summary goes to stderr
+    assert "clip.narration.mp3" in r.err
+    assert listing(cwd) == [
+        "clip.narration.mp3",
+        "clip.script.json",
+        "clip.srt",
+        "clip.vnarrate.json",
+        "clip.vtt",
+    ]
+
+    # The mp3: as long as the video, each line starting at its segment's time.
+    found = measured(cwd / "clip.narration.mp3", STARTS, DURATION)
+    with av.open(str(cwd / "clip.narration.mp3")) as c:
+        assert c.format.name == "mp3" and c.streams.audio[0].codec_context.sample_rate == SR
+
+    # Speech: one request per line, then the overlong line again, faster.
+    bodies = fake.speech_bodies()
+    assert len(bodies) == 4
+    assert sorted(b["input"] for b in bodies) == sorted([*LINES, LINES[1]])
+    for b in bodies:
+        assert b["model"] == "gpt-4o-mini-tts" and b["voice"] == "onyx"
+        assert b["response_format"] == "pcm"
+        assert b["instructions"] == "Warm and unhurried."
+    speeds = [b["speed"] for b in bodies if b["input"] == LINES[1]]
+    assert speeds[0] == 1.0 and 1.0 < speeds[1] <= 1.25, speeds
+    assert all(b["speed"] == 1.0 for b in bodies if b["input"] != LINES[1])
+    fitted = SPOKEN[LINES[1]] / speeds[1]  # seconds the faster take lasts
+    assert STARTS[1] + fitted <= STARTS[2] - 0.15
+
+    # The chat request: structured output, frames with timestamps.
+    (chat,) = fake.chat_bodies()
+    assert chat["response_format"]["type"] == "json_schema"
+    assert chat["model"] == "gpt-5.4-mini" and "max_completion_tokens" in chat
+    images = [p for p in chat["messages"][1]["content"] if p["type"] == "image_url"]
+    assert len(images) == 3
+
+    # Subtitles: the real, post-fit timings, matching the onsets measured in the audio.
+    srt = parse_srt((cwd / "clip.srt").read_text())
+    vtt = parse_vtt((cwd / "clip.vtt").read_text())
+    ends = [STARTS[0] + 1.0, STARTS[1] + fitted, STARTS[2] + 1.0]
+    for cues in (srt, vtt):
+        assert [" ".join(lines) for _, _, lines in cues] == list(LINES)
+        assert [c[0] for c in cues] == pytest.approx(list(STARTS), abs=0.001)
+        assert [c[0] for c in cues] == pytest.approx(found, abs=ONSET_TOLERANCE_S)
+        assert [c[1] for c in cues] == pytest.approx(ends, abs=0.002)
+
+    # The script as spoken.
+    assert json.loads((cwd / "clip.script.json").read_text()) == SCRIPT
+
+    # The manifest: inputs, settings without secrets, models, usage, outputs with checksums.
+    text = (cwd / "clip.vnarrate.json").read_text()
+    assert TEST_KEY not in text
+    doc = json.loads(text)
+    assert doc["command"] == "voiceover" and doc["status"] == "complete"
+    assert doc["input"] == str(clip)
+    settings = doc["settings"]
+    assert "api_key" not in settings and "tts_api_key" not in settings
+    assert settings["model"] == "gpt-5.4-mini" and settings["tts_model"] == "gpt-4o-mini-tts"
+    assert settings["voice"] == "onyx" and settings["tts_instructions"] == "Warm and unhurried."
+    assert "gpt-4o-mini-tts" in doc["speech_backend"]
+    assert doc["usage"]["requests"] == 1 and doc["usage"]["prompt_tokens"] == 1000
+    assert doc["speech_characters"] == sum(map(len, LINES)) + len(LINES[1])
+    assert doc["duration_s"] == pytest.approx(DURATION, abs=0.05)
+    assert doc["audio_s"] == pytest.approx(DURATION, abs=0.05)
+    assert isinstance(doc["cost_usd"], float) and doc["cost_usd"] > 0
+    assert [p["speed"] for p in doc["placements"]] == [1.0, speeds[1], 1.0]
+    outputs = {o["kind"]: o for o in doc["outputs"]}
+    assert set(outputs) == {"audio", "srt", "vtt", "script"}
+    for o in outputs.values():
+        path = Path(o["path"])
+        assert path.resolve().parent == cwd.resolve()
+        assert o["sha256"] == sha256(path) and o["bytes"] == path.stat().st_size
+
+
+def test_out_dir_holds_every_output(fake: FakeApi, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "nested"
+    r = voiceover(clip, "--out-dir", out)
+    assert r.code == 0, r
+    assert listing(Path.cwd()) == []
+    assert listing(out) == [
+        "clip.narration.mp3",
+        "clip.script.json",
+        "clip.srt",
+        "clip.vnarrate.json",
+        "clip.vtt",
+    ]
+    measured(out / "clip.narration.mp3", STARTS, DURATION)
+    doc = json.loads((out / "clip.vnarrate.json").read_text())
+    assert all(Path(o["path"]).parent == out for o in doc["outputs"])
+
+
+# --- speech options ------------------------------------------------------------------------------
+
+
+def test_tts_1_gets_no_instructions(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--tts-model", "tts-1", "--instructions", "Warm.", "--voice", "echo")
+    assert r.code == 0, r
+    bodies = fake.speech_bodies()
+    assert len(bodies) == 4
+    for b in bodies:
+        assert b["model"] == "tts-1" and b["voice"] == "echo" and b["response_format"] == "pcm"
+        assert "instructions" not in b
+    assert [c.request.url.path for c in fake.models.calls] == ["/v1/models/tts-1"]
+
+
+def test_no_instructions_unless_given(fake: FakeApi, clip: Path) -> None:
+    assert voiceover(clip).code == 0
+    bodies = fake.speech_bodies()
+    assert all("instructions" not in b and b["voice"] == "alloy" for b in bodies)
+
+
+def test_a_line_that_cannot_fit_pushes_the_next_one_later_and_says_so(
+    api: respx.Router, key: str, clip: Path
+) -> None:
+    script = json.loads(json.dumps(SCRIPT))
+    script["segments"][1]["text"] = OVERLONG
+    fake = FakeApi(api, script)
+    r = voiceover(clip)
+    assert r.code == 0, r
+    speeds = [b["speed"] for b in fake.speech_bodies() if b["input"] == OVERLONG]
+    assert speeds == [1.0, 1.25]  # spoken again as fast as allowed, then stretched
+    doc = json.loads(Path("clip.vnarrate.json").read_text())
+    placed = doc["placements"]
+    assert placed[1]["speed"] == 1.25 and placed[1]["stretch"] == pytest.approx(1.25)
+    assert placed[1]["end_s"] - placed[1]["start_s"] == pytest.approx(4.0 / 1.25 / 1.25, abs=0.02)
+    pushed_to = placed[1]["end_s"] + 0.15
+    assert placed[2]["start_s"] == pytest.approx(pushed_to, abs=0.001)
+    assert placed[2]["pushed_s"] == pytest.approx(pushed_to - STARTS[2], abs=0.001)
+    # The last line, pushed into 0.79 s, is fitted the same way and still ends with the video.
+    assert [b["speed"] for b in fake.speech_bodies() if b["input"] == LINES[2]] == [1.0, 1.25]
+    assert placed[2]["end_s"] <= DURATION + 0.002
+    found = measured(Path("clip.narration.mp3"), (STARTS[0], STARTS[1], pushed_to), DURATION)
+    cues = parse_srt(Path("clip.srt").read_text())
+    assert [c[0] for c in cues] == pytest.approx(found, abs=ONSET_TOLERANCE_S)
+    assert [c[1] for c in cues] == pytest.approx([p["end_s"] for p in placed], abs=0.002)
+    assert f"segment 3 starts {pushed_to - STARTS[2]:.2f} s late" in r.err
+    assert "past the end" not in r.err
+
+
+def test_a_last_line_that_cannot_fit_runs_past_the_video_uncut(
+    api: respx.Router, key: str, clip: Path
+) -> None:
+    script = json.loads(json.dumps(SCRIPT))
+    script["segments"][2]["text"] = LAST_WORDS
+    FakeApi(api, script)
+    r = voiceover(clip)
+    assert r.code == 0, r
+    last = json.loads(Path("clip.vnarrate.json").read_text())["placements"][2]
+    assert last["start_s"] == STARTS[2] and last["speed"] == 1.25
+    assert last["end_s"] - last["start_s"] == pytest.approx(3.0 / 1.25 / 1.25, abs=0.02)
+    measured(Path("clip.narration.mp3"), STARTS, last["end_s"])  # longer than the video
+    assert f"runs {last['end_s'] - DURATION:.2f} s past the end of the video" in r.err
+
+
+# --- other inputs and outputs --------------------------------------------------------------------
+
+
+def test_script_file_is_spoken_without_a_chat_call(
+    fake: FakeApi, clip: Path, tmp_path: Path
+) -> None:
+    edited = {
+        "title": "Edited",
+        "language": "en",
+        "segments": [
+            {"start_s": 4.0, "end_s": 5.8, "text": "Blue at last."},  # out of order: repaired
+            {"start_s": 0.3, "end_s": 1.8, "text": "A red field."},
+            {"start_s": 1.9, "end_s": 3.8, "text": "Something greener."},
+        ],
+    }
+    script_file = tmp_path / "edited.json"
+    script_file.write_text(json.dumps(edited))
+    r = voiceover(clip, "--script", script_file)
+    assert r.code == 0, r
+    assert fake.chat.call_count == 0
+    assert sorted(b["input"] for b in fake.speech_bodies()) == sorted(
+        s["text"] for s in edited["segments"]
+    )
+    measured(Path("clip.narration.mp3"), (0.3, 1.9, 4.0), DURATION)
+    written = json.loads(Path("clip.script.json").read_text())
+    assert [s["start_s"] for s in written["segments"]] == [0.3, 1.9, 4.0]
+    assert json.loads(Path("clip.vnarrate.json").read_text())["usage"]["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("{not json", "not valid JSON (line 1"),
+        ('{"title": "t", "language": "en", "segments": [{"start_s": 1}]}', "segments.0.end_s"),
+        (
+            json.dumps({**SCRIPT, "segments": [{**SCRIPT["segments"][0], "start_s": 9.0}]}),
+            "no segments inside the video",
+        ),
+    ],
+    ids=["not-json", "missing-field", "all-after-the-end"],
+)
+def test_a_bad_script_file_is_an_input_error_before_any_call(
+    fake: FakeApi, clip: Path, tmp_path: Path, content: str, words: str
+) -> None:
+    script_file = tmp_path / "bad.json"
+    script_file.write_text(content)
+    r = voiceover(clip, "--script", script_file)
+    assert r.code == 4, r
+    assert words in r.err and len(r.err.strip().splitlines()) == 1
+    assert len(fake.router.calls) == 0
+    assert listing(Path.cwd()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "codec"),
+    [("narration.wav", "wav", "pcm_s16le"), ("narration.m4a", "mov,mp4,m4a,3gp,3g2,mj2", "aac")],
+)
+def test_audio_format_follows_the_output_name(
+    fake: FakeApi, clip: Path, name: str, container: str, codec: str
+) -> None:
+    r = voiceover(clip, "-o", name)
+    assert r.code == 0, r
+    stem = name.split(".")[0]
+    assert listing(Path.cwd()) == sorted(
+        [name, f"{stem}.srt", f"{stem}.vtt", "clip.script.json", "clip.vnarrate.json"]
+    )
+    with av.open(name) as c:
+        assert c.format.name == container
+        assert c.streams.audio[0].codec_context.name == codec
+    found = measured(Path(name), STARTS, DURATION)
+    cues = parse_srt(Path(f"{stem}.srt").read_text())
+    assert [c[0] for c in cues] == pytest.approx(found, abs=ONSET_TOLERANCE_S)
+
+
+def test_untimed_narration_is_as_long_as_the_speech(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--untimed")
+    assert r.code == 0, r
+    # Back to back with 0.5 s pauses, each line at speed 1.0 (nothing is fitted).
+    gap = 0.5
+    starts = (0.0, 1.0 + gap, 1.0 + gap + 2.2 + gap)
+    length = sum(SPOKEN[line] for line in LINES) + 2 * gap  # 5.2 s, not the video's 6 s
+    found = measured(Path("clip.narration.mp3"), starts, length)
+    assert [b["speed"] for b in fake.speech_bodies()] == [1.0, 1.0, 1.0]
+    cues = parse_vtt(Path("clip.vtt").read_text())
+    assert [c[0] for c in cues] == pytest.approx(found, abs=ONSET_TOLERANCE_S)
+
+
+def test_no_subtitles(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--no-subtitles")
+    assert r.code == 0, r
+    assert listing(Path.cwd()) == ["clip.narration.mp3", "clip.script.json", "clip.vnarrate.json"]
+    doc = json.loads(Path("clip.vnarrate.json").read_text())
+    assert {o["kind"] for o in doc["outputs"]} == {"audio", "script"}
+
+
+# --- muxing --------------------------------------------------------------------------------------
+
+
+def _streams(path: Path) -> list[tuple[str, str]]:
+    with av.open(str(path)) as c:
+        return [(s.type, s.codec_context.name) for s in c.streams]
+
+
+def _video_duration(path: Path) -> float:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        return float(v.duration * v.time_base)
+
+
+def test_mux_over_the_original_audio(fake: FakeApi, clip_with_audio: Path) -> None:
+    r = voiceover(clip_with_audio, "--mux", "out.mp4")
+    assert r.code == 0, r
+    out = Path("out.mp4")
+    assert _streams(out) == [("video", "h264"), ("audio", "aac")]
+    assert video_packets(out) == video_packets(clip_with_audio)  # copied, not re-encoded
+    assert _video_duration(out) == pytest.approx(_video_duration(clip_with_audio), abs=0.001)
+    x = decode_audio(out, 48000)
+    assert abs(len(x) / 48000 - DURATION) <= LENGTH_TOLERANCE_S
+    # The narration (220 Hz) is there; the original (440 Hz) is ducked under it, ~-12 dB.
+    assert tone_level(x, 48000, 220.0, 0.7, 1.3) > 0.2
+    under = tone_level(x, 48000, 440.0, 0.7, 1.3)
+    assert under == pytest.approx(0.2 * 10 ** (-12 / 20), rel=0.15)
+    doc = json.loads(Path("noisy.vnarrate.json").read_text())
+    mux_out = next(o for o in doc["outputs"] if o["kind"] == "mux")
+    assert mux_out["sha256"] == sha256(out)
+    measured(Path("noisy.narration.mp3"), STARTS, DURATION)
+
+
+def test_mux_replace_audio(fake: FakeApi, clip_with_audio: Path) -> None:
+    r = voiceover(clip_with_audio, "--mux", "out.mkv", "--replace-audio")
+    assert r.code == 0, r
+    out = Path("out.mkv")
+    assert _streams(out) == [("video", "h264"), ("audio", "aac")]
+    assert video_packets(out) == video_packets(clip_with_audio)
+    x = decode_audio(out, 48000)
+    assert tone_level(x, 48000, 440.0, 0.0, 0.4) < 0.005  # the original is gone
+    measured(out, STARTS, DURATION, rate=48000)
+
+
+def test_mux_into_a_video_without_audio(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--mux", "out.mp4")
+    assert r.code == 0, r
+    out = Path("out.mp4")
+    assert _streams(out) == [("video", "h264"), ("audio", "aac")]
+    assert video_packets(out) == video_packets(clip)
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.channels == 1
+    measured(out, STARTS, DURATION, rate=48000)
+
+
+def test_replace_audio_needs_mux(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--replace-audio")
+    assert r.code == 2 and "--mux" in r.err
+    assert len(fake.router.calls) == 0
+
+
+# --- nothing overwritten, nothing paid twice -----------------------------------------------------
+
+
+@pytest.mark.parametrize("existing", ["clip.srt", "clip.vnarrate.json", "out.mp4"])
+def test_existing_output_is_refused_before_anything_is_paid(
+    fake: FakeApi, clip: Path, existing: str
+) -> None:
+    Path(existing).write_text("mine\n")
+    r = voiceover(clip, "--mux", "out.mp4")
+    assert r.code == 6, r
+    assert existing in r.err and "--force" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert len(fake.router.calls) == 0  # not even the model check
+    assert listing(Path.cwd()) == [existing]
+    assert Path(existing).read_bytes() == b"mine\n"
+    r = voiceover(clip, "--mux", "out.mp4", "--force")
+    assert r.code == 0, r
+    assert Path(existing).read_bytes() != b"mine\n"
+
+
+def test_rerun_is_free_and_a_new_voice_reruns_only_speech(fake: FakeApi, clip: Path) -> None:
+    assert voiceover(clip).code == 0
+    assert (fake.chat.call_count, fake.speech.call_count) == (1, 4)
+    first = {p: sha256(Path(p)) for p in ("clip.narration.mp3", "clip.srt", "clip.vtt")}
+
+    calls = len(fake.router.calls)
+    r = voiceover(clip, "--force", "--json")
+    assert r.code == 0, r
+    assert len(fake.router.calls) == calls  # no request at all: all from the cache
+    record = json.loads(r.out)
+    assert record["speech_characters"] == 0 and record["usage"]["requests"] == 0
+    assert record["cost_usd"] == 0.0
+    assert {p: sha256(Path(p)) for p in first} == first  # the same files again
+
+    r = voiceover(clip, "--force", "--voice", "nova")
+    assert r.code == 0, r
+    assert fake.chat.call_count == 1  # the script came from the cache
+    new = fake.speech_bodies()[4:]
+    assert len(new) == 4 and {b["voice"] for b in new} == {"nova"}
+    measured(Path("clip.narration.mp3"), STARTS, DURATION)
+
+
+def test_several_videos_into_an_out_dir(fake: FakeApi, clip: Path, tmp_path: Path) -> None:
+    other = make_video(tmp_path / "other.mp4", seconds=DURATION, fps=10, cuts_s=(2.5, 4.5))
+    r = voiceover(clip, other, "--out-dir", "out", "--json")
+    assert r.code == 0, r
+    assert [json.loads(line)["status"] for line in r.out.splitlines()] == ["ok", "ok"]
+    names = listing(Path("out"))
+    for stem in ("clip", "other"):
+        assert {f"{stem}.narration.mp3", f"{stem}.srt", f"{stem}.vnarrate.json"} <= set(names)
+        measured(Path("out") / f"{stem}.narration.mp3", STARTS, DURATION)
+    r = voiceover(clip, other, "-o", "one.mp3")
+    assert r.code == 2 and "--out-dir" in r.err
+
+
+# --- machine-readable results and plans ----------------------------------------------------------
+
+
+def test_json_record(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--json")
+    assert r.code == 0, r
+    (line,) = r.out.splitlines()
+    record = json.loads(line)
+    assert record["input"] == str(clip) and record["status"] == "ok"
+    assert sorted(Path(p).name for p in record["outputs"]) == [
+        "clip.narration.mp3",
+        "clip.script.json",
+        "clip.srt",
+        "clip.vnarrate.json",
+        "clip.vtt",
+    ]
+    assert all(Path(p).is_file() for p in record["outputs"])
+    assert record["duration_s"] == pytest.approx(DURATION, abs=0.05)
+    assert record["audio_s"] == pytest.approx(DURATION, abs=0.05)
+    assert record["speech_characters"] == sum(map(len, LINES)) + len(LINES[1])
+    assert record["usage"]["requests"] == 1
+    assert "gpt-4o-mini-tts" in record["speech_backend"]
+    assert TEST_KEY not in r.out + r.err
+
+
+def test_dry_run_plans_and_calls_nothing(api: respx.Router, clip: Path) -> None:
+    r = voiceover(clip, "--dry-run")  # no key needed: nothing is sent
+    assert r.code == 0, r
+    assert "voiceover with gpt-5.4-mini" in r.out
+    assert "speech: ~" in r.out and "characters with gpt-4o-mini-tts" in r.out
+    assert "frames: 3" in r.out
+    assert len(api.calls) == 0
+    assert listing(Path.cwd()) == []
+
+    r = voiceover(clip, "--dry-run", "--json")
+    assert r.code == 0, r
+    plan = json.loads(r.out)["plan"]
+    assert plan["task"] == "voiceover" and plan["speech_model"] == "gpt-4o-mini-tts"
+    assert plan["speech_characters"] > 0 and len(plan["frame_times_s"]) == 3
+    assert len(api.calls) == 0
