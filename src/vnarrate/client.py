@@ -6,8 +6,9 @@ own (connection errors, timeouts, 408/409/429/5xx, honouring Retry-After): no lo
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ApiError, ConfigError
 
@@ -24,7 +25,7 @@ def make_client(
     import openai  # imported here so that `vnarrate --help` stays fast
 
     try:
-        return openai.OpenAI(
+        return _client_class()(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
     except openai.OpenAIError as exc:  # e.g. missing credentials
@@ -34,12 +35,55 @@ def make_client(
         ) from None
 
 
+OsName = Literal["MacOS", "Linux", "Windows", "FreeBSD", "OpenBSD", "Unknown"]
+
+
+def _os_name() -> OsName:
+    """The SDK's X-Stainless-OS value, from os.uname() (no subprocess)."""
+    import platform
+
+    names: dict[str, OsName] = {
+        "darwin": "MacOS",
+        "linux": "Linux",
+        "windows": "Windows",
+        "freebsd": "FreeBSD",
+        "openbsd": "OpenBSD",
+    }
+    return names.get(platform.system().lower(), "Unknown")
+
+
+@functools.cache
+def _client_class() -> type[openai.OpenAI]:
+    import openai
+
+    class Client(openai.OpenAI):
+        """openai.OpenAI that starts no process: the SDK guesses the OS for a telemetry header
+        with platform.platform(), which on Linux runs `uname -p` in a subprocess. Copies made by
+        `with_options` are of this class too."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._platform = _os_name()
+
+    return Client
+
+
 def redact(text: str, *secrets: str | None) -> str:
     """`text` with the given secrets and anything that looks like a key masked."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return _KEYLIKE.sub("***", text)
+
+
+def _public_url(url: str) -> str:
+    """`url` without user:password@ (a URL may carry credentials)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -72,7 +116,7 @@ def map_api_error(
     """One clear ApiError (exit 5) for any SDK failure, naming the cause and what to do."""
     import openai
 
-    where = base_url or "api.openai.com"
+    where = redact(_public_url(base_url), key) if base_url else "api.openai.com"
     if isinstance(exc, openai.APITimeoutError):
         return ApiError(
             f"the request to {where} timed out after the SDK's retries",
@@ -80,7 +124,7 @@ def map_api_error(
         )
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        detail = f": {one_line(str(cause), 120)}" if cause and str(cause) else ""
+        detail = f": {one_line(redact(str(cause), key), 120)}" if cause and str(cause) else ""
         return ApiError(
             f"cannot reach {where}{detail}",
             hint="check the network and --base-url; the SDK already retried",
