@@ -60,7 +60,9 @@ def run_batch(
         try:
             return work(path)
         except VnarrateError as exc:
-            return Outcome(input=path, status="error", exit_code=exc.exit_code, error=str(exc))
+            return Outcome(
+                input=path, status="error", exit_code=exc.exit_code, error=redact(str(exc))
+            )
         except Exception as exc:  # a bug in one input must not lose the others' results
             return Outcome(
                 input=path,
