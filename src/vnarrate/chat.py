@@ -178,7 +178,8 @@ def complete(
     stored, so a bad answer is never served again.
     """
     if cache is None:
-        return _complete(client, schema, messages, options, key)
+        answer, usage = _complete(client, schema, messages, options, key)
+        return _without_key(answer, key), usage
     from .cache import request_key
 
     cache_key = request_key(
@@ -200,10 +201,31 @@ def complete(
         except (KeyError, TypeError, ValidationError):
             pass  # an entry from an older schema: ask again and replace it
     answer, usage = _complete(client, schema, messages, options, key)
+    answer = _without_key(answer, key)
     cache.put_json(
         cache_key, {"answer": answer.model_dump(mode="json"), "usage": usage.model_dump()}
     )
     return answer, usage
+
+
+def _without_key(answer: T, key: str) -> T:
+    """`answer` with the API key masked wherever the model (or a compromised server) quoted it,
+    so that it is never written, cached or read aloud."""
+    if len(key) < 4:
+        return answer
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(key, "***")
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        return value
+
+    data = answer.model_dump(mode="json")
+    masked = mask(data)
+    return answer if masked == data else type(answer).model_validate(masked)
 
 
 def _complete(
