@@ -402,3 +402,15 @@ def test_speech_json_error_with_200_is_not_spoken(
     r = voiceover(video, tmp_path / "out")
     assert r.code == 5, r
     assert "application/json, not audio" in one_error_line(r.err)
+
+
+def test_an_unexpected_failure_is_one_line_and_exit_1(api: respx.Router, video: Path) -> None:
+    """A bug (here: an exception no layer expects) still ends in one line and exit 1."""
+    route = api.post("/chat/completions").mock(
+        side_effect=RuntimeError("something\nspread over\n  three lines")
+    )
+    r = describe(video, retries=0)
+    assert r.code == 1, r
+    line = one_error_line(r.err)
+    assert "unexpected error: RuntimeError: something spread over three lines" in line
+    assert route.call_count == 1

@@ -68,7 +68,7 @@ def run_batch(
                 input=path,
                 status="error",
                 exit_code=1,
-                error=redact(f"unexpected error: {type(exc).__name__}: {exc}"),
+                error=redact(" ".join(f"unexpected error: {type(exc).__name__}: {exc}".split())),
             )
 
     def finish(i: int, outcome: Outcome) -> None:
