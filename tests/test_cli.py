@@ -200,3 +200,21 @@ def test_paths_from_stdin(api: respx.Router, key: str, tmp_path: Path) -> None:
     r = run_cli(["describe", "-", "--json", "--frames", "1"], stdin=f"{a}\n\n")
     assert r.code == 0, r
     assert json.loads(r.out)["input"] == str(a)
+
+
+def test_voiceover_dry_run_with_a_script_plans_speech_only(video: Path, tmp_path: Path) -> None:
+    script = tmp_path / "s.json"
+    script.write_text(
+        json.dumps(
+            {
+                "title": "t",
+                "language": "en",
+                "segments": [{"start_s": 0.5, "end_s": 2.0, "text": "Hello there."}],
+            }
+        )
+    )
+    r = run_cli(["voiceover", video, "--script", script, "--dry-run", "--json"])
+    assert r.code == 0, r  # no key needed, no request made (no route is mocked)
+    plan = json.loads(r.out)["plan"]
+    assert plan["requests"] == [] and plan["speech_characters"] == len("Hello there.")
+    assert plan["speech_cost_usd"] is not None and plan["speech_cost_usd"] > 0

@@ -409,6 +409,16 @@ def _plan_outcome(inp: Input, settings: Settings, task: str, as_json: bool) -> O
     return Outcome(input=inp.source, record={"plan": record}, text=render_plan(plan))
 
 
+def _speech_plan_outcome(inp: Input, script_file: Path, settings: Settings) -> Outcome:
+    from .batch import Outcome
+    from .pipeline import render_plan, speech_plan
+
+    plan = speech_plan(inp.source, script_file, settings)
+    return Outcome(
+        input=inp.source, record={"plan": plan.model_dump(mode="json")}, text=render_plan(plan)
+    )
+
+
 # --- commands --------------------------------------------------------------------------------
 
 
@@ -718,6 +728,9 @@ def voiceover(
         raise click.UsageError("-o, --mux and --script take one input; use --out-dir for several")
     if replace_audio and mux is None:
         raise click.UsageError("--replace-audio goes with --mux")
+    if dry_run and script_file is not None:
+        run.go(lambda inp: _speech_plan_outcome(inp, script_file, settings))
+        return
     if dry_run:
         run.go(lambda inp: _plan_outcome(inp, settings, "voiceover", as_json))
         return

@@ -169,9 +169,14 @@ class SamplingSpec(BaseModel):
     @field_validator("resize")
     @classmethod
     def _resize_sane(cls, v: int) -> int:
-        if 0 < v < 16:
-            raise ValueError("must be 0 (keep full size) or at least 16 pixels")
-        return v
+        return check_resize(v)
+
+
+def check_resize(v: int) -> int:
+    """`--resize`: 0 keeps full size; anything smaller than 16 px is surely a mistake."""
+    if 0 < v < 16:
+        raise ValueError("must be 0 (keep full size) or at least 16 pixels")
+    return v
 
 
 class ShortenedLine(BaseModel):

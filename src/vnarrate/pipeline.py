@@ -208,6 +208,38 @@ def plan_for(frameset: FrameSet, settings: Settings, task: str) -> Plan:
     )
 
 
+def speech_plan(path: str, script_file: Path, settings: Settings) -> Plan:
+    """`voiceover --script FILE --dry-run`: no vision request, only the script's speech."""
+    from .frames import probe
+    from .prices import load_prices, speech_cost
+    from .script import load_script, repair
+
+    info = probe(path)
+    script, notes = repair(load_script(script_file), info.duration_s)
+    characters = sum(len(seg.text) for seg in script.segments)
+    prices = load_prices(settings.prices)
+    cost = speech_cost(settings.tts_model, characters, None, prices) if characters else 0.0
+    return Plan(
+        input=path,
+        task="voiceover",
+        model=settings.model,
+        provider=settings.resolved_provider(),
+        duration_s=info.duration_s,
+        chat_cost_usd=0.0,
+        max_chat_cost_usd=0.0,
+        speech_model=settings.tts_model,
+        speech_characters=characters,
+        speech_cost_usd=cost,
+        cost_usd=cost,
+        max_cost_usd=cost,
+        prices_as_of=prices.as_of,
+        notes=[
+            f"speaks {script_file} ({len(script.segments)} segments): no vision request",
+            *notes,
+        ],
+    )
+
+
 def _chunks(frameset: FrameSet, plan: Plan) -> list[list[Frame]]:
     """The frames of each planned request, in time order."""
     out: list[list[Frame]] = []
@@ -368,11 +400,13 @@ def render_plan(plan: Plan) -> str:
     times = plan.frame_times_s
     lines = [
         f"{plan.input}: {plan.task} with {plan.model} ({plan.provider}), "
-        f"video {format_ts(plan.duration_s)}",
-        f"  frames: {len(times)} at {plan.frame_width}x{plan.frame_height}, detail "
-        f"{plan.detail}: {plan.image_tokens_per_frame} tokens each ({plan.image_rule})",
+        f"video {format_ts(plan.duration_s)}"
     ]
     if times:
+        lines.append(
+            f"  frames: {len(times)} at {plan.frame_width}x{plan.frame_height}, detail "
+            f"{plan.detail}: {plan.image_tokens_per_frame} tokens each ({plan.image_rule})"
+        )
         shown = ", ".join(format_ts(t) for t in times[:12])
         lines.append(f"  at: {shown}{' …' if len(times) > 12 else ''}")
     if plan.shot_starts_s:
@@ -383,10 +417,11 @@ def render_plan(plan: Plan) -> str:
             f"  request {req.index} ({req.kind}, {span}): {req.images} images, "
             f"~{req.input_tokens} input + ~{req.expected_output_tokens} output tokens"
         )
-    lines.append(
-        f"  total: ~{plan.input_tokens} input + ~{plan.expected_output_tokens} output tokens, "
-        f"chat {format_usd(plan.chat_cost_usd)} (at most {format_usd(plan.max_chat_cost_usd)})"
-    )
+    if plan.requests:
+        lines.append(
+            f"  total: ~{plan.input_tokens} input + ~{plan.expected_output_tokens} output tokens,"
+            f" chat {format_usd(plan.chat_cost_usd)} (at most {format_usd(plan.max_chat_cost_usd)})"
+        )
     if plan.speech_model:
         lines.append(
             f"  speech: ~{plan.speech_characters} characters with {plan.speech_model}, "
@@ -542,6 +577,8 @@ class VoiceoverPaths:
 
         self.audio = audio or output_path(out_dir, stem, ".narration.mp3")
         if audio is not None:
+            # Everything of this run stays together, beside the audio file the user named.
+            out_dir = audio.parent
             base = audio.with_suffix("")
             self.srt = base.with_name(base.name + ".srt") if subtitles else None
             self.vtt = base.with_name(base.name + ".vtt") if subtitles else None

@@ -83,12 +83,10 @@ def reasoning_allowance(model: str, effort: str | None = None) -> int:
 
 
 def _ts(seconds: float) -> str:
-    # Same label as prompts.frame_parts (kept local: the plan does not build prompts).
-    minutes, secs = divmod(max(0.0, seconds), 60.0)
-    hours, minutes = divmod(int(minutes), 60)
-    if hours:
-        return f"[{hours}:{minutes:02d}:{secs:04.1f}]"
-    return f"[{minutes}:{secs:04.1f}]"
+    # The label prompts.frame_parts puts before each frame, so its tokens are counted.
+    from .prompts import format_ts
+
+    return f"[{format_ts(seconds)}]"
 
 
 def frame_bytes(frame: Frame) -> int:

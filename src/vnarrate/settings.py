@@ -14,7 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError, UsageError
-from .models import Detail, SampleMode, SamplingSpec
+from .models import Detail, SampleMode, SamplingSpec, check_resize
 
 if TYPE_CHECKING:
     from .providers import ProviderProfile
@@ -121,9 +121,7 @@ class Settings(BaseSettings):
     @field_validator("resize")
     @classmethod
     def _resize_sane(cls, v: int) -> int:
-        if 0 < v < 16:
-            raise ValueError("must be 0 (keep full size) or at least 16 pixels")
-        return v
+        return check_resize(v)
 
     @field_validator(
         "base_url", "prompt", "language", "instructions", "tts_instructions", "tts_base_url"
