@@ -56,7 +56,7 @@ def _os_name() -> OsName:
 def _client_class() -> type[openai.OpenAI]:
     import openai
 
-    class Client(openai.OpenAI):
+    class OpenAI(openai.OpenAI):  # same name, so the User-Agent stays "OpenAI/Python x.y"
         """openai.OpenAI that starts no process: the SDK guesses the OS for a telemetry header
         with platform.platform(), which on Linux runs `uname -p` in a subprocess. Copies made by
         `with_options` are of this class too."""
@@ -65,7 +65,7 @@ def _client_class() -> type[openai.OpenAI]:
             super().__init__(**kwargs)
             self._platform = _os_name()
 
-    return Client
+    return OpenAI
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -90,6 +90,20 @@ def one_line(text: str, limit: int = 300) -> str:
     """Collapse whitespace so a server's message fits one line of stderr."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+MAX_SDK_WAIT_S = 120  # the SDK does not retry when Retry-After asks for longer
+
+
+def _retry_after_s(exc: openai.APIStatusError) -> float | None:
+    """The server's Retry-After (or retry-after-ms) in seconds, when it is a number."""
+    headers = exc.response.headers
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) / scale
+        except (KeyError, ValueError):
+            continue
+    return None
 
 
 def _server_message(exc: openai.APIStatusError) -> str:
@@ -146,6 +160,13 @@ def map_api_error(
                 hint="pick another --model, or run `vnarrate models` to list what the server has",
             )
         if isinstance(exc, openai.RateLimitError):
+            wait = _retry_after_s(exc)
+            if wait is not None and wait > MAX_SDK_WAIT_S:
+                return ApiError(
+                    f"rate limited (429): the server asks to wait {wait:.0f} s, longer than "
+                    f"the SDK waits between retries ({MAX_SDK_WAIT_S} s): {msg}",
+                    hint="try again later, or lower --jobs",
+                )
             quota = "quota" in msg.lower() or "billing" in msg.lower()
             return ApiError(
                 f"rate limited (429) after {'no' if quota else 'the SDK'} retries: {msg}",
