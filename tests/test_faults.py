@@ -414,3 +414,77 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(api: respx.Router, video: 
     line = one_error_line(r.err)
     assert "unexpected error: RuntimeError: something spread over three lines" in line
     assert route.call_count == 1
+
+
+def test_429_asking_for_a_long_wait_is_not_retried_and_says_so(
+    api: respx.Router, video: Path
+) -> None:
+    """Retry-After beyond the SDK's 120 s cap: the SDK gives up at once (no retry); the message
+    must not claim retries happened, and says how long the server wants."""
+    route = api.post("/chat/completions").respond(
+        429, headers={"Retry-After": "3600"}, json=error(429, "Rate limit reached for RPD")
+    )
+    r = describe(video)
+    assert r.code == 5, r
+    line = one_error_line(r.err)
+    assert "rate limited (429)" in line and "wait 3600 s" in line and "Rate limit reached" in line
+    assert "after the SDK retries" not in line
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize("status", [408, 409])
+def test_408_and_409_are_retried(api: respx.Router, video: Path, status: int) -> None:
+    route = api.post("/chat/completions").mock(
+        side_effect=[
+            respx.MockResponse(status, text="try again"),
+            respx.MockResponse(200, json=chat_response(DESC)),
+        ]
+    )
+    r = describe(video)
+    assert r.code == 0, r
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("response", "words"),
+    [
+        (
+            lambda: respx.MockResponse(200, content=b"", content_type="application/json"),
+            "response is not valid JSON",
+        ),
+        (
+            lambda: respx.MockResponse(
+                200,
+                json={
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [],
+                },
+            ),
+            "not a Chat Completions response",
+        ),
+        (lambda: respx.MockResponse(200, json=chat_response(None)), "empty answer"),
+        (
+            lambda: respx.MockResponse(
+                200, json=chat_response('{"title": "t", "desc', finish_reason="length")
+            ),
+            "cut off at 8000 tokens",
+        ),
+        (
+            lambda: respx.MockResponse(200, json=chat_response(None, refusal="I can't help.")),
+            "the model refused: I can't help.",
+        ),
+        (lambda: respx.MockResponse(413, html="<html>413 Request Entity Too Large</html>"), "413"),
+    ],
+    ids=["empty-body", "no-choices", "null-content", "length", "refusal", "413"],
+)
+def test_other_unusable_answers_are_not_retried(
+    api: respx.Router, video: Path, response: Any, words: str
+) -> None:
+    route = api.post("/chat/completions").mock(side_effect=[response()])
+    r = describe(video)
+    assert r.code == 5, r
+    assert words in one_error_line(r.err)
+    assert route.call_count == 1

@@ -172,6 +172,9 @@ def test_every_command_keeps_the_key_out_of_everything(
     assert chat.call_count == 2 and speech.call_count == 4
     for call in api.calls:
         assert call.request.headers["Authorization"] == f"Bearer {key}"
+        # The SDK's own headers are intact (our client subclass only avoids `uname -p`).
+        assert call.request.headers["User-Agent"].startswith("OpenAI/Python ")
+        assert call.request.headers["X-Stainless-OS"] in ("Linux", "MacOS", "Windows", "Unknown")
     assert (out / "clip.vnarrate.json").is_file() and (out / "narrated.mp4").is_file()
     assert (out / "vo" / "clip.vnarrate.json").is_file()
     assert (out / "edited.json.vnarrate.json").is_file()
