@@ -155,7 +155,7 @@ def test_every_command_keeps_the_key_out_of_everything(
             "speech", "--mux", out / "narrated.mp4", "--json", "-v", *conn,
         ],
         [
-            "voiceover", video, "--script", out / "edited.json", "-o", out / "again.mp3",
+            "voiceover", video, "--script", out / "edited.json", "-o", out / "vo2" / "again.mp3",
             "--tts-backend", "speech", "--voice", "onyx", "-v", *conn,
         ],
         ["plan", video, "--task", "voiceover", "--json", *conn],
