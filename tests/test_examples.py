@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +72,19 @@ def test_voiceover_folder_retries_only_failures(tmp_path: Path) -> None:
     videos.mkdir()
     for name in ("a.mp4", "b.mp4", "c.mp4"):
         make_video(videos / name, seconds=3.0)
-    failures = 0
+    seen = 0
+    lock = threading.Lock()
 
     def fault(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
-        # The second script request of the first attempt fails, once.
-        nonlocal failures
-        if (
-            path.endswith("/chat/completions")
-            and failures == 0
-            and server.calls("/chat/completions") == 2
-        ):
-            failures += 1
-            return 400, {"error": {"message": "injected failure", "type": "invalid_request"}}
+        # The second script request of the run fails, once. Counted here under a lock: the
+        # server's handler threads race each other.
+        nonlocal seen
+        if not path.endswith("/chat/completions"):
+            return None
+        with lock:
+            seen += 1
+            if seen == 2:
+                return 400, {"error": {"message": "injected failure", "type": "invalid_request"}}
         return None
 
     with serve() as server:

@@ -110,8 +110,8 @@ def test_100_inputs_with_failures_then_a_rerun_of_only_the_failures(
     errors = [ln for ln in r.err.splitlines() if ln.startswith("vnarrate: error:")]
     assert len(errors) == len(FAILING) and all("injected failure" in ln for ln in errors)
     assert f"{N} inputs: {N - len(FAILING)} ok, {len(FAILING)} failed" in r.err
-    manifests = sorted(p.name for p in out.glob("*.vnarrate.json"))
-    assert manifests == [f"clip_{i:03d}.vnarrate.json" for i in range(N) if i not in FAILING]
+    manifests = sorted(p.name for p in out.glob("*.describe.vnarrate.json"))
+    assert manifests == [f"clip_{i:03d}.describe.vnarrate.json" for i in range(N) if i not in FAILING]
     assert len(list(out.glob("*.description.json"))) == N - len(FAILING)
 
     # Rerun: the API is asked only about the 10, which now succeed.
@@ -127,7 +127,7 @@ def test_100_inputs_with_failures_then_a_rerun_of_only_the_failures(
     assert route.call_count == len(FAILING)
     assert flaky.widths == [FAIL_WIDTH] * len(FAILING)
     assert f"{N} inputs: {len(FAILING)} ok, {N - len(FAILING)} skipped" in r.err
-    assert len(list(out.glob("*.vnarrate.json"))) == N
+    assert len(list(out.glob("*.describe.vnarrate.json"))) == N
 
     # Third run: nothing to do, no request.
     route.reset()
@@ -140,7 +140,7 @@ def test_100_inputs_with_failures_then_a_rerun_of_only_the_failures(
     # what is still there).
     (out / "clip_000.description.json").write_text('{"edited": true}\n')
     (out / "clip_001.description.json").unlink()
-    (out / "clip_002.vnarrate.json").unlink()
+    (out / "clip_002.describe.vnarrate.json").unlink()
     route.reset()
     r = run_cli([*args, "--force"])
     assert r.code == 0, r

@@ -82,7 +82,7 @@ def test_writes_clip_script_json_and_a_manifest(api: respx.Router, key: str, cli
     assert "clip.script.json (3 segments)" in r.err
     assert sorted(p.name for p in Path.cwd().iterdir()) == [
         "clip.script.json",
-        "clip.vnarrate.json",
+        "clip.script.vnarrate.json",
     ]
     assert written(Path("clip.script.json")) == SCRIPT
     assert route.call_count == 1
@@ -91,7 +91,7 @@ def test_writes_clip_script_json_and_a_manifest(api: respx.Router, key: str, cli
     schema = request["response_format"]["json_schema"]["schema"]
     assert {"title", "language", "segments"} <= set(schema["properties"])
     assert sum(p["type"] == "image_url" for p in request["messages"][1]["content"]) == 3
-    manifest = Path("clip.vnarrate.json").read_text()
+    manifest = Path("clip.script.vnarrate.json").read_text()
     assert TEST_KEY not in manifest
     doc = json.loads(manifest)
     assert doc["command"] == "script" and doc["input"] == str(clip)

@@ -175,7 +175,7 @@ def test_every_command_keeps_the_key_out_of_everything(
         # The SDK's own headers are intact (our client subclass only avoids `uname -p`).
         assert call.request.headers["User-Agent"].startswith("OpenAI/Python ")
         assert call.request.headers["X-Stainless-OS"] in ("Linux", "MacOS", "Windows", "Unknown")
-    assert (out / "clip.vnarrate.json").is_file() and (out / "narrated.mp4").is_file()
+    assert (out / "clip.describe.vnarrate.json").is_file() and (out / "narrated.mp4").is_file()
     assert (out / "vo" / "clip.vnarrate.json").is_file()
     assert (out / "edited.json.vnarrate.json").is_file()
     # The cache holds chat answers (.json) and speech (.bin): those were searched too.

@@ -91,3 +91,14 @@ def test_bad_flag_value_is_usage_error() -> None:
 )
 def test_detect_provider(url: str | None, provider: str) -> None:
     assert detect_provider(url) == provider
+
+
+def test_frame_choice_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VNARRATE_FRAMES", "5")
+    assert load_settings().sample == "count"
+    assert load_settings(sample="interval").sample == "interval"  # an explicit mode wins
+    monkeypatch.setenv("VNARRATE_EVERY", "2")
+    with pytest.raises(ConfigError, match="VNARRATE_FRAMES and VNARRATE_EVERY both choose"):
+        load_settings()
+    monkeypatch.setenv("VNARRATE_SAMPLE", "interval")
+    assert load_settings().sampling().every_s == 2

@@ -344,10 +344,10 @@ class Run:
         return output_path(self.settings.out_dir, self.stems[inp], suffix)
 
     def skip(self, inp: Input) -> bool:
-        from .pipeline import manifest_complete
+        from .pipeline import manifest_complete, manifest_suffix
 
         return self.skip_existing and manifest_complete(
-            self.path_for(inp, ".vnarrate.json"), command=self.command
+            self.path_for(inp, manifest_suffix(self.command)), command=self.command
         )
 
     def go(
@@ -476,7 +476,7 @@ def describe(
     from . import output
     from .batch import Outcome
     from .pipeline import describe as run_describe
-    from .pipeline import render_description, write_manifest
+    from .pipeline import manifest_suffix, render_description, write_manifest
 
     settings = _settings(format="json" if as_json else fmt, **flags)
     run = Run(
@@ -534,7 +534,7 @@ def describe(
             from .pipeline import record_output
 
             write_manifest(
-                run.path_for(inp, ".vnarrate.json"),
+                run.path_for(inp, manifest_suffix("describe")),
                 settings,
                 {
                     "input": inp.source,
@@ -577,7 +577,7 @@ def script(
     """Write a timed narration script (JSON) for each VIDEO, to edit or to speak later."""
     from . import output
     from .batch import Outcome
-    from .pipeline import make_script, record_output, write_manifest
+    from .pipeline import make_script, manifest_suffix, record_output, write_manifest
     from .script import dump_script
 
     settings = _settings(**flags)
@@ -616,7 +616,7 @@ def script(
         written = output.write_text(target, text, force=settings.force)
         record["outputs"] = [str(written)]
         write_manifest(
-            run.path_for(inp, ".vnarrate.json")
+            run.path_for(inp, manifest_suffix("script"))
             if output_path is None
             else target.with_name(target.name + ".vnarrate.json"),
             settings,

@@ -586,7 +586,7 @@ class VoiceoverPaths:
             self.srt = output_path(out_dir, stem, ".srt") if subtitles else None
             self.vtt = output_path(out_dir, stem, ".vtt") if subtitles else None
         self.script = output_path(out_dir, stem, ".script.json") if write_script else None
-        self.manifest = output_path(out_dir, stem, ".vnarrate.json")
+        self.manifest = output_path(out_dir, stem, manifest_suffix("voiceover"))
         self.mux = mux
 
     def products(self) -> list[Path]:
@@ -784,6 +784,12 @@ def record_output(kind: str, path: Path) -> OutputFile:
     return OutputFile(
         kind=kind, path=str(path), bytes=path.stat().st_size, sha256=digest.hexdigest()
     )
+
+
+def manifest_suffix(command: str) -> str:
+    """Each command keeps its own run manifest, so describe, script and voiceover can share an
+    --out-dir: `clip.vnarrate.json` (voiceover), `clip.describe.vnarrate.json`, ..."""
+    return ".vnarrate.json" if command == "voiceover" else f".{command}.vnarrate.json"
 
 
 def write_manifest(

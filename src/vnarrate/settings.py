@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError, UsageError
@@ -130,6 +137,22 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v if v and v.strip() else None
 
+    @model_validator(mode="after")
+    def _sample_mode_from_what_was_set(self) -> Settings:
+        # VNARRATE_FRAMES=8 alone (in the environment or .env) should mean "8 frames", as
+        # --frames 8 does; VNARRATE_SAMPLE, when set, decides.
+        if "sample" not in self.model_fields_set:
+            chosen = [n for n in ("stride", "frames", "every") if n in self.model_fields_set]
+            if len(chosen) > 1:
+                raise ValueError(
+                    f"{' and '.join('VNARRATE_' + n.upper() for n in chosen)} both choose "
+                    "frames: set VNARRATE_SAMPLE to say which"
+                )
+            if chosen:
+                mode = {"stride": "stride", "frames": "count", "every": "interval"}[chosen[0]]
+                object.__setattr__(self, "sample", mode)
+        return self
+
     def sampling(self) -> SamplingSpec:
         """The frames stage's options."""
         return SamplingSpec(
@@ -191,12 +214,14 @@ def load_settings(**flags: Any) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = str(err["loc"][0]) if err["loc"] else "?"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:  # a rule across several settings
+            raise ConfigError(f"invalid settings: {msg}") from None
+        loc = str(err["loc"][0])
         field = loc.removeprefix("VNARRATE_").lower()
         source = _field_flag(field) if field in given else f"VNARRATE_{field.upper()}"
         if field == "openai_api_key" or field == "openai_base_url":
             source = loc
-        msg = str(err["msg"]).removeprefix("Value error, ")
         if field in given:
             raise UsageError(f"invalid value for {source}: {msg}") from None
         raise ConfigError(f"invalid setting {source}: {msg}") from None
