@@ -14,7 +14,9 @@ import contextlib
 import heapq
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -410,6 +412,44 @@ def _encode(img: np.ndarray, spec: SamplingSpec) -> tuple[bytes, int, int, np.nd
     return buf.tobytes(), nw, nh, img
 
 
+class _Encoder:
+    """Resizes and JPEG-encodes chosen frames on one worker thread while the caller decodes on
+    (OpenCV releases the GIL), keeping at most two frames in flight so memory stays flat."""
+
+    def __init__(
+        self, spec: SamplingSpec, keep: Callable[[int, float, np.ndarray], bool] | None
+    ) -> None:
+        self.spec = spec
+        self.keep = keep
+        self.frames: list[Frame] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnarrate-jpeg")
+        self._pending: deque[tuple[int, int, float, Future[tuple[bytes, int, int, np.ndarray]]]]
+        self._pending = deque()
+
+    def submit(self, k: int, index: int, t: float, img: np.ndarray) -> None:
+        self._drain(1)
+        self._pending.append((k, index, t, self._pool.submit(_encode, img, self.spec)))
+
+    def _drain(self, leave: int) -> None:
+        while len(self._pending) > leave:
+            k, index, t, job = self._pending.popleft()
+            jpeg, w, h, small = job.result()
+            if self.keep is None or self.keep(k, t, small):
+                self.frames.append(
+                    Frame(index=index, time_s=round(t, 6), width=w, height=h, jpeg=jpeg)
+                )
+
+    def finish(self) -> list[Frame]:
+        try:
+            self._drain(0)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        return self.frames
+
+    def abandon(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _extract(
     p: _Probe,
     targets: Sequence[float],
@@ -427,8 +467,8 @@ def _extract(
     end, the true number of frames. `keep(target_no, time, image)` may veto a frame.
     """
     reader = _Reader(Path(p.info.path), p.info.fps)
+    encoder = _Encoder(spec, keep)
     half = 0.5 / p.info.fps
-    frames: list[Frame] = []
     true_count: int | None = None
     last_index = -1
 
@@ -455,41 +495,29 @@ def _extract(
                     # The end came first: the video is shorter than its header says.
                     if reader.seeks == 0:
                         true_count = reader.index + 1
-                    img = _recover_last(reader)
-                    if img is not None and reader.index != last_index:
-                        _add(frames, reader, img, spec, k, keep)
+                    if reader.index >= 0 and reader.index != last_index:
+                        img = _recover_last(reader)
+                        if img is not None:
+                            encoder.submit(k, reader.index, reader.time, img)
                     break
             if reader.index == last_index:
                 continue  # two targets, one frame
             img = reader.retrieve()
             if img is None:
                 continue
-            if _add(frames, reader, img, spec, k, keep):
-                last_index = reader.index
+            encoder.submit(k, reader.index, reader.time, img)
+            last_index = reader.index
             if progress is not None:
                 progress(k + 1, len(targets))
+        frames = encoder.finish()
+    except BaseException:
+        encoder.abandon()
+        raise
     finally:
         reader.release()
     if progress is not None:
         progress(len(targets), len(targets))
     return frames, true_count
-
-
-def _add(
-    frames: list[Frame],
-    reader: _Reader,
-    img: np.ndarray,
-    spec: SamplingSpec,
-    k: int,
-    keep: Callable[[int, float, np.ndarray], bool] | None,
-) -> bool:
-    jpeg, w, h, small = _encode(img, spec)
-    if keep is not None and not keep(k, reader.time, small):
-        return False
-    frames.append(
-        Frame(index=reader.index, time_s=round(reader.time, 6), width=w, height=h, jpeg=jpeg)
-    )
-    return True
 
 
 def _recover_last(reader: _Reader) -> np.ndarray | None:
