@@ -137,6 +137,16 @@ def api() -> Iterator[respx.Router]:
 
 # --- canned API answers ------------------------------------------------------------------------
 
+# A two-line script for the 3 s `video` fixture (shared by the fault, bad-input and security tests).
+THREE_SHOT_SCRIPT: dict[str, Any] = {
+    "title": "Three shots",
+    "language": "en",
+    "segments": [
+        {"start_s": 0.0, "end_s": 1.4, "text": "Red."},
+        {"start_s": 1.5, "end_s": 2.9, "text": "Green, blue."},
+    ],
+}
+
 
 def chat_response(
     content: str | dict[str, Any] | None,

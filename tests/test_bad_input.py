@@ -18,17 +18,10 @@ import numpy as np
 import pytest
 import respx
 from _media import make_video, speech_pcm
-from conftest import TEST_KEY, chat_response, run_cli
+from conftest import TEST_KEY, THREE_SHOT_SCRIPT, chat_response, run_cli
 
 DESC = {"title": "Colours", "description": "Flat colours and a square."}
-SCRIPT = {
-    "title": "Three shots",
-    "language": "en",
-    "segments": [
-        {"start_s": 0.0, "end_s": 1.4, "text": "Red."},
-        {"start_s": 1.5, "end_s": 2.9, "text": "Green, blue."},
-    ],
-}
+SCRIPT = THREE_SHOT_SCRIPT
 
 
 @pytest.fixture(autouse=True)

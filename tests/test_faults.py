@@ -16,7 +16,7 @@ import httpx2
 import openai._base_client
 import pytest
 import respx
-from conftest import TEST_KEY, chat_response, run_cli
+from conftest import TEST_KEY, THREE_SHOT_SCRIPT, chat_response, run_cli
 
 DESC = {"title": "Three shots", "description": "A grey square crosses red, green and blue."}
 ERR = "vnarrate: error: "
@@ -326,14 +326,7 @@ def test_404_unknown_model_suggests_models_command(api: respx.Router, video: Pat
 
 # --- the speech endpoint (voiceover) ---------------------------------------------------------
 
-SCRIPT = {
-    "title": "Three shots",
-    "language": "en",
-    "segments": [
-        {"start_s": 0.0, "end_s": 1.4, "text": "Red."},
-        {"start_s": 1.5, "end_s": 2.9, "text": "Green, blue."},
-    ],
-}
+SCRIPT = THREE_SHOT_SCRIPT
 
 
 def voiceover(video: Path, out: Path, *extra: str) -> Any:

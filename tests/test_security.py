@@ -15,7 +15,7 @@ import httpx2
 import pytest
 import respx
 from _media import make_video, speech_pcm
-from conftest import TEST_KEY, chat_response, run_cli
+from conftest import TEST_KEY, THREE_SHOT_SCRIPT, chat_response, run_cli
 
 # Two recognizable keys: one shaped like OpenAI's (which the key-shaped-text regex would mask
 # anyway) and one that is not, so that only redaction of *the* key protects it.
@@ -23,14 +23,7 @@ PLAIN_KEY = "local-Tok3n-XYZZY-987654321"
 KEYS = {"sk": TEST_KEY, "plain": PLAIN_KEY}
 
 DESC = {"title": "Three shots", "description": "A grey square crosses three colours."}
-SCRIPT = {
-    "title": "Three shots",
-    "language": "en",
-    "segments": [
-        {"start_s": 0.0, "end_s": 1.4, "text": "Red."},
-        {"start_s": 1.5, "end_s": 2.9, "text": "Green, blue."},
-    ],
-}
+SCRIPT = THREE_SHOT_SCRIPT
 
 
 def needles(key: str) -> list[bytes]:
