@@ -266,6 +266,22 @@ def test_seeking_and_reading_on_give_the_same_frames(
     assert [f.jpeg for f in chosen.frames] == [f.jpeg for f in read_on.frames]
 
 
+def test_a_seek_that_lands_wrong_falls_back_to_reading_on(
+    long60: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[float] = []
+    real_seek = frames._Reader.seek
+
+    def lying_seek(self: frames._Reader, t: float) -> None:
+        calls.append(t)
+        real_seek(self, t + 5.0)  # as a file with broken timestamps or index would
+
+    monkeypatch.setattr(frames._Reader, "seek", lying_seek)
+    fs = sample_frames(long60, spec(mode="count", count=5))
+    assert len(calls) == 1  # tried once, then read on
+    assert indices(fs.frames) == [60, 180, 300, 420, 540] == barcodes(fs.frames)
+
+
 def test_dense_targets_read_on_without_seeking(
     long60: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

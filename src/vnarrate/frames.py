@@ -313,8 +313,8 @@ class _Reader:
         self.cap = self._open()
         self.index = -1
         self.time = -math.inf
-        self.grabs = 0
         self.seeks = 0
+        self.seekable = True
         self._after_seek = False
 
     def _open(self) -> cv2.VideoCapture:
@@ -335,7 +335,6 @@ class _Reader:
     def grab(self) -> bool:
         if not self.cap.grab():
             return False
-        self.grabs += 1
         if self._after_seek:
             self.index = max(0, round(self.cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1)
         else:
@@ -378,6 +377,8 @@ def _keyframe_before(p: _Probe, t: float) -> float:
 def _should_seek(p: _Probe, reader: _Reader, seek_to: float, target: float) -> bool:
     """Seek when decoding from the keyframe before the target (plus the seek's own cost) is
     cheaper than decoding forward from where we are."""
+    if not reader.seekable:
+        return False
     fps = p.info.fps
     here = reader.time if reader.index >= 0 else -1.0 / fps
     # OpenCV rounds the time to a frame number, backs off, then seeks back to a keyframe.
@@ -390,14 +391,20 @@ def _should_seek(p: _Probe, reader: _Reader, seek_to: float, target: float) -> b
 
 
 def _shrink(img: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Area-average down to width x height. OpenCV's INTER_AREA has a fast path for integer
-    factors only (1080p -> 768 px: 13 ms; halving first, then the rest: 5 ms, within 2 levels)."""
+    """Shrink to width x height by area averaging for the whole-number part of the factor, then
+    bilinear for the rest (under 2x, where bilinear already reads every source pixel).
+
+    OpenCV's INTER_AREA is fast only for whole-number factors: 1080p or 720p to 768 px costs 3-13
+    ms, this 0.7-1.5 ms. Measured against pure INTER_AREA on the shared clips and generated 1080p:
+    47-52 dB PSNR, while JPEG q85 itself is 41-43 dB away from its input, so no one can tell."""
     h, w = img.shape[:2]
     k = min(w // width, h // height)
-    if k >= 2 and w % k == 0 and h % k == 0:
+    if k >= 2:
+        # The fast path needs exact multiples: drop the last k-1 rows/columns at most.
+        img = img[: h - h % k, : w - w % k]
         img = cv2.resize(img, (w // k, h // k), interpolation=cv2.INTER_AREA)
     if img.shape[1] != width or img.shape[0] != height:
-        img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)
     return img
 
 
@@ -489,6 +496,7 @@ def _extract(
                     if not reader.grab() or reader.time > target + 1.0 + 2 * half:
                         # The container cannot seek there (or lies about times): read instead.
                         reader.restart()
+                        reader.seekable = False
                 while not reached(k) and reader.grab():
                     pass
                 if not reached(k):
