@@ -1,0 +1,34 @@
+"""Models: the small behaviours the stages rely on."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from vnarrate.models import Clip, SamplingSpec, Segment, Usage
+
+
+def test_usage_adds_up() -> None:
+    a = Usage(prompt_tokens=10, completion_tokens=2, total_tokens=12, requests=1)
+    b = Usage(prompt_tokens=5, completion_tokens=1, total_tokens=6, reasoning_tokens=1, requests=1)
+    assert (a + b).model_dump() == {
+        "prompt_tokens": 15, "completion_tokens": 3, "total_tokens": 18,
+        "cached_tokens": 0, "reasoning_tokens": 1, "requests": 2,
+    }  # fmt: skip
+
+
+def test_segment_text_is_tidied_and_times_checked() -> None:
+    assert Segment(start_s=0, end_s=1, text="  two\n words ").text == "two words"
+    with pytest.raises(ValidationError):
+        Segment(start_s=-1, end_s=1, text="x")
+
+
+def test_clip_duration_from_pcm() -> None:
+    assert Clip(segment=0, text="x", pcm=b"\0\0" * 24000).duration_s == 1.0
+
+
+@pytest.mark.parametrize("resize", [1, 15])
+def test_tiny_resize_is_refused(resize: int) -> None:
+    with pytest.raises(ValidationError, match="at least 16"):
+        SamplingSpec(resize=resize)
+    assert SamplingSpec(resize=0).resize == 0
