@@ -601,5 +601,13 @@ def test_real_cuts(name: str, cuts: list[int]) -> None:
 @requires_media
 @pytest.mark.media
 def test_real_clips_without_cuts_are_one_shot() -> None:
-    for name in ("car-detection.mp4", "asl_bird.mkv", "fire2.mp4"):
+    # A hand-held pan (fire2), a dissolve (bbb_vertical), people walking into a still shot.
+    names = (
+        "car-detection.mp4",
+        "asl_bird.mkv",
+        "fire2.mp4",
+        "bbb_vertical.mp4",
+        "one-by-one-person-detection.mp4",
+    )
+    for name in names:
         assert detect_shots(MEDIA / name).starts_s == [0.0], name
