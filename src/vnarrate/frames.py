@@ -231,7 +231,8 @@ def select_times(
     - interval S (the default, S = 1 s): 0, S, 2S, ...;
     - scenes: `max_frames` spread over the shots that start at `shot_starts` (at least one per
       shot, the rest in proportion to their length, each shot's frames at the centres of equal
-      slices); without `shot_starts`, the whole video is one shot.
+      slices); without `shot_starts`, the whole video is one shot, and with more shots than
+      `max_frames` the cap below thins them evenly (sample_frames keeps the strongest cuts).
     Then `max_frames` (default 48) caps the result, keeping an evenly spread subset. A target
     becomes the first frame from half a frame period before it: the nearest frame at a constant
     frame rate; targets finer than the frame rate collapse into one frame.
@@ -545,13 +546,16 @@ def _recover_last(reader: _Reader) -> np.ndarray | None:
 def sample_frames(
     path: str | Path, spec: SamplingSpec, *, progress: Progress | None = None
 ) -> FrameSet:
-    """The frames `spec` asks for, in time order, each resized (max side `spec.resize`, area
-    interpolation) and JPEG-encoded (`spec.jpeg_quality`), with its frame index and timestamp.
+    """The frames `spec` asks for (see select_times), in time order and distinct, each with its
+    frame index and timestamp, shrunk to `spec.resize` (max side; aspect kept, never enlarged) and
+    JPEG-encoded at `spec.jpeg_quality`. InputError when the file is unusable or yields no frame.
 
-    Only the chosen frames are converted and encoded, and only they are held. Targets closer than
-    a keyframe interval are reached by reading on (grab without converting); sparse targets by
-    seeking to the keyframe before them (see SEEK_OVERHEAD_FRAMES). `progress(done, total)` counts
-    chosen frames; in scene sampling it first counts frames scanned for cuts.
+    Only the chosen frames are converted and encoded, and only they are held. Each target is
+    reached by reading on (grab without converting) or by seeking to the keyframe before it,
+    whichever decodes fewer frames (see SEEK_OVERHEAD_FRAMES): dense targets read straight
+    through, sparse ones seek. The index is exact when read on from the start, and time x fps
+    after a seek. `progress(done, total)` counts chosen frames; in scene sampling it first counts
+    frames scanned for cuts. FrameSet.video.frame_count is corrected when reading hit the end.
     """
     p = _probe(Path(path))
     if spec.mode == "scenes":
@@ -575,7 +579,7 @@ def sample_frames(
 
 @dataclass(frozen=True)
 class Shots:
-    """Where shots start (s, the first is 0.0), each cut's score (0..1) and what the pass saw."""
+    """Where shots start (s, the first is 0.0), each cut's score and what the pass saw."""
 
     starts_s: list[float]
     scores: list[float]  # of the cut at starts_s[i + 1]; >= threshold, hard cuts ~0.9 and up
@@ -590,7 +594,9 @@ def detect_shots(
     progress: Progress | None = None,
 ) -> Shots:
     """Shot changes in one decoding pass over ~64 px thumbnails (PyAV: the decoder's own planes,
-    no colour conversion). `threshold` (0..1): 0.3 finds hard cuts; lower finds softer ones."""
+    no colour conversion). A cut scores at least `threshold` (SamplingSpec.scene_threshold, 0..1)
+    and 3x its neighbours: 0.3 finds hard cuts (which score ~0.9 and up); lower finds softer ones.
+    """
     return _detect(_probe(Path(path)), threshold, progress)
 
 
