@@ -159,6 +159,11 @@ sampling_options = _options(
         "--resize", type=click.IntRange(min=0), help="Longest side in px; 0 = full size [768]."
     ),
     click.option("--jpeg-quality", type=click.IntRange(1, 100), help="JPEG quality [85]."),
+    click.option(
+        "--scene-threshold",
+        type=click.FloatRange(0, 1, min_open=True),
+        help="--sample scenes: how different frames must be to count as a cut [0.3].",
+    ),
 )
 
 model_options = _options(

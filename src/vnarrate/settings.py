@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     max_frames: int = Field(default=48, ge=1, le=1500)
     resize: int = Field(default=768, ge=0, le=16384)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
+    scene_threshold: float = Field(default=0.3, gt=0, le=1)  # --sample scenes: cut sensitivity
 
     # --- plan, budget, limits ----------------------------------------------------------------
     max_cost: float | None = Field(default=None, ge=0)  # dollars; refuse runs estimated above it
@@ -163,6 +164,7 @@ class Settings(BaseSettings):
             max_frames=self.max_frames,
             resize=self.resize,
             jpeg_quality=self.jpeg_quality,
+            scene_threshold=self.scene_threshold,
         )
 
     def resolved_provider(self) -> str:
