@@ -111,7 +111,9 @@ def test_100_inputs_with_failures_then_a_rerun_of_only_the_failures(
     assert len(errors) == len(FAILING) and all("injected failure" in ln for ln in errors)
     assert f"{N} inputs: {N - len(FAILING)} ok, {len(FAILING)} failed" in r.err
     manifests = sorted(p.name for p in out.glob("*.describe.vnarrate.json"))
-    assert manifests == [f"clip_{i:03d}.describe.vnarrate.json" for i in range(N) if i not in FAILING]
+    assert manifests == [
+        f"clip_{i:03d}.describe.vnarrate.json" for i in range(N) if i not in FAILING
+    ]
     assert len(list(out.glob("*.description.json"))) == N - len(FAILING)
 
     # Rerun: the API is asked only about the 10, which now succeed.
