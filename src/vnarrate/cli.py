@@ -404,6 +404,27 @@ class Run:
             raise SystemExit(code)
 
 
+def _start(
+    command: str,
+    inputs: tuple[str, ...],
+    as_json: bool,
+    recursive: bool,
+    skip_existing: bool,
+    **flags: Any,
+) -> tuple[Settings, Run]:
+    """Settings and the batch driver for one of the paid commands."""
+    settings = _settings(**flags)
+    run = Run(
+        inputs,
+        settings,
+        recursive=recursive,
+        as_json=as_json,
+        skip_existing=skip_existing,
+        command=command,
+    )
+    return settings, run
+
+
 def _plan_outcome(inp: Input, settings: Settings, task: str, as_json: bool) -> Outcome:
     from .batch import Outcome
     from .pipeline import extract, plan_for, render_plan
@@ -483,14 +504,14 @@ def describe(
     from .pipeline import describe as run_describe
     from .pipeline import manifest_suffix, render_description, write_manifest
 
-    settings = _settings(format="json" if as_json else fmt, **flags)
-    run = Run(
+    settings, run = _start(
+        "describe",
         inputs,
-        settings,
-        recursive=recursive,
-        as_json=as_json,
-        skip_existing=skip_existing,
-        command="describe",
+        as_json,
+        recursive,
+        skip_existing,
+        format="json" if as_json else fmt,
+        **flags,
     )
     if output_path is not None and not run.single:
         raise click.UsageError("-o/--output takes one input; use --out-dir for several")
@@ -585,15 +606,7 @@ def script(
     from .pipeline import make_script, manifest_suffix, record_output, write_manifest
     from .script import dump_script
 
-    settings = _settings(**flags)
-    run = Run(
-        inputs,
-        settings,
-        recursive=recursive,
-        as_json=as_json,
-        skip_existing=skip_existing,
-        command="script",
-    )
+    settings, run = _start("script", inputs, as_json, recursive, skip_existing, **flags)
     if output_path is not None and not run.single:
         raise click.UsageError("-o/--output takes one input; use --out-dir for several")
     if dry_run:
@@ -720,15 +733,7 @@ def voiceover(
     from .pipeline import VoiceoverPaths, write_manifest
     from .pipeline import voiceover as run_voiceover
 
-    settings = _settings(**flags)
-    run = Run(
-        inputs,
-        settings,
-        recursive=recursive,
-        as_json=as_json,
-        skip_existing=skip_existing,
-        command="voiceover",
-    )
+    settings, run = _start("voiceover", inputs, as_json, recursive, skip_existing, **flags)
     if not run.single and (output_path or mux or script_file):
         raise click.UsageError("-o, --mux and --script take one input; use --out-dir for several")
     if replace_audio and mux is None:
