@@ -38,10 +38,6 @@ class Outcome(BaseModel):
         return base
 
 
-class Cancelled(Exception):
-    """Raised inside workers once the run was interrupted, so they stop between stages."""
-
-
 def run_batch(
     inputs: Sequence[str],
     work: Callable[[str], Outcome],
