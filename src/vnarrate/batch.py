@@ -2,7 +2,8 @@
 
 Takes the inputs and a function that processes one; gives an Outcome per input, reported in
 input order as soon as each (and every one before it) is done. A failing input never stops the
-others; Ctrl-C cancels what has not started and lets the running ones stop at their next stage.
+others; Ctrl-C cancels what has not started (the CLI then exits at once; atomic writes mean
+no output is ever left half written).
 """
 
 from __future__ import annotations

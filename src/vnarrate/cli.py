@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -917,6 +918,16 @@ def cache_clear(cache_dir: Path | None) -> None:
 # --- entry point -----------------------------------------------------------------------------
 
 
+def _exit_now(code: int) -> None:
+    """Exit promptly on Ctrl-C: worker threads still inside a request would otherwise be waited
+    for. Outputs are written atomically, so nothing half-written is left under its real name."""
+    if threading.active_count() > 1:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors and the documented exit codes, never a traceback
     for an expected failure."""
@@ -928,7 +939,7 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=args, prog_name="vnarrate", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("vnarrate: interrupted", err=True)
-        sys.exit(130)
+        _exit_now(130)
     except click.ClickException as exc:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
@@ -939,7 +950,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("vnarrate: interrupted", err=True)
-        sys.exit(130)
+        _exit_now(130)
     except Exception as exc:
         if verbose:
             import traceback
