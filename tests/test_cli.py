@@ -218,3 +218,34 @@ def test_voiceover_dry_run_with_a_script_plans_speech_only(video: Path, tmp_path
     plan = json.loads(r.out)["plan"]
     assert plan["requests"] == [] and plan["speech_characters"] == len("Hello there.")
     assert plan["speech_cost_usd"] is not None and plan["speech_cost_usd"] > 0
+
+
+def test_plan_packs_frames_like_the_run_for_one_image_servers(video: Path) -> None:
+    r = run_cli(
+        ["plan", video, "--json", "--frames", "6", "--base-url", "http://localhost:8000/v1"]
+    )
+    assert r.code == 0, r
+    plan = json.loads(r.out)["plan"]
+    assert plan["provider"] == "vllm"
+    # vLLM takes one image per request: the six frames travel as one contact sheet, as they
+    # would in `describe`, not as six requests.
+    assert [req["images"] for req in plan["requests"]] == [1]
+
+
+def test_voiceover_budget_counts_the_speech(api: respx.Router, key: str, video: Path) -> None:
+    # No route is mocked: a request would fail the test. The speech model has no price, so a
+    # voiceover budget cannot be checked and is refused before anything is sent.
+    r = run_cli(["voiceover", video, "--max-cost", "100", "--tts-model", "no-such-tts"])
+    assert r.code == 3, r
+    assert "no-such-tts" in r.err
+
+
+def test_plan_refuses_images_in_one_line(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    r = run_cli(["plan", photo])
+    assert r.code == 4, r
+    assert "takes videos" in r.err and len(r.err.strip().splitlines()) == 1

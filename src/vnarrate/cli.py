@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import click
 
 from . import __version__
-from .errors import VnarrateError
+from .errors import InputError, VnarrateError
 
 if TYPE_CHECKING:
     from .batch import Outcome
@@ -372,7 +372,10 @@ class Run:
             members = self.units[label]
             if len(members) > 1 or members[0].kind != "video":
                 if images is None:
-                    raise click.UsageError("this command takes videos, not images")
+                    raise InputError(
+                        f"{label}: `{self.command}` takes videos",
+                        hint="images can only be described: vnarrate describe",
+                    )
                 return images(members).model_copy(update={"input": label})
             inp = members[0]
             if self.skip(inp):
@@ -428,10 +431,9 @@ def _start(
 
 def _plan_outcome(inp: Input, settings: Settings, task: str, as_json: bool) -> Outcome:
     from .batch import Outcome
-    from .pipeline import extract, plan_for, render_plan
+    from .pipeline import prepared, render_plan
 
-    frameset = extract(inp.source, settings)
-    plan = plan_for(frameset, settings, task)
+    plan = prepared(inp.source, settings, task)[2]
     record = plan.model_dump(mode="json")
     return Outcome(input=inp.source, record={"plan": record}, text=render_plan(plan))
 

@@ -267,12 +267,32 @@ def packed(frameset: FrameSet, settings: Settings, report: Report = _quiet) -> F
     return frameset.model_copy(update={"frames": sheets})
 
 
-def _checked_plan(session: Session, frameset: FrameSet, task: str) -> Plan:
+def prepared(
+    path: str,
+    settings: Settings,
+    task: str,
+    *,
+    report: Report = _quiet,
+    progress: Progress | None = None,
+) -> tuple[FrameSet, FrameSet, Plan]:
+    """frames -> (pack) -> plan: the frames chosen, what will be sent, and the plan for it.
+    `plan`, `--dry-run` and the real runs all go through here, so they cannot disagree."""
+    chosen = extract(path, settings, progress=progress)
+    sent = packed(chosen, settings, report)
+    return chosen, sent, plan_for(sent, settings, task)
+
+
+def _planned(
+    path: str, session: Session, task: str, progress: Progress | None
+) -> tuple[FrameSet, FrameSet, Plan]:
+    """`prepared`, then refuse (exit 3) before any request when over --max-cost."""
     from .plan import check_budget
 
-    plan = plan_for(frameset, session.settings, task)
+    chosen, sent, plan = prepared(
+        path, session.settings, task, report=session.report, progress=progress
+    )
     check_budget(plan, session.settings.max_cost)
-    return plan
+    return chosen, sent, plan
 
 
 # --- describe --------------------------------------------------------------------------------
@@ -283,17 +303,13 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
     from .prompts import describe_messages, merge_messages
 
     settings, report = session.settings, session.report
-    frameset = extract(path, settings, progress=progress)
-    duration = frameset.video.duration_s
+    chosen, sent, plan = _planned(path, session, "describe", progress)
+    duration = chosen.video.duration_s
     report(
-        f"{path}: {len(frameset.frames)} frames from {duration:.1f} s "
-        f"({frameset.video.width}x{frameset.video.height})"
+        f"{path}: {len(chosen.frames)} frames from {duration:.1f} s "
+        f"({chosen.video.width}x{chosen.video.height})"
     )
-    frames_sent = len(frameset.frames)
-    frame_times = [round(f.time_s, 3) for f in frameset.frames]
-    frameset = packed(frameset, settings, report)
-    plan = _checked_plan(session, frameset, "describe")
-    chunks = _chunks(frameset, plan)
+    chunks = _chunks(sent, plan)
     usage = Usage()
     parts: list[tuple[str, str]] = []
     for n, chunk in enumerate(chunks, start=1):
@@ -329,8 +345,8 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         model=settings.model,
         usage=usage,
         requests=usage.requests,
-        frames_sent=frames_sent,
-        frame_times_s=frame_times,
+        frames_sent=len(chosen.frames),
+        frame_times_s=[round(f.time_s, 3) for f in chosen.frames],
         cost_usd=chat_cost(settings, usage),
     )
 
@@ -462,17 +478,19 @@ def description_record(result: DescribeResult) -> dict[str, Any]:
 # --- script ----------------------------------------------------------------------------------
 
 
-def make_script(path: str, session: Session, *, progress: Progress | None = None) -> ScriptResult:
-    """frames -> plan -> prompts -> chat (per chunk) -> repair -> (shorten once): a script."""
+def make_script(
+    path: str, session: Session, *, task: str = "script", progress: Progress | None = None
+) -> ScriptResult:
+    """frames -> plan -> prompts -> chat (per chunk) -> repair -> (shorten once): a script.
+
+    `task` is what the budget check prices: "voiceover" adds the speech to the estimate."""
     from .prompts import script_messages
     from .script import over_budget, repair, suggest_slots, word_budget
 
     settings, report = session.settings, session.report
-    frameset = extract(path, settings, progress=progress)
-    duration = frameset.video.duration_s
-    frames_sent = len(frameset.frames)
-    frameset = packed(frameset, settings, report)
-    plan = _checked_plan(session, frameset, "script")
+    chosen, frameset, plan = _planned(path, session, task, progress)
+    duration = chosen.video.duration_s
+    frames_sent = len(chosen.frames)
     wps = settings.words_per_second
     slots = [
         (a, b, word_budget(a, b, wps))
@@ -626,7 +644,7 @@ def voiceover(
             raise InputError(f"{script_file}: the script has no segments inside the video")
         duration = info.duration_s
     else:
-        made = make_script(path, session, progress=progress)
+        made = make_script(path, session, task="voiceover", progress=progress)
         script, duration, usage, notes = made.script, made.duration_s, made.usage, list(made.notes)
 
     backend, why, speech_model = session.speech()
