@@ -505,7 +505,13 @@ def describe(
     from . import output
     from .batch import Outcome
     from .pipeline import describe as run_describe
-    from .pipeline import manifest_suffix, render_description, write_manifest
+    from .pipeline import (
+        description_record,
+        manifest_suffix,
+        record_output,
+        render_description,
+        write_manifest,
+    )
 
     settings, run = _start(
         "describe",
@@ -550,18 +556,13 @@ def describe(
             f"cost {format_usd(result.cost_usd)}"
         )
         text = render_description(result, settings.format)
-        record: dict[str, Any] = {
-            k: v
-            for k, v in json.loads(render_description(result, "json")).items()
-            if k not in ("input", "status")
-        }
+        record = description_record(result)
+        del record["input"], record["status"]  # Outcome adds both
         if target is None:
             return Outcome(input=result.input, record=record, text=None if as_json else text)
         written = output.write_text(target, text, force=settings.force)
         record["outputs"] = [str(written)]
         if settings.out_dir is not None and inp is not None:
-            from .pipeline import record_output
-
             write_manifest(
                 run.path_for(inp, manifest_suffix("describe")),
                 settings,
