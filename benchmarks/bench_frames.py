@@ -148,6 +148,7 @@ def v_pyav_floor(clip: str, _: dict[str, Any]) -> dict[str, Any]:
 def v_vnarrate(clip: str, args: dict[str, Any]) -> dict[str, Any]:
     """vnarrate.frames.sample_frames (probe included) with the given SamplingSpec fields."""
     from vnarrate.frames import sample_frames
+
     from vnarrate.models import SamplingSpec
 
     spec = SamplingSpec(**args)
@@ -189,6 +190,7 @@ def v_pyscenedetect(clip: str, _: dict[str, Any]) -> dict[str, Any]:
 def v_plan(clip: str, args: dict[str, Any]) -> dict[str, Any]:
     """What `plan` needs without decoding: probe + select_times."""
     from vnarrate.frames import probe, select_times
+
     from vnarrate.models import SamplingSpec
 
     t0 = time.perf_counter()

@@ -37,7 +37,6 @@ from openai.types.realtime import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from realtime_server import RealtimeServer
-
 from vnarrate.realtime import RealtimeBackend, session_instructions
 from vnarrate.speech import SpeechOptions, synthesize_all
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import openai
-
 from vnarrate.audio import encode_audio, fit_timeline
+from vnarrate.speech import SAMPLE_RATE, SpeechEndpointBackend, SpeechOptions, synthesize_all
+
 from vnarrate.models import Clip, Segment
 from vnarrate.settings import Settings
-from vnarrate.speech import SAMPLE_RATE, SpeechEndpointBackend, SpeechOptions, synthesize_all
 
 LATENCY_S = 1.0
 CLIP_S = 2.5

@@ -14,7 +14,8 @@ from _media import decode_audio as decode
 from _media import make_video, onsets, speech_pcm, tone_level, video_packets
 from conftest import MEDIA, requires_media
 
-from vnarrate.audio import (
+from vnarrate.errors import OutputError, UsageError
+from vnarrate.media.audio import (
     DUCK_ATTACK_S,
     UNTIMED_GAP_S,
     encode_audio,
@@ -24,7 +25,6 @@ from vnarrate.audio import (
     trim_silence,
     untimed_track,
 )
-from vnarrate.errors import OutputError, UsageError
 from vnarrate.models import Clip, Placement, Segment
 
 SR = 24000

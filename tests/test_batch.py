@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from vnarrate.batch import Outcome, exit_code, run_batch, summary
 from vnarrate.errors import ApiError, InputError
+from vnarrate.runs.driver import Outcome, exit_code, run_batch, summary
 
 
 def test_outcomes_in_input_order_with_bounded_concurrency() -> None:

@@ -18,7 +18,7 @@ import pytest
 from conftest import TEST_KEY
 from pydantic import BaseModel
 
-from vnarrate.cache import (
+from vnarrate.server.cache import (
     CACHE_FORMAT,
     CacheInfo,
     ResponseCache,

@@ -9,9 +9,9 @@ import pytest
 import respx
 from conftest import chat_response
 
-from vnarrate.chat import ChatOptions, complete
 from vnarrate.errors import ApiError
 from vnarrate.models import Description
+from vnarrate.vision.chat import ChatOptions, complete
 
 MSGS = [{"role": "user", "content": "describe"}]
 GOOD = {"title": "A dog", "description": "A dog sleeps."}

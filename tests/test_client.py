@@ -7,8 +7,8 @@ import openai
 import pytest
 import respx
 
-from vnarrate.client import make_client, map_api_error, one_line, redact
 from vnarrate.errors import ApiError
+from vnarrate.server.client import make_client, map_api_error, one_line, redact
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 

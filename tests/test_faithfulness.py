@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vnarrate.faithfulness import edit_distance, normalize_words, word_error_rate
+from vnarrate.narration.faithfulness import edit_distance, normalize_words, word_error_rate
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ import pytest
 from _media import make_audio_only, make_undecodable, make_video, read_index
 from conftest import MEDIA, media_clips, requires_media
 
-from vnarrate import frames
 from vnarrate.errors import InputError
-from vnarrate.frames import (
+from vnarrate.media import frames
+from vnarrate.media.frames import (
     contact_sheet,
     detect_shots,
     format_time,

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import respx
 
-from vnarrate import images
 from vnarrate.errors import InputError
-from vnarrate.images import (
+from vnarrate.media import images
+from vnarrate.media.images import (
     ImageInput,
     check_mix,
     download_image,
@@ -29,7 +29,7 @@ from vnarrate.images import (
     target_size,
     url_input,
 )
-from vnarrate.providers import PROFILES
+from vnarrate.server.providers import PROFILES
 
 URL = "https://img.example.com/photo.jpg"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vnarrate.errors import InputError, OutputError
-from vnarrate.inputs import (
+from vnarrate.runs.inputs import (
     STEM_MAX_BYTES,
     Input,
     assign_stems,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vnarrate.errors import OutputError
-from vnarrate.output import atomic_path, check_writable, write_bytes, write_text
+from vnarrate.runs.output import atomic_path, check_writable, write_bytes, write_text
 
 
 def test_write_and_refuse_overwrite(tmp_path: Path) -> None:

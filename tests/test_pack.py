@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from vnarrate.models import Frame
-from vnarrate.pack import (
+from vnarrate.server.providers import PROFILES
+from vnarrate.vision.pack import (
     choose_pack,
     pack_grid,
     plan_layout,
@@ -16,7 +17,6 @@ from vnarrate.pack import (
     sheet_caption,
     spec_for,
 )
-from vnarrate.providers import PROFILES
 
 
 def colour(i: int) -> tuple[int, int, int]:

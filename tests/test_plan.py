@@ -11,7 +11,8 @@ import pytest
 
 from vnarrate.errors import ConfigError
 from vnarrate.models import Frame, FrameSet, Plan, PlanLimits, Usage, VideoInfo
-from vnarrate.plan import (
+from vnarrate.server.prices import chat_cost, load_prices, speech_cost
+from vnarrate.vision.plan import (
     check_budget,
     frame_bytes,
     limits_for,
@@ -19,8 +20,7 @@ from vnarrate.plan import (
     plan_frameset,
     reasoning_allowance,
 )
-from vnarrate.prices import chat_cost, load_prices, speech_cost
-from vnarrate.tokens import image_tokens, text_tokens
+from vnarrate.vision.tokens import image_tokens, text_tokens
 
 
 def frames(

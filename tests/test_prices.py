@@ -9,7 +9,7 @@ import pytest
 
 from vnarrate.errors import ConfigError
 from vnarrate.models import Usage
-from vnarrate.prices import (
+from vnarrate.server.prices import (
     AUDIO_TOKENS_PER_MINUTE,
     chat_cost,
     format_usd,

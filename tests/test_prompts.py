@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from vnarrate.models import Frame
-from vnarrate.prompts import describe_messages, format_ts, merge_messages
+from vnarrate.vision.prompts import describe_messages, format_ts, merge_messages
 
 
 def _frames(n: int) -> list[Frame]:

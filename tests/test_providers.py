@@ -14,13 +14,10 @@ import pytest
 import respx
 from conftest import chat_response
 
-from vnarrate.chat import ChatOptions, complete
 from vnarrate.errors import ConfigError
-from vnarrate.images import image_url_part, prepare_image
+from vnarrate.media.images import image_url_part, prepare_image
 from vnarrate.models import Description, Frame
-from vnarrate.pack import choose_pack, pack_grid
-from vnarrate.prompts import describe_messages
-from vnarrate.providers import (
+from vnarrate.server.providers import (
     PROFILES,
     PROVIDERS,
     ProviderProfile,
@@ -32,6 +29,9 @@ from vnarrate.providers import (
     profile_for,
     resolve_profile,
 )
+from vnarrate.vision.chat import ChatOptions, complete
+from vnarrate.vision.pack import choose_pack, pack_grid
+from vnarrate.vision.prompts import describe_messages
 
 GOOD = {"title": "A dog", "description": "A dog sleeps."}
 

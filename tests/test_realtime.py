@@ -21,17 +21,22 @@ from realtime_server import (
     validate_client_event,
 )
 
-from vnarrate.cache import ResponseCache
 from vnarrate.errors import ApiError, ConfigError
 from vnarrate.models import Clip, Segment
-from vnarrate.realtime import (
+from vnarrate.narration.realtime import (
     DEFAULT_REALTIME_MODEL,
     MAX_PIECE_CHARS,
     RealtimeBackend,
     choose_backend,
     session_instructions,
 )
-from vnarrate.speech import SAMPLE_RATE, SpeechEndpointBackend, SpeechOptions, synthesize_all
+from vnarrate.narration.speech import (
+    SAMPLE_RATE,
+    SpeechEndpointBackend,
+    SpeechOptions,
+    synthesize_all,
+)
+from vnarrate.server.cache import ResponseCache
 
 TEXT = "A heron lands on the jetty at 7 o'clock, and the fog lifts over 2,000 boats."
 OPTIONS = SpeechOptions(model="gpt-realtime-2.1-mini", voice="marin", instructions="warm, slow")
@@ -264,7 +269,7 @@ def test_concurrent_segments_one_connection_each(server: RealtimeServer) -> None
 
 
 def test_synthesis_goes_onto_a_plain_timeline(server: RealtimeServer) -> None:
-    audio = pytest.importorskip("vnarrate.audio")
+    audio = pytest.importorskip("vnarrate.media.audio")
     segments = [
         Segment(start_s=0.5, end_s=3.0, text="The fog lifts."),
         Segment(start_s=3.0, end_s=6.0, text="A heron lands."),

@@ -10,7 +10,7 @@ import pytest
 
 from vnarrate.errors import InputError
 from vnarrate.models import Script, Segment
-from vnarrate.script import (
+from vnarrate.narration.script import (
     dump_script,
     load_script,
     over_budget,

@@ -14,7 +14,7 @@ import respx
 from _media import make_video
 from conftest import TEST_KEY, chat_response, run_cli
 
-from vnarrate.prompts import SCRIPT_STYLES
+from vnarrate.vision.prompts import SCRIPT_STYLES
 
 DURATION = 6.0
 SCRIPT = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vnarrate.errors import ConfigError, UsageError
-from vnarrate.providers import detect_provider
+from vnarrate.server.providers import detect_provider
 from vnarrate.settings import load_settings
 
 

@@ -16,9 +16,8 @@ import pytest
 import respx
 from _media import speech_pcm
 
-from vnarrate.cache import ResponseCache
 from vnarrate.errors import ApiError
-from vnarrate.speech import (
+from vnarrate.narration.speech import (
     MAX_INPUT_CHARS,
     CachedSpeech,
     SpeechEndpointBackend,
@@ -29,6 +28,7 @@ from vnarrate.speech import (
     synthesize_all,
     to_pcm16,
 )
+from vnarrate.server.cache import ResponseCache
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 

@@ -7,7 +7,7 @@ import itertools
 from _media import parse_srt, parse_vtt
 
 from vnarrate.models import Placement
-from vnarrate.subtitles import MAX_LINE_CHARS, to_srt, to_vtt, wrap
+from vnarrate.narration.subtitles import MAX_LINE_CHARS, to_srt, to_vtt, wrap
 
 
 def placement(i: int, start: float, end: float, text: str, **kw: float) -> Placement:

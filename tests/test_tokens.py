@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from vnarrate.tokens import (
+from vnarrate.vision.tokens import (
     FALLBACK_FAMILY,
     MAX_PATCHES_PER_IMAGE,
     data_url_size,

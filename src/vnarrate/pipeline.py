@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from . import output
 from .errors import ApiError, InputError
 from .models import (
     Clip,
@@ -34,14 +33,15 @@ from .models import (
     Usage,
     VoiceoverResult,
 )
+from .runs import output
 from .settings import Settings
 
 if TYPE_CHECKING:
     import openai
 
-    from .cache import ResponseCache
-    from .chat import ChatOptions
-    from .speech import SpeechBackend, Synthesis
+    from .narration.speech import SpeechBackend, Synthesis
+    from .server.cache import ResponseCache
+    from .vision.chat import ChatOptions
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -56,7 +56,7 @@ def _quiet(_: str) -> None:
 
 
 def chat_options(settings: Settings) -> ChatOptions:
-    from .chat import ChatOptions
+    from .vision.chat import ChatOptions
 
     return ChatOptions(
         model=settings.model,
@@ -71,7 +71,7 @@ def chat_options(settings: Settings) -> ChatOptions:
 
 
 def open_cache(settings: Settings, *secrets: str) -> ResponseCache:
-    from .cache import ResponseCache, default_cache_dir
+    from .server.cache import ResponseCache, default_cache_dir
 
     root = settings.cache_dir or default_cache_dir()
     return ResponseCache(root, enabled=settings.cache, secrets=[s for s in secrets if s])
@@ -90,7 +90,7 @@ class Session:
     _tts: tuple[SpeechBackend, str, str] | None = field(default=None, repr=False)
 
     def chat(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]:
-        from .chat import complete
+        from .vision.chat import complete
 
         return complete(
             self.client,
@@ -109,7 +109,7 @@ class Session:
         return self._tts
 
     def _tts_client(self) -> openai.OpenAI:
-        from .client import make_client
+        from .server.client import make_client
 
         s = self.settings
         if s.tts_base_url is None and s.tts_api_key is None:
@@ -125,7 +125,7 @@ class Session:
 
 def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
     """One client for the whole run; fails early (exit 3) without a key."""
-    from .client import make_client
+    from .server.client import make_client
 
     key = settings.require_key()
     client = make_client(
@@ -143,9 +143,9 @@ def speech_backend(
     settings: Settings, client: openai.OpenAI, cache: ResponseCache | None
 ) -> tuple[SpeechBackend, str, str]:
     """The speech backend for these settings (`--tts-backend`), and why it was chosen."""
-    from .providers import detect_provider
-    from .realtime import choose_backend
-    from .speech import CachedSpeech
+    from .narration.realtime import choose_backend
+    from .narration.speech import CachedSpeech
+    from .server.providers import detect_provider
 
     base_url = settings.tts_base_url or settings.base_url
     provider = detect_provider(base_url) if settings.tts_base_url else settings.resolved_provider()
@@ -171,7 +171,7 @@ def speech_backend(
 
 def extract(path: str, settings: Settings, *, progress: Progress | None = None) -> FrameSet:
     """Frames stage: probe and sample the video as the settings say."""
-    from . import frames
+    from .media import frames
 
     source = Path(path)
     if not source.exists():
@@ -181,8 +181,8 @@ def extract(path: str, settings: Settings, *, progress: Progress | None = None) 
 
 def plan_for(frameset: FrameSet, settings: Settings, task: str) -> Plan:
     """What the run would send and cost (offline)."""
-    from .plan import limits_for, plan_frameset
-    from .prices import load_prices
+    from .server.prices import load_prices
+    from .vision.plan import limits_for, plan_frameset
 
     provider = settings.resolved_provider()
     profile = settings.profile()
@@ -210,9 +210,9 @@ def plan_for(frameset: FrameSet, settings: Settings, task: str) -> Plan:
 
 def speech_plan(path: str, script_file: Path, settings: Settings) -> Plan:
     """`voiceover --script FILE --dry-run`: no vision request, only the script's speech."""
-    from .frames import probe
-    from .prices import load_prices, speech_cost
-    from .script import load_script, repair
+    from .media.frames import probe
+    from .narration.script import load_script, repair
+    from .server.prices import load_prices, speech_cost
 
     info = probe(path)
     script, notes = repair(load_script(script_file), info.duration_s)
@@ -252,7 +252,7 @@ def _chunks(frameset: FrameSet, plan: Plan) -> list[list[Frame]]:
 def packed(frameset: FrameSet, settings: Settings, report: Report = _quiet) -> FrameSet:
     """Frames tiled into timestamped contact sheets when the server takes too few images per
     request (`--pack auto`) or when asked (`--pack grid`); otherwise the frames as they are."""
-    from .pack import choose_pack, pack_grid
+    from .vision.pack import choose_pack, pack_grid
 
     profile = settings.profile()
     cap = settings.max_images_per_request or profile.max_images_per_request
@@ -286,7 +286,7 @@ def _planned(
     path: str, session: Session, task: str, progress: Progress | None
 ) -> tuple[FrameSet, FrameSet, Plan]:
     """`prepared`, then refuse (exit 3) before any request when over --max-cost."""
-    from .plan import check_budget
+    from .vision.plan import check_budget
 
     chosen, sent, plan = prepared(
         path, session.settings, task, report=session.report, progress=progress
@@ -300,7 +300,7 @@ def _planned(
 
 def describe(path: str, session: Session, *, progress: Progress | None = None) -> DescribeResult:
     """frames -> plan -> prompts -> chat (per chunk, then a merge): a title and description."""
-    from .prompts import describe_messages, merge_messages
+    from .vision.prompts import describe_messages, merge_messages
 
     settings, report = session.settings, session.report
     chosen, sent, plan = _planned(path, session, "describe", progress)
@@ -353,8 +353,8 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
 
 def chat_cost(settings: Settings, usage: Usage) -> float | None:
     """What the requests cost by the API's own usage figures (None: no price for the model)."""
-    from .prices import chat_cost as priced
-    from .prices import load_prices
+    from .server.prices import chat_cost as priced
+    from .server.prices import load_prices
 
     if usage.requests == 0:
         return 0.0  # answered from the cache
@@ -363,8 +363,8 @@ def chat_cost(settings: Settings, usage: Usage) -> float | None:
 
 def describe_images(sources: Sequence[str], session: Session) -> DescribeResult:
     """Several images (files or URLs) in ONE request, so a question can compare them."""
-    from .images import image_url_part, prepare_image
-    from .prompts import describe_images_messages
+    from .media.images import image_url_part, prepare_image
+    from .vision.prompts import describe_images_messages
 
     settings = session.settings
     profile = settings.profile()
@@ -410,8 +410,8 @@ def _detail(settings: Settings) -> str | None:
 
 def render_plan(plan: Plan) -> str:
     """A plan for people: frames, requests, tokens and dollars."""
-    from .prices import format_usd
-    from .prompts import format_ts
+    from .server.prices import format_usd
+    from .vision.prompts import format_ts
 
     times = plan.frame_times_s
     lines = [
@@ -484,8 +484,8 @@ def make_script(
     """frames -> plan -> prompts -> chat (per chunk) -> repair -> (shorten once): a script.
 
     `task` is what the budget check prices: "voiceover" adds the speech to the estimate."""
-    from .prompts import script_messages
-    from .script import over_budget, repair, suggest_slots, word_budget
+    from .narration.script import over_budget, repair, suggest_slots, word_budget
+    from .vision.prompts import script_messages
 
     settings, report = session.settings, session.report
     chosen, frameset, plan = _planned(path, session, task, progress)
@@ -561,8 +561,8 @@ def _shorten(
     session: Session, script: Script, indexes: list[int], wps: float
 ) -> tuple[Script, Usage]:
     """One request that shortens the given segments; lines it does not return stay as they were."""
-    from .prompts import shorten_messages
-    from .script import word_budget
+    from .narration.script import word_budget
+    from .vision.prompts import shorten_messages
 
     segs = script.segments
     items = [(i, segs[i].text, word_budget(segs[i].start_s, segs[i].end_s, wps)) for i in indexes]
@@ -591,7 +591,7 @@ class VoiceoverPaths:
         subtitles: bool = True,
         write_script: bool = True,
     ) -> None:
-        from .inputs import output_path
+        from .runs.inputs import output_path
 
         self.audio = audio or output_path(out_dir, stem, ".narration.mp3")
         if audio is not None:
@@ -623,10 +623,11 @@ def voiceover(
     progress: Progress | None = None,
 ) -> VoiceoverResult:
     """script (or --script file) -> speech per segment -> timeline -> mp3, subtitles, mux."""
-    from . import audio, subtitles
-    from .frames import probe
-    from .script import dump_script, load_script, repair
-    from .speech import SAMPLE_RATE, SpeechOptions, synthesize_all
+    from .media import audio
+    from .media.frames import probe
+    from .narration import subtitles
+    from .narration.script import dump_script, load_script, repair
+    from .narration.speech import SAMPLE_RATE, SpeechOptions, synthesize_all
 
     settings, report = session.settings, session.report
     force = settings.force
@@ -755,7 +756,7 @@ def _faithfulness_note(notes: list[str], i: int, syn: Synthesis) -> None:
 def _voiceover_cost(
     settings: Settings, speech_model: str, usage: Usage, characters: int, seconds: float
 ) -> float | None:
-    from .prices import load_prices, speech_cost
+    from .server.prices import load_prices, speech_cost
 
     chat = chat_cost(settings, usage)
     speech = (
@@ -768,7 +769,7 @@ def _voiceover_cost(
 
 def untimed_placements(clips: Sequence[Clip]) -> list[Placement]:
     """Where the untimed track puts each clip (back to back, with the same short pause)."""
-    from .audio import UNTIMED_GAP_S
+    from .media.audio import UNTIMED_GAP_S
 
     t = 0.0
     out: list[Placement] = []
@@ -871,7 +872,7 @@ def write_frames(
     path: str, out_dir: Path, settings: Settings, *, progress: Progress | None = None
 ) -> list[Path]:
     """`vnarrate frames`: the sampled JPEGs, frames.json and contact_sheet.jpg in `out_dir`."""
-    from .frames import contact_sheet
+    from .media.frames import contact_sheet
 
     frameset = extract(path, settings, progress=progress)
     force = settings.force

@@ -24,7 +24,7 @@ from .errors import ConfigError, UsageError
 from .models import Detail, SampleMode, SamplingSpec, check_resize
 
 if TYPE_CHECKING:
-    from .providers import ProviderProfile
+    from .server.providers import ProviderProfile
 
 Provider = Literal["auto", "openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
 TokenField = Literal["auto", "max_completion_tokens", "max_tokens"]
@@ -169,13 +169,13 @@ class Settings(BaseSettings):
 
     def resolved_provider(self) -> str:
         """The provider, detected from the base URL when set to auto."""
-        from .providers import detect_provider
+        from .server.providers import detect_provider
 
         return detect_provider(self.base_url) if self.provider == "auto" else self.provider
 
     def profile(self) -> ProviderProfile:
         """What the configured server accepts (token field, detail, image cap, ...)."""
-        from .providers import profile_for
+        from .server.providers import profile_for
 
         return profile_for(self.resolved_provider())
 

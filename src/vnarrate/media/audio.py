@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InputError, OutputError, UsageError
-from .models import Clip, Placement, Segment
-from .output import atomic_path
-from .speech import SAMPLE_RATE
+from ..errors import InputError, OutputError, UsageError
+from ..models import Clip, Placement, Segment
+from ..narration.speech import SAMPLE_RATE
+from ..runs.output import atomic_path
 
 if TYPE_CHECKING:
     import av

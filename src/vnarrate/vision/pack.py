@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .models import Frame
+from ..models import Frame
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from .providers import ProviderProfile
+    from ..server.providers import ProviderProfile
 
 PackMode = Literal["none", "grid", "auto"]
 

@@ -10,7 +10,7 @@ import functools
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import ApiError, ConfigError
+from ..errors import ApiError, ConfigError
 
 if TYPE_CHECKING:
     import openai

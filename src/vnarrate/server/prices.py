@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError
-from .models import Usage
+from ..errors import ConfigError
+from ..models import Usage
 
 PER_MILLION = 1_000_000
 # Derived, not published: gpt-4o-mini-tts lists $12 per 1M audio output tokens and an estimated

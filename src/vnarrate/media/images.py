@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import InputError
-from .prompts import data_url, image_part
-from .tokens import image_size
+from ..errors import InputError
+from ..vision.prompts import data_url, image_part
+from ..vision.tokens import image_size
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from .providers import ProviderProfile
+    from ..server.providers import ProviderProfile
 
 MB = 1024 * 1024
 DOWNLOAD_MAX_BYTES = 20 * MB  # OpenAI's own per-image limit for URLs

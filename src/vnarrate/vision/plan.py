@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ConfigError
-from .models import Description, Frame, FrameSet, Plan, PlanLimits, PlannedRequest, Script, Usage
-from .prices import PriceTable, chat_cost, format_usd, load_prices, speech_cost
+from ..errors import ConfigError
+from ..models import Description, Frame, FrameSet, Plan, PlanLimits, PlannedRequest, Script, Usage
+from ..server.prices import PriceTable, chat_cost, format_usd, load_prices, speech_cost
 from .tokens import image_tokens, message_overhead, resolve_model, text_tokens
 
 Task = Literal["describe", "script", "voiceover"]

@@ -11,7 +11,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
-from .models import Placement
+from ..models import Placement
 
 MAX_LINE_CHARS = 42  # the common broadcast/Netflix guideline for Latin scripts
 MAX_LINES = 2

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .errors import VnarrateError
+from ..errors import VnarrateError
 
 Status = Literal["ok", "error", "skipped"]
 

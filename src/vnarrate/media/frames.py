@@ -30,8 +30,8 @@ import av
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .models import Frame, FrameSet, SamplingSpec, VideoInfo
+from ..errors import InputError
+from ..models import Frame, FrameSet, SamplingSpec, VideoInfo
 
 Progress = Callable[[int, int], None]
 _T = TypeVar("_T")

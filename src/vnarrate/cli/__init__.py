@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
-from . import __version__
-from .errors import InputError, VnarrateError
+from .. import __version__
+from ..errors import InputError, VnarrateError
 
 if TYPE_CHECKING:
-    from .batch import Outcome
-    from .inputs import Input
-    from .models import DescribeResult
-    from .pipeline import Session
-    from .settings import Settings
+    from ..models import DescribeResult
+    from ..pipeline import Session
+    from ..runs.driver import Outcome
+    from ..runs.inputs import Input
+    from ..settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -264,7 +264,7 @@ script_options = _options(
 
 def _settings(**flags: Any) -> Settings:
     """Settings from the flags given (None = not given) over env, .env and defaults."""
-    from .settings import load_settings
+    from ..settings import load_settings
 
     chosen = [name for name in ("stride", "frames", "every") if flags.get(name) is not None]
     if len(chosen) > 1:
@@ -298,8 +298,8 @@ class Run:
         skip_existing: bool = False,
         command: str = "",
     ) -> None:
-        from .images import check_mix
-        from .inputs import assign_stems, expand_inputs
+        from ..media.images import check_mix
+        from ..runs.inputs import assign_stems, expand_inputs
 
         self.ui = _ui()
         self.settings = settings
@@ -336,7 +336,7 @@ class Run:
         return len(self.inputs) == 1
 
     def open_session(self) -> Session:
-        from .pipeline import open_session
+        from ..pipeline import open_session
 
         self.session = open_session(self.settings, report=self.ui.info)
         if self.session.cache is not None:
@@ -345,12 +345,12 @@ class Run:
         return self.session
 
     def path_for(self, inp: Input, suffix: str) -> Path:
-        from .inputs import output_path
+        from ..runs.inputs import output_path
 
         return output_path(self.settings.out_dir, self.stems[inp], suffix)
 
     def skip(self, inp: Input) -> bool:
-        from .pipeline import manifest_complete, manifest_suffix
+        from ..pipeline import manifest_complete, manifest_suffix
 
         return self.skip_existing and manifest_complete(
             self.path_for(inp, manifest_suffix(self.command)), command=self.command
@@ -363,8 +363,8 @@ class Run:
     ) -> None:
         """Run `work` per video (and `images` once for all images); print products or JSONL;
         exit with the documented code."""
-        from .batch import Outcome, exit_code, run_batch, summary
-        from .client import redact
+        from ..runs.driver import Outcome, exit_code, run_batch, summary
+        from ..server.client import redact
 
         secrets = [self.session.key] if self.session else []
 
@@ -430,8 +430,8 @@ def _start(
 
 
 def _plan_outcome(inp: Input, settings: Settings, task: str, as_json: bool) -> Outcome:
-    from .batch import Outcome
-    from .pipeline import prepared, render_plan
+    from ..pipeline import prepared, render_plan
+    from ..runs.driver import Outcome
 
     plan = prepared(inp.source, settings, task)[2]
     record = plan.model_dump(mode="json")
@@ -439,8 +439,8 @@ def _plan_outcome(inp: Input, settings: Settings, task: str, as_json: bool) -> O
 
 
 def _speech_plan_outcome(inp: Input, script_file: Path, settings: Settings) -> Outcome:
-    from .batch import Outcome
-    from .pipeline import render_plan, speech_plan
+    from ..pipeline import render_plan, speech_plan
+    from ..runs.driver import Outcome
 
     plan = speech_plan(inp.source, script_file, settings)
     return Outcome(
@@ -502,16 +502,16 @@ def describe(
     **flags: Any,
 ) -> None:
     """Write a title and a description of each VIDEO."""
-    from . import output
-    from .batch import Outcome
-    from .pipeline import describe as run_describe
-    from .pipeline import (
+    from ..pipeline import describe as run_describe
+    from ..pipeline import (
         description_record,
         manifest_suffix,
         record_output,
         render_description,
         write_manifest,
     )
+    from ..runs import output
+    from ..runs.driver import Outcome
 
     settings, run = _start(
         "describe",
@@ -542,12 +542,12 @@ def describe(
         return finish(result, target, inp)
 
     def images(members: list[Input]) -> Outcome:
-        from .pipeline import describe_images
+        from ..pipeline import describe_images
 
         return finish(describe_images([m.source for m in members], session), output_path, None)
 
     def finish(result: DescribeResult, target: Path | None, inp: Input | None) -> Outcome:
-        from .prices import format_usd
+        from ..server.prices import format_usd
 
         u = result.usage
         run.ui.info(
@@ -605,10 +605,10 @@ def script(
     **flags: Any,
 ) -> None:
     """Write a timed narration script (JSON) for each VIDEO, to edit or to speak later."""
-    from . import output
-    from .batch import Outcome
-    from .pipeline import make_script, manifest_suffix, record_output, write_manifest
-    from .script import dump_script
+    from ..narration.script import dump_script
+    from ..pipeline import make_script, manifest_suffix, record_output, write_manifest
+    from ..runs import output
+    from ..runs.driver import Outcome
 
     settings, run = _start("script", inputs, as_json, recursive, skip_existing, **flags)
     if output_path is not None and not run.single:
@@ -733,9 +733,9 @@ def voiceover(
     **flags: Any,
 ) -> None:
     """Narrate each VIDEO: script -> speech -> audio timed to the video, with subtitles."""
-    from .batch import Outcome
-    from .pipeline import VoiceoverPaths, write_manifest
-    from .pipeline import voiceover as run_voiceover
+    from ..pipeline import VoiceoverPaths, write_manifest
+    from ..pipeline import voiceover as run_voiceover
+    from ..runs.driver import Outcome
 
     settings, run = _start("voiceover", inputs, as_json, recursive, skip_existing, **flags)
     if not run.single and (output_path or mux or script_file):
@@ -848,9 +848,9 @@ def plan(
 @sampling_options
 def frames(inputs: tuple[str, ...], out_dir: Path | None, recursive: bool, **flags: Any) -> None:
     """Save the frames the model would see, with a contact sheet. Offline: no key needed."""
-    from .batch import Outcome
-    from .inputs import output_path
-    from .pipeline import write_frames
+    from ..pipeline import write_frames
+    from ..runs.driver import Outcome
+    from ..runs.inputs import output_path
 
     settings = _settings(**flags)
     run = Run(inputs, settings, recursive=recursive, as_json=False, command="frames")
@@ -876,8 +876,8 @@ def frames(inputs: tuple[str, ...], out_dir: Path | None, recursive: bool, **fla
 @connection_options
 def models(**flags: Any) -> None:
     """Check the server: is it reachable, is the key accepted, which models does it offer?"""
-    from .client import make_client
-    from .providers import check_server
+    from ..server.client import make_client
+    from ..server.providers import check_server
 
     settings = _settings(**flags)
     key = settings.require_key()
@@ -900,7 +900,7 @@ def cache() -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False))
 def cache_info(cache_dir: Path | None) -> None:
     """Where the cache is and how big."""
-    from .pipeline import open_cache
+    from ..pipeline import open_cache
 
     info = open_cache(_settings(cache_dir=cache_dir)).info()
     click.echo(f"{info.path}\n{info.entries} entries, {info.bytes / 1e6:.1f} MB")
@@ -911,7 +911,7 @@ def cache_info(cache_dir: Path | None) -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False))
 def cache_clear(cache_dir: Path | None) -> None:
     """Delete every cached response."""
-    from .pipeline import open_cache
+    from ..pipeline import open_cache
 
     store = open_cache(_settings(cache_dir=cache_dir))
     removed = store.clear()
@@ -934,7 +934,7 @@ def _exit_now(code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors and the documented exit codes, never a traceback
     for an expected failure."""
-    from .client import redact
+    from ..server.client import redact
 
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") for a in args)

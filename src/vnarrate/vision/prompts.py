@@ -11,7 +11,7 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from .models import Frame
+from ..models import Frame
 
 Message = dict[str, Any]
 

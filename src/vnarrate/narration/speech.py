@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .client import one_line, redact
-from .errors import ApiError, ConfigError
+from ..errors import ApiError, ConfigError
+from ..server.client import one_line, redact
 
 if TYPE_CHECKING:
     import openai
 
-    from .cache import ResponseCache
+    from ..server.cache import ResponseCache
 
 SAMPLE_RATE = 24000  # what OpenAI's `pcm` format and the Realtime API's pcm16 deliver
 MAX_INPUT_CHARS = 4096  # /v1/audio/speech rejects longer `input` (and longer `instructions`)
@@ -173,7 +173,7 @@ class SpeechEndpointBackend:
         return pcm
 
     def _error(self, exc: BaseException, model: str) -> ApiError:
-        from .client import map_api_error
+        from ..server.client import map_api_error
 
         base = str(self._client.base_url).rstrip("/")
         where = None if base == "https://api.openai.com/v1" else base
@@ -204,7 +204,7 @@ class CachedSpeech:
         self._base_url = base_url
 
     def key(self, text: str, options: SpeechOptions) -> str:
-        from .cache import request_key
+        from ..server.cache import request_key
 
         instructions = options.instructions if supports_instructions(options.model) else None
         request = {

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 
-from .errors import ApiError, ConfigError
+from ..errors import ApiError, ConfigError
 from .faithfulness import word_error_rate
 from .speech import SAMPLE_RATE, SpeechBackend, SpeechOptions, Synthesis, split_text
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from openai.types.realtime.realtime_audio_config_output_param import Voice
     from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-    from .cache import ResponseCache
+    from ..server.cache import ResponseCache
 
 # The successor OpenAI names for the /v1/audio/speech models it shuts down on 2027-01-06. The
 # setting `realtime_model` is where users change it; this is only choose_backend's default.
@@ -384,7 +384,7 @@ class RealtimeBackend:
         )
 
     def _event_error(self, event: RealtimeErrorEvent, options: SpeechOptions) -> ApiError:
-        from .client import one_line
+        from ..server.client import one_line
 
         error = event.error
         code = error.code or error.type or "error"
@@ -400,7 +400,7 @@ class RealtimeBackend:
         return ApiError(f"the Realtime API reported an error ({code}): {message}", hint=hint)
 
     def _handshake_error(self, exc: InvalidStatus, model: str) -> ApiError:
-        from .client import one_line
+        from ..server.client import one_line
 
         status = exc.response.status_code
         body = exc.response.body or b""
@@ -445,7 +445,7 @@ class RealtimeBackend:
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
-        from .client import redact
+        from ..server.client import redact
 
         return redact(text, self._client.api_key)
 
@@ -587,7 +587,7 @@ def _speech_model_checked(
     """_speech_model_available, answered from the cache when today's answer is there."""
     import datetime
 
-    from .cache import request_key
+    from ..server.cache import request_key
 
     if cache is None:
         return _speech_model_available(client, model)[:2]
@@ -612,7 +612,7 @@ def _speech_model_available(client: openai.OpenAI, model: str) -> tuple[bool, st
     error. `clear` is False when the check could not tell (then the model is assumed served)."""
     import openai
 
-    from .client import map_api_error
+    from ..server.client import map_api_error
 
     try:
         client.models.retrieve(model)

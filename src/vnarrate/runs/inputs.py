@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, TextIO
 from urllib.parse import unquote, urlsplit
 
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 
 InputKind = Literal["video", "image", "url"]
 

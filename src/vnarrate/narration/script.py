@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .errors import InputError
-from .models import Script, Segment
+from ..errors import InputError
+from ..models import Script, Segment
 
 MIN_SEGMENT_S = 0.5  # shorter slots cannot hold even one spoken word
 FILL = 0.9  # aim below the full slot: TTS pace varies and a little air sounds better

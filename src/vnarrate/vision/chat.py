@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .client import map_api_error, one_line
-from .errors import ApiError
-from .models import Usage
+from ..errors import ApiError
+from ..models import Usage
+from ..server.client import map_api_error, one_line
 
 if TYPE_CHECKING:
     import openai
@@ -180,7 +180,7 @@ def complete(
     if cache is None:
         answer, usage = _complete(client, schema, messages, options, key)
         return _without_key(answer, key), usage
-    from .cache import request_key
+    from ..server.cache import request_key
 
     cache_key = request_key(
         "chat",
