@@ -18,14 +18,14 @@ from conftest import MEDIA, media_clips, requires_media
 from vnarrate.errors import InputError
 from vnarrate.media import frames
 from vnarrate.media.frames import (
-    contact_sheet,
     detect_shots,
-    format_time,
     probe,
     sample_frames,
     scaled_size,
     select_times,
 )
+from vnarrate.media.sheets import contact_sheet
+from vnarrate.media.timecode import format_ts
 from vnarrate.models import Frame, SamplingSpec, VideoInfo
 
 
@@ -461,12 +461,15 @@ def test_a_pan_is_not_a_cut_and_a_look_alike_cut_is(tmp_path: Path) -> None:
 # --- contact sheet --------------------------------------------------------------------------------
 
 
-def test_format_time() -> None:
-    assert format_time(0) == "00:00.0"
-    assert format_time(1.5) == "00:01.5"
-    assert format_time(61.25) == "01:01.3"
-    assert format_time(59.96) == "01:00.0"
-    assert format_time(3723.5) == "1:02:03.5"
+def test_format_ts_rounds_once() -> None:
+    assert format_ts(0) == "0:00.0"
+    assert format_ts(1.5) == "0:01.5"
+    assert format_ts(61.25) == "1:01.3"
+    assert format_ts(59.96) == "1:00.0"  # never 0:60.0
+    assert format_ts(3723.5) == "1:02:03.5"
+    assert format_ts(-1) == "0:00.0"
+    assert format_ts(3723.4567, "srt") == "01:02:03,457"
+    assert format_ts(0.0005, "vtt") == "00:00:00.001"
 
 
 def test_contact_sheet_grid_and_labels(shots3: Path) -> None:
@@ -476,8 +479,8 @@ def test_contact_sheet_grid_and_labels(shots3: Path) -> None:
     tile_h = 75  # 160x120 at 100 px wide
     assert sheet.shape[1] == 2 * 100 + 3 * gap
     assert sheet.shape[0] == 3 * tile_h + 4 * gap
-    # The first tile's label (white text on a darkened box) sits in its bottom-left corner.
-    corner = sheet[gap + tile_h - 12 : gap + tile_h, gap : gap + 60]
+    # The first tile's label (white text on a black box) sits in its top-left corner.
+    corner = sheet[gap : gap + 14, gap : gap + 60]
     assert corner.max() > 200
     auto = cv2.imdecode(np.frombuffer(contact_sheet(fs), np.uint8), 1)
     assert auto.shape[1] > auto.shape[0] / 2  # 5 frames: not a single column

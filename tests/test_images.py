@@ -18,18 +18,18 @@ from vnarrate.errors import InputError
 from vnarrate.media import images
 from vnarrate.media.images import (
     ImageInput,
-    check_mix,
     download_image,
     fetch_url,
     frame_count,
-    image_url_part,
     load_image,
     prepare_image,
     sniff_format,
     target_size,
     url_input,
 )
+from vnarrate.runs.inputs import check_mix
 from vnarrate.server.providers import PROFILES
+from vnarrate.vision.prompts import image_input_part as image_url_part
 
 URL = "https://img.example.com/photo.jpg"
 
@@ -369,12 +369,19 @@ def test_download_timeout_and_connection_error(web: respx.Router) -> None:
 
 def test_prepare_image_local_and_forced_modes(tmp_path: Path, web: respx.Router) -> None:
     path = write(tmp_path / "p.png", screenshot(100, 60))
-    assert prepare_image(str(path), profile=PROFILES["ollama"]).mime == "image/png"
+    assert (
+        prepare_image(str(path), url_images_ok=PROFILES["ollama"].url_images_ok).mime == "image/png"
+    )
     route = web.get(URL).respond(200, content=_jpeg(), headers={"content-type": "image/jpeg"})
-    assert prepare_image(URL, profile=PROFILES["openai"]).url == URL
-    assert prepare_image(URL, profile=PROFILES["ollama"], image_urls="pass").url == URL
+    assert prepare_image(URL, url_images_ok=PROFILES["openai"].url_images_ok).url == URL
+    assert (
+        prepare_image(URL, url_images_ok=PROFILES["ollama"].url_images_ok, image_urls="pass").url
+        == URL
+    )
     assert not route.called
-    forced = prepare_image(URL, profile=PROFILES["openai"], image_urls="download")
+    forced = prepare_image(
+        URL, url_images_ok=PROFILES["openai"].url_images_ok, image_urls="download"
+    )
     assert forced.url is None and forced.mime == "image/jpeg" and route.called
 
 

@@ -13,10 +13,9 @@ from vnarrate.vision.pack import (
     choose_pack,
     pack_grid,
     plan_layout,
-    render_sheet,
-    sheet_caption,
     spec_for,
 )
+from vnarrate.vision.prompts import sheet_caption
 
 
 def colour(i: int) -> tuple[int, int, int]:
@@ -145,16 +144,6 @@ def test_empty_and_bad_arguments() -> None:
         plan_layout(0, 10, 10, detail="high", max_images=1)
     with pytest.raises(ValueError):
         plan_layout(3, 10, 10, detail="high", max_images=0)
-
-
-def test_render_sheet_letterboxes_odd_sizes() -> None:
-    wide = np.full((50, 200, 3), 255, np.uint8)
-    sheet = render_sheet([wide], ["0:01.0"], columns=1, tile_size=(100, 100), gap=0)
-    assert sheet.shape == (100, 100, 3)
-    assert sheet[90, 50].max() < 30  # black bar under the letterboxed frame
-    assert sheet[50, 50].min() > 220
-    with pytest.raises(ValueError):
-        render_sheet([wide], [], columns=1, tile_size=(10, 10))
 
 
 def test_sheet_caption_tells_which_tile_is_which_time() -> None:

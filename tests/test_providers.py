@@ -15,7 +15,7 @@ import respx
 from conftest import chat_response
 
 from vnarrate.errors import ConfigError
-from vnarrate.media.images import image_url_part, prepare_image
+from vnarrate.media.images import prepare_image
 from vnarrate.models import Description, Frame
 from vnarrate.server.providers import (
     PROFILES,
@@ -32,6 +32,7 @@ from vnarrate.server.providers import (
 from vnarrate.vision.chat import ChatOptions, complete
 from vnarrate.vision.pack import choose_pack, pack_grid
 from vnarrate.vision.prompts import describe_messages
+from vnarrate.vision.prompts import image_input_part as image_url_part
 
 GOOD = {"title": "A dog", "description": "A dog sleeps."}
 
@@ -457,7 +458,7 @@ def test_image_url_passed_or_downloaded(name: str, downloaded: bool, api: respx.
     url = "https://images.example.com/cat.png"
     fetch = api.get(url).respond(200, content=png.tobytes(), headers={"content-type": "image/png"})
     profile = PROFILES[name]
-    image = prepare_image(url, profile=profile, detail="low")
+    image = prepare_image(url, url_images_ok=profile.url_images_ok, detail="low")
     part = image_url_part(image, detail="low" if profile.send_detail else None)
     route = api.post("/chat/completions").respond(200, json=chat_response(GOOD))
     messages = [{"role": "user", "content": [{"type": "text", "text": "What is this?"}, part]}]

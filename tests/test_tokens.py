@@ -8,11 +8,11 @@ import math
 
 import pytest
 
+from vnarrate.media.images import image_size
 from vnarrate.vision.tokens import (
     FALLBACK_FAMILY,
     MAX_PATCHES_PER_IMAGE,
     data_url_size,
-    image_size,
     image_tokens,
     message_overhead,
     messages_tokens,

@@ -363,22 +363,22 @@ def chat_cost(settings: Settings, usage: Usage) -> float | None:
 
 def describe_images(sources: Sequence[str], session: Session) -> DescribeResult:
     """Several images (files or URLs) in ONE request, so a question can compare them."""
-    from .media.images import image_url_part, prepare_image
-    from .vision.prompts import describe_images_messages
+    from .media.images import prepare_image
+    from .vision.prompts import describe_images_messages, image_input_part
 
     settings = session.settings
     profile = settings.profile()
     images = [
         prepare_image(
             src,
-            profile=profile,
+            url_images_ok=profile.url_images_ok,
             detail=settings.detail,
             jpeg_quality=settings.jpeg_quality,
             image_urls=settings.image_urls,
         )
         for src in sources
     ]
-    parts = [image_url_part(img, detail=_detail(settings)) for img in images]
+    parts = [image_input_part(img, detail=_detail(settings)) for img in images]
     messages = describe_images_messages(
         parts,
         names=[
@@ -411,7 +411,7 @@ def _detail(settings: Settings) -> str | None:
 def render_plan(plan: Plan) -> str:
     """A plan for people: frames, requests, tokens and dollars."""
     from .server.prices import format_usd
-    from .vision.prompts import format_ts
+    from .media.timecode import format_ts
 
     times = plan.frame_times_s
     lines = [
@@ -872,7 +872,7 @@ def write_frames(
     path: str, out_dir: Path, settings: Settings, *, progress: Progress | None = None
 ) -> list[Path]:
     """`vnarrate frames`: the sampled JPEGs, frames.json and contact_sheet.jpg in `out_dir`."""
-    from .media.frames import contact_sheet
+    from .media.sheets import contact_sheet
 
     frameset = extract(path, settings, progress=progress)
     force = settings.force

@@ -298,8 +298,7 @@ class Run:
         skip_existing: bool = False,
         command: str = "",
     ) -> None:
-        from ..media.images import check_mix
-        from ..runs.inputs import assign_stems, expand_inputs
+        from ..runs.inputs import assign_stems, check_mix, expand_inputs
 
         self.ui = _ui()
         self.settings = settings

@@ -14,25 +14,21 @@ GIF/WebP/PNG and HEIC are refused with a line saying what to do instead.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import struct
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError
-from ..vision.prompts import data_url, image_part
-from ..vision.tokens import image_size
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-
-    from ..server.providers import ProviderProfile
 
 MB = 1024 * 1024
 DOWNLOAD_MAX_BYTES = 20 * MB  # OpenAI's own per-image limit for URLs
@@ -75,9 +71,9 @@ class ImageInput(BaseModel):
         return data_url(self.data, self.mime or "image/jpeg")
 
 
-def image_url_part(image: ImageInput, *, detail: str | None) -> dict[str, Any]:
-    """The Chat Completions content part for `image`; `detail` None leaves the field out."""
-    return image_part(image.as_url(), detail)
+def data_url(data: bytes, mime: str = "image/jpeg") -> str:
+    """`data` as a base64 `data:` URL, the form every server takes."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 # --- recognising formats --------------------------------------------------------------------
@@ -107,6 +103,56 @@ def sniff_format(data: bytes) -> ImageFormat | None:
             return "heic"
     if data[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or data[:4] == b"\xff\x4f\xff\x51":
         return "jp2"
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from a JPEG, PNG, GIF or WebP header, or None."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        w, h = struct.unpack("<HH", data[6:10])
+        return int(w), int(h)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return w, h
+    if chunk == b"VP8 " and len(data) >= 30:
+        w, h = struct.unpack("<HH", data[26:30])
+        return int(w) & 0x3FFF, int(h) & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        # SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if i + 9 > len(data):
+                return None
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
     return None
 
 
@@ -457,80 +503,23 @@ def download_image(
 def prepare_image(
     source: str,
     *,
-    profile: ProviderProfile,
+    url_images_ok: bool = True,
     detail: str = "auto",
     jpeg_quality: int = 85,
     image_urls: ImageUrlMode = "auto",
     max_bytes: int = DOWNLOAD_MAX_BYTES,
     timeout: float = DOWNLOAD_TIMEOUT_S,
 ) -> ImageInput:
-    """A path or URL made ready for `profile`: URLs pass as URLs unless the server needs data.
+    """A path or URL made ready to send: URLs pass as URLs unless the server cannot fetch them
+    (`url_images_ok` False: Ollama, LM Studio).
 
-    `image_urls`: auto follows the profile; pass always sends the URL; download always fetches.
+    `image_urls`: auto follows `url_images_ok`; pass always sends the URL; download always fetches.
     """
     if is_url(source):
-        download = image_urls == "download" or (image_urls == "auto" and not profile.url_images_ok)
+        download = image_urls == "download" or (image_urls == "auto" and not url_images_ok)
         if not download:
             return url_input(source)
         return download_image(
             source, max_bytes=max_bytes, timeout=timeout, detail=detail, jpeg_quality=jpeg_quality
         )
     return load_image(source, detail=detail, jpeg_quality=jpeg_quality)
-
-
-# --- videos and images together -------------------------------------------------------------
-
-InputKind = Literal["video", "image", "url"]
-IMAGE_COMMANDS = ("describe", "plan")
-
-
-class RequestGroup(BaseModel):
-    """Inputs answered together: one video, or all the images (compared in one request)."""
-
-    kind: Literal["video", "images"]
-    indexes: list[int]  # positions in the inputs as given
-
-
-def check_mix(
-    kinds: Sequence[str],
-    *,
-    command: str = "describe",
-    max_images: int | None = None,
-    names: Sequence[str] | None = None,
-) -> list[RequestGroup]:
-    """How inputs of these kinds (video | image | url) are answered, or InputError.
-
-    - Each video is described on its own, as always.
-    - All images (files and URLs) go in ONE request, so a prompt such as "What is different
-      between them?" sees them together, as in the vision guide; the group stands where the
-      first image was given.
-    - Videos and images may be mixed in `describe` (and `plan`): the videos are described one
-      by one and the images together. Other commands (script, voiceover, frames) need videos.
-    - More images than the server takes per request (`max_images`) is an error, not a silent
-      split: splitting would break a comparison.
-    """
-    shown = list(names) if names is not None else [f"input {i + 1}" for i in range(len(kinds))]
-    groups: list[RequestGroup] = []
-    images: RequestGroup | None = None
-    for i, kind in enumerate(kinds):
-        if kind == "video":
-            groups.append(RequestGroup(kind="video", indexes=[i]))
-        elif kind in ("image", "url"):
-            if command not in IMAGE_COMMANDS:
-                raise InputError(
-                    f"{shown[i]}: `{command}` needs a video; images can only be described",
-                    hint=f"run `vnarrate describe` for the images and `{command}` for the videos",
-                )
-            if images is None:
-                images = RequestGroup(kind="images", indexes=[])
-                groups.append(images)
-            images.indexes.append(i)
-        else:
-            raise ValueError(f"unknown input kind {kind!r}")
-    if images is not None and max_images is not None and len(images.indexes) > max_images:
-        raise InputError(
-            f"{len(images.indexes)} images go in one request, but this server takes at most "
-            f"{max_images}",
-            hint="describe them in separate runs, or raise --max-images-per-request if the server allows more",
-        )
-    return groups

@@ -11,6 +11,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
+from ..media.timecode import format_ts
 from ..models import Placement
 
 MAX_LINE_CHARS = 42  # the common broadcast/Netflix guideline for Latin scripts
@@ -26,7 +27,7 @@ def to_srt(placements: Sequence[Placement]) -> str:
     blocks = []
     for n, (start, end, lines) in enumerate(cues(placements), 1):
         text = "\n".join(line.replace("-->", "->") for line in lines)
-        blocks.append(f"{n}\n{_stamp(start, ',')} --> {_stamp(end, ',')}\n{text}\n")
+        blocks.append(f"{n}\n{format_ts(start, 'srt')} --> {format_ts(end, 'srt')}\n{text}\n")
     return "\n".join(blocks)
 
 
@@ -35,7 +36,7 @@ def to_vtt(placements: Sequence[Placement]) -> str:
     blocks = ["WEBVTT\n"]
     for start, end, lines in cues(placements):
         text = "\n".join(_vtt_escape(line) for line in lines)
-        blocks.append(f"{_stamp(start, '.')} --> {_stamp(end, '.')}\n{text}\n")
+        blocks.append(f"{format_ts(start, 'vtt')} --> {format_ts(end, 'vtt')}\n{text}\n")
     return "\n".join(blocks)
 
 
@@ -103,14 +104,6 @@ def _chunks(text: str) -> list[str]:
         else:
             merged.append(unit)
     return merged
-
-
-def _stamp(seconds: float, sep: str) -> str:
-    ms = max(0, round(seconds * 1000))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
 def _vtt_escape(line: str) -> str:

@@ -18,6 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, TextIO
 from urllib.parse import unquote, urlsplit
 
+from pydantic import BaseModel
+
 from ..errors import InputError, OutputError
 
 InputKind = Literal["video", "image", "url"]
@@ -414,6 +416,63 @@ def output_path(out_dir: Path | None, stem: str, suffix: str) -> Path:
     return target
 
 
+# --- videos and images together -------------------------------------------------------------
+
+IMAGE_COMMANDS = ("describe", "plan")
+
+
+class RequestGroup(BaseModel):
+    """Inputs answered together: one video, or all the images (compared in one request)."""
+
+    kind: Literal["video", "images"]
+    indexes: list[int]  # positions in the inputs as given
+
+
+def check_mix(
+    kinds: Sequence[str],
+    *,
+    command: str = "describe",
+    max_images: int | None = None,
+    names: Sequence[str] | None = None,
+) -> list[RequestGroup]:
+    """How inputs of these kinds (video | image | url) are answered, or InputError.
+
+    - Each video is described on its own, as always.
+    - All images (files and URLs) go in ONE request, so a prompt such as "What is different
+      between them?" sees them together, as in the vision guide; the group stands where the
+      first image was given.
+    - Videos and images may be mixed in `describe` (and `plan`): the videos are described one
+      by one and the images together. Other commands (script, voiceover, frames) need videos.
+    - More images than the server takes per request (`max_images`) is an error, not a silent
+      split: splitting would break a comparison.
+    """
+    shown = list(names) if names is not None else [f"input {i + 1}" for i in range(len(kinds))]
+    groups: list[RequestGroup] = []
+    images: RequestGroup | None = None
+    for i, kind in enumerate(kinds):
+        if kind == "video":
+            groups.append(RequestGroup(kind="video", indexes=[i]))
+        elif kind in ("image", "url"):
+            if command not in IMAGE_COMMANDS:
+                raise InputError(
+                    f"{shown[i]}: `{command}` needs a video; images can only be described",
+                    hint=f"run `vnarrate describe` for the images and `{command}` for the videos",
+                )
+            if images is None:
+                images = RequestGroup(kind="images", indexes=[])
+                groups.append(images)
+            images.indexes.append(i)
+        else:
+            raise ValueError(f"unknown input kind {kind!r}")
+    if images is not None and max_images is not None and len(images.indexes) > max_images:
+        raise InputError(
+            f"{len(images.indexes)} images go in one request, but this server takes at most "
+            f"{max_images}",
+            hint="describe them in separate runs, or raise --max-images-per-request if the server allows more",
+        )
+    return groups
+
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "STEM_MAX_BYTES",
@@ -421,7 +480,9 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "Input",
     "InputKind",
+    "RequestGroup",
     "assign_stems",
+    "check_mix",
     "expand_inputs",
     "kind_of",
     "output_path",

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from ..media.sheets import decode_jpeg, encode_jpeg, render_grid
+from ..media.timecode import format_ts
 from ..models import Frame
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
     from ..server.providers import ProviderProfile
 
 PackMode = Literal["none", "grid", "auto"]
@@ -164,9 +163,6 @@ def pack_grid(
     frames: Sequence[Frame], *, detail: str, max_images: int | None, jpeg_quality: int = 85
 ) -> list[Frame]:
     """Tile frames into contact sheets (see the module doc); one Frame per sheet."""
-    import cv2
-    import numpy as np
-
     if not frames:
         return []
     ordered = sorted(frames, key=lambda f: f.time_s)
@@ -177,22 +173,15 @@ def pack_grid(
     sheets: list[Frame] = []
     for start in range(0, len(shown), layout.per_sheet):
         chunk = shown[start : start + layout.per_sheet]
-        tiles = [_decode(f.jpeg) for f in chunk]
-        from .prompts import format_ts  # prompts may import this module: import late
-
-        labels = [format_ts(f.time_s) for f in chunk]
         # Only as many rows as this sheet fills (the last sheet may be shorter).
         columns = min(layout.columns, len(chunk))
-        image = render_sheet(
-            tiles,
-            labels,
+        image = render_grid(
+            [decode_jpeg(f.jpeg) for f in chunk],
+            [format_ts(f.time_s) for f in chunk],
             columns=columns,
-            tile_size=(layout.tile_w, layout.tile_h),
+            cell=(layout.tile_w, layout.tile_h),
             gap=layout.gap,
         )
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-        if not ok:
-            raise RuntimeError("cannot encode a contact sheet as JPEG")
         height, width = image.shape[:2]
         sheets.append(
             Frame(
@@ -200,89 +189,12 @@ def pack_grid(
                 time_s=chunk[0].time_s,
                 width=int(width),
                 height=int(height),
-                jpeg=np.asarray(buf).tobytes(),
+                jpeg=encode_jpeg(image, jpeg_quality),
                 tiles_s=[round(f.time_s, 3) for f in chunk],
                 grid=(columns, math.ceil(len(chunk) / columns)),
             )
         )
     return sheets
-
-
-def _decode(jpeg: bytes) -> npt.NDArray[np.uint8]:
-    import cv2
-    import numpy as np
-
-    image: Any = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError("a frame's JPEG cannot be decoded")
-    return np.asarray(image, dtype=np.uint8)
-
-
-def render_sheet(
-    tiles: Sequence[npt.NDArray[np.uint8]],
-    labels: Sequence[str],
-    *,
-    columns: int,
-    tile_size: tuple[int, int],
-    gap: int = 2,
-) -> npt.NDArray[np.uint8]:
-    """A BGR grid of tiles in reading order, each scaled to fit tile_size (letterboxed) and
-    labelled in its top-left corner: white text on a black box, readable on any picture."""
-    import cv2
-    import numpy as np
-
-    if len(tiles) != len(labels):
-        raise ValueError("one label per tile")
-    tw, th = tile_size
-    rows = math.ceil(len(tiles) / columns)
-    width = columns * tw + (columns - 1) * gap
-    height = rows * th + (rows - 1) * gap
-    sheet = np.full((height, width, 3), 24, dtype=np.uint8)  # dark grey gaps and empty cells
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    scale = max(0.35, min(th, tw * 9 / 16) / 240)
-    thickness = max(1, round(scale * 1.6))
-    for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
-        r, c = divmod(i, columns)
-        x0, y0 = c * (tw + gap), r * (th + gap)
-        cell = np.zeros((th, tw, 3), dtype=np.uint8)
-        h, w = tile.shape[:2]
-        s = min(tw / w, th / h)
-        nw, nh = max(1, round(w * s)), max(1, round(h * s))
-        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        fitted: Any = cv2.resize(tile, (nw, nh), interpolation=interp)
-        ox, oy = (tw - nw) // 2, (th - nh) // 2
-        cell[oy : oy + nh, ox : ox + nw] = fitted
-        (text_w, text_h), base = cv2.getTextSize(label, font, scale, thickness)
-        pad = max(2, round(text_h * 0.3))
-        cv2.rectangle(cell, (0, 0), (text_w + 2 * pad, text_h + base + 2 * pad), (0, 0, 0), -1)
-        cv2.putText(
-            cell,
-            label,
-            (pad, pad + text_h),
-            font,
-            scale,
-            (255, 255, 255),
-            thickness,
-            cv2.LINE_AA,
-        )
-        sheet[y0 : y0 + th, x0 : x0 + tw] = cell
-    return sheet
-
-
-def sheet_caption(sheet: Frame) -> str:
-    """The text that tells the model how to read a sheet (put it before the image part)."""
-    from .prompts import format_ts
-
-    if not sheet.tiles_s:
-        return f"[{format_ts(sheet.time_s)}]"
-    cols, rows = sheet.grid or (len(sheet.tiles_s), 1)
-    times = ", ".join(format_ts(t) for t in sheet.tiles_s)
-    first, last = format_ts(sheet.tiles_s[0]), format_ts(sheet.tiles_s[-1])
-    return (
-        f"[{first}–{last}] contact sheet of {len(sheet.tiles_s)} frames in a {cols}x{rows} grid, "
-        "in time order left to right, then top to bottom; each frame's time is written in its "
-        f"top-left corner: {times}"
-    )
 
 
 def choose_pack(

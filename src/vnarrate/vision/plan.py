@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import ConfigError
+from ..media.timecode import format_ts
 from ..models import Description, Frame, FrameSet, Plan, PlanLimits, PlannedRequest, Script, Usage
 from ..server.prices import PriceTable, chat_cost, format_usd, load_prices, speech_cost
 from .tokens import image_tokens, message_overhead, resolve_model, text_tokens
@@ -84,8 +85,6 @@ def reasoning_allowance(model: str, effort: str | None = None) -> int:
 
 def _ts(seconds: float) -> str:
     # The label prompts.frame_parts puts before each frame, so its tokens are counted.
-    from .prompts import format_ts
-
     return f"[{format_ts(seconds)}]"
 
 

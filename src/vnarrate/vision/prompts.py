@@ -7,10 +7,11 @@ precedes each image part (`data:image/jpeg;base64,...`, with `detail` where the 
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Any
 
+from ..media.images import ImageInput, data_url
+from ..media.timecode import format_ts
 from ..models import Frame
 
 Message = dict[str, Any]
@@ -47,19 +48,6 @@ DESCRIBE_TASK = (
 )
 
 
-def format_ts(seconds: float) -> str:
-    """`m:ss.s` for prompts (the model reads these, so keep them compact and unambiguous)."""
-    minutes, secs = divmod(max(0.0, seconds), 60.0)
-    hours, minutes = divmod(int(minutes), 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:04.1f}"
-    return f"{minutes}:{secs:04.1f}"
-
-
-def data_url(jpeg: bytes, mime: str = "image/jpeg") -> str:
-    return f"data:{mime};base64,{base64.b64encode(jpeg).decode('ascii')}"
-
-
 def image_part(url: str, detail: str | None) -> dict[str, Any]:
     image: dict[str, Any] = {"url": url}
     if detail is not None:
@@ -67,18 +55,17 @@ def image_part(url: str, detail: str | None) -> dict[str, Any]:
     return {"type": "image_url", "image_url": image}
 
 
+def image_input_part(image: ImageInput, *, detail: str | None) -> dict[str, Any]:
+    """The content part for a still image or image URL; `detail` None leaves the field out."""
+    return image_part(image.as_url(), detail)
+
+
 def frame_parts(frames: Sequence[Frame], *, detail: str | None) -> list[dict[str, Any]]:
     """A timestamp text part before each image part, in chronological order (for a contact
     sheet, a caption saying which tile shows which time)."""
     parts: list[dict[str, Any]] = []
     for frame in frames:
-        if frame.tiles_s:
-            from .pack import sheet_caption  # pack imports this module
-
-            label = sheet_caption(frame)
-        else:
-            label = f"[{format_ts(frame.time_s)}]"
-        parts.append({"type": "text", "text": label})
+        parts.append({"type": "text", "text": sheet_caption(frame)})
         parts.append(image_part(data_url(frame.jpeg), detail))
     return parts
 
@@ -253,3 +240,17 @@ def shorten_messages(items: Sequence[tuple[int, str, int]], *, language: str) ->
         },
         {"role": "user", "content": f"Language: {language}\n{listing}"},
     ]
+
+
+def sheet_caption(sheet: Frame) -> str:
+    """The text that tells the model how to read a sheet (put it before the image part)."""
+    if not sheet.tiles_s:
+        return f"[{format_ts(sheet.time_s)}]"
+    cols, rows = sheet.grid or (len(sheet.tiles_s), 1)
+    times = ", ".join(format_ts(t) for t in sheet.tiles_s)
+    first, last = format_ts(sheet.tiles_s[0]), format_ts(sheet.tiles_s[-1])
+    return (
+        f"[{first}–{last}] contact sheet of {len(sheet.tiles_s)} frames in a {cols}x{rows} grid, "
+        "in time order left to right, then top to bottom; each frame's time is written in its "
+        f"top-left corner: {times}"
+    )
