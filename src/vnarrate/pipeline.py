@@ -410,8 +410,8 @@ def _detail(settings: Settings) -> str | None:
 
 def render_plan(plan: Plan) -> str:
     """A plan for people: frames, requests, tokens and dollars."""
-    from .server.prices import format_usd
     from .media.timecode import format_ts
+    from .server.prices import format_usd
 
     times = plan.frame_times_s
     lines = [
