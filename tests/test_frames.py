@@ -17,14 +17,10 @@ from conftest import MEDIA, media_clips, requires_media
 
 from vnarrate.errors import InputError
 from vnarrate.media import frames
-from vnarrate.media.frames import (
-    detect_shots,
-    probe,
-    sample_frames,
-    scaled_size,
-    select_times,
-)
+from vnarrate.media.frames import sample_frames, scaled_size, select_times
+from vnarrate.media.probe import probe
 from vnarrate.media.sheets import contact_sheet
+from vnarrate.media.shots import detect_shots
 from vnarrate.media.timecode import format_ts
 from vnarrate.models import Frame, SamplingSpec, VideoInfo
 

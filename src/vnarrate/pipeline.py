@@ -210,7 +210,7 @@ def plan_for(frameset: FrameSet, settings: Settings, task: str) -> Plan:
 
 def speech_plan(path: str, script_file: Path, settings: Settings) -> Plan:
     """`voiceover --script FILE --dry-run`: no vision request, only the script's speech."""
-    from .media.frames import probe
+    from .media.probe import probe
     from .narration.script import load_script, repair
     from .server.prices import load_prices, speech_cost
 
@@ -624,7 +624,7 @@ def voiceover(
 ) -> VoiceoverResult:
     """script (or --script file) -> speech per segment -> timeline -> mp3, subtitles, mux."""
     from .media import audio
-    from .media.frames import probe
+    from .media.probe import probe
     from .narration import subtitles
     from .narration.script import dump_script, load_script, repair
     from .narration.speech import SAMPLE_RATE, SpeechOptions, synthesize_all

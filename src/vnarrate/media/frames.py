@@ -1,23 +1,20 @@
 """Frames stage: takes a video path and a SamplingSpec, gives a FrameSet (the chosen frames in time
-order, resized and JPEG-encoded, with index and timestamp); also probing, shot detection and the
-contact sheet that shows a person what the model sees.
+order, resized and JPEG-encoded, with index and timestamp).
 
-Decoding uses OpenCV (it applies rotation metadata), probing and the shot-detection pass use PyAV
-(keyframe index, display matrix, audio streams; cheap access to the decoded YUV planes).
+Decoding uses OpenCV (it applies rotation metadata); probing (probe.py) and the shot-detection
+pass (shots.py) use PyAV.
 Times are seconds from the first frame of the video stream, as OpenCV reports them.
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
 import heapq
 import math
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,12 +23,13 @@ from typing import TypeVar
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
-import av
 import cv2
 import numpy as np
 
 from ..errors import InputError
 from ..models import Frame, FrameSet, SamplingSpec, VideoInfo
+from .probe import Probe, probe_file
+from .shots import detect, strongest
 
 Progress = Callable[[int, int], None]
 _T = TypeVar("_T")
@@ -49,172 +47,8 @@ _OUR_SEEK_BACKOFF_FRAMES = 2
 # When the container has no keyframe index, assume x264's default keyframe interval.
 _DEFAULT_GOP_FRAMES = 250
 
-# Shot detection: a frame's score is its mean absolute difference from the previous frame on ~64 px
-# wide YUV thumbnails, times _SCORE_GAIN (uncapped, so that the strongest cuts still rank). A cut
-# must also stand out from its neighbours within _LOCAL_WINDOW_S (x _LOCAL_RATIO): a camera pan, a
-# fade or a dissolve changes every frame about as much, a cut changes one. Measured on the shared
-# clips: hard cuts score 0.9 and up at 100-200x their neighbours, a cut between two look-alike
-# shots 0.4 at 4-9x; a shaky pan up to 0.4 and a fast fade-in 0.3, both at 1-3x. Shots are at
-# least _MIN_SHOT_S long.
-_SCORE_GAIN = 6.0
-_THUMB_W = 64
-_LOCAL_WINDOW_S = 0.25
-_LOCAL_RATIO = 3.0
-_MIN_SHOT_S = 0.5
 # Two frames of a shot are near-duplicates when no 1/32 of the picture differs by more than this.
 _NEAR_DUPLICATE = 6.0 / 255.0
-
-
-# --- probing ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Probe:
-    info: VideoInfo
-    keyframes_s: list[float] | None  # sorted; None = the container has no index
-    start_pts: int  # of the video stream, in its time base
-    time_base: float
-
-
-def probe(path: str | Path) -> VideoInfo:
-    """What the video is, with the container's usual lies corrected; InputError if it is unusable.
-
-    Reads the headers and the container's index and decodes the first frame (to be sure there is
-    one, and to read its rotation): fast even for hour-long files.
-    """
-    return _probe(Path(path)).info
-
-
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a video file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
-
-
-def _probe(path: Path) -> _Probe:
-    _check_file(path)
-    try:
-        container = av.open(str(path))
-    except OSError as e:  # first: av.PermissionError & co. are FFmpegErrors too
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
-    except av.FFmpegError as e:
-        raise InputError(
-            f"{path}: not a readable video (unknown format, truncated or corrupt)"
-        ) from e
-    with container:
-        videos = [
-            s
-            for s in container.streams.video
-            if not (s.disposition & av.stream.Disposition.attached_pic)
-        ]
-        has_audio = bool(container.streams.audio)
-        if not videos:
-            what = "an audio-only file" if has_audio else "no video stream"
-            raise InputError(f"{path}: no video stream ({what})")
-        # OpenCV decodes the first video stream; describe that one.
-        stream = videos[0]
-        tb = float(stream.time_base) if stream.time_base else 1e-6
-        start_pts = stream.start_time if stream.start_time is not None else 0
-        keyframes, present = _index(container, stream, start_pts, tb, path.stat().st_size)
-        first = _first_frame(container, stream)
-        if first is None:
-            raise InputError(f"{path}: no decodable video frames")
-        rotation = round(first.rotation) % 360 if first.rotation else 0
-
-        fps = _fps(stream)
-        duration = 0.0
-        if stream.duration:
-            duration = stream.duration * tb
-        elif container.duration:
-            end = container.duration / 1e6
-            # Matroska reports the segment's end time; other formats report end - start.
-            if "matroska" not in container.format.name and container.start_time:
-                end += container.start_time / 1e6
-            duration = end - start_pts * tb
-        count = stream.frames if stream.frames and stream.frames > 0 else 0
-        if count <= 0:
-            count = max(1, round(duration * fps)) if duration > 0 else 1
-        if duration <= 0:
-            duration = count / fps
-        if present is not None and 0 < present < count:
-            # A cut-off download whose index (written first) promises frames the file lacks.
-            count = present
-            duration = min(duration, count / fps)
-        width, height = first.width, first.height
-        if rotation in (90, 270):
-            width, height = height, width
-        info = VideoInfo(
-            path=str(path),
-            width=width,
-            height=height,
-            fps=fps,
-            frame_count=count,
-            duration_s=round(duration, 6),
-            rotation=rotation,
-            has_audio=has_audio,
-            codec=stream.codec_context.name,
-        )
-    return _Probe(info=info, keyframes_s=keyframes, start_pts=start_pts, time_base=tb)
-
-
-def _fps(stream: av.video.stream.VideoStream) -> float:
-    # average_rate is frames/duration (right for VFR); base_rate can be the time base (90000 on
-    # fire2.mp4). Anything outside a sane range is a broken header, not a frame rate.
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate:
-            value = float(rate)
-            if 0.1 <= value <= 1000:
-                return value
-    return 25.0
-
-
-def _index(
-    container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
-    start_pts: int,
-    tb: float,
-    file_size: int,
-) -> tuple[list[float] | None, int | None]:
-    """Keyframe times from the container's index (None: no index), and how many of the indexed
-    frames lie inside the file (None: the index does not list every frame)."""
-    entries = stream.index_entries
-    if len(entries) < 2:
-        # Matroska loads its cues on the first seek.
-        try:
-            container.seek(0, stream=stream)
-        except av.FFmpegError:
-            return None, None
-        entries = stream.index_entries
-    if len(entries) < 2:
-        return None, None
-    keys = []
-    present = 0
-    for e in entries:
-        if e.is_keyframe:
-            keys.append((e.timestamp - start_pts) * tb)
-        if e.pos + e.size <= file_size:
-            present += 1
-    complete = bool(stream.frames) and len(entries) == stream.frames
-    return (sorted(keys) or None), (present if complete else None)
-
-
-def _first_frame(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> av.VideoFrame | None:
-    with contextlib.suppress(av.FFmpegError):
-        container.seek(0, stream=stream)
-    for packet in container.demux(stream):
-        try:
-            frames = packet.decode()
-        except av.FFmpegError:
-            continue  # a damaged packet: try the next one
-        if frames:
-            frame: av.VideoFrame = frames[0]
-            return frame
-    return None
 
 
 # --- choosing timestamps --------------------------------------------------------------------------
@@ -366,7 +200,7 @@ class _Reader:
         self.cap.release()
 
 
-def _keyframe_before(p: _Probe, t: float) -> float:
+def _keyframe_before(p: Probe, t: float) -> float:
     keys = p.keyframes_s
     if keys:
         i = bisect.bisect_right(keys, t + 1e-6) - 1
@@ -375,7 +209,7 @@ def _keyframe_before(p: _Probe, t: float) -> float:
     return math.floor(max(t, 0.0) / gop) * gop
 
 
-def _should_seek(p: _Probe, reader: _Reader, seek_to: float, target: float) -> bool:
+def _should_seek(p: Probe, reader: _Reader, seek_to: float, target: float) -> bool:
     """Seek when decoding from the keyframe before the target (plus the seek's own cost) is
     cheaper than decoding forward from where we are."""
     if not reader.seekable:
@@ -459,7 +293,7 @@ class _Encoder:
 
 
 def _extract(
-    p: _Probe,
+    p: Probe,
     targets: Sequence[float],
     spec: SamplingSpec,
     progress: Progress | None,
@@ -557,7 +391,7 @@ def sample_frames(
     after a seek. `progress(done, total)` counts chosen frames; in scene sampling it first counts
     frames scanned for cuts. FrameSet.video.frame_count is corrected when reading hit the end.
     """
-    p = _probe(Path(path))
+    p = probe_file(Path(path))
     if spec.mode == "scenes":
         return _sample_scenes(p, spec, progress)
     by_index = None
@@ -574,138 +408,6 @@ def sample_frames(
     return FrameSet(video=info, frames=frames, mode=spec.mode)
 
 
-# --- scenes ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shots:
-    """Where shots start (s, the first is 0.0), each cut's score and what the pass saw."""
-
-    starts_s: list[float]
-    scores: list[float]  # of the cut at starts_s[i + 1]; >= threshold, hard cuts ~0.9 and up
-    frame_count: int
-    duration_s: float
-
-
-def detect_shots(
-    path: str | Path,
-    *,
-    threshold: float = 0.3,
-    progress: Progress | None = None,
-) -> Shots:
-    """Shot changes in one decoding pass over ~64 px thumbnails (PyAV: the decoder's own planes,
-    no colour conversion). A cut scores at least `threshold` (SamplingSpec.scene_threshold, 0..1)
-    and 3x its neighbours: 0.3 finds hard cuts (which score ~0.9 and up); lower finds softer ones.
-    """
-    return _detect(_probe(Path(path)), threshold, progress)
-
-
-def _thumbs(p: _Probe, progress: Progress | None) -> Iterator[tuple[float, list[np.ndarray]]]:
-    total = p.info.frame_count
-    step = max(1, total // 100)
-    with av.open(p.info.path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        n = 0
-        for packet in container.demux(stream):
-            try:
-                decoded = packet.decode()
-            except av.FFmpegError:
-                continue
-            for frame in decoded:
-                t = (frame.pts - p.start_pts) * p.time_base if frame.pts is not None else -1.0
-                yield t, _yuv_thumb(frame)
-                n += 1
-                if progress is not None and n % step == 0:
-                    progress(min(n, total - 1), total)
-
-
-_PLANAR_8BIT = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
-
-
-def _yuv_thumb(frame: av.VideoFrame) -> list[np.ndarray]:
-    if frame.format.name not in _PLANAR_8BIT:
-        h = max(1, round(_THUMB_W * frame.height / max(1, frame.width)))
-        frame = frame.reformat(width=_THUMB_W, height=h, format="yuv444p", interpolation="AREA")
-    planes = []
-    for i, plane in enumerate(frame.planes[:3]):
-        a = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[
-            :, : plane.width
-        ]
-        tw = _THUMB_W if i == 0 else _THUMB_W // 2
-        th = max(1, round(tw * plane.height / max(1, plane.width)))
-        # Point-sample down to ~4x the thumbnail first: area-averaging a whole 1080p plane costs
-        # as much as decoding it.
-        step = max(1, plane.width // (tw * 4))
-        small = cv2.resize(a[::step, ::step], (tw, th), interpolation=cv2.INTER_AREA)
-        planes.append(small.astype(np.int16))
-    return planes
-
-
-def _cut_score(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    diffs = [float(np.abs(x - y).mean()) / 255.0 for x, y in zip(a, b, strict=True)]
-    # Luma counts double: chroma is noisy and half the resolution.
-    return _SCORE_GAIN * (2 * diffs[0] + diffs[1] + diffs[2]) / 4
-
-
-def _detect(p: _Probe, threshold: float, progress: Progress | None) -> Shots:
-    times: list[float] = []
-    scores: list[float] = []
-    prev: list[np.ndarray] | None = None
-    dt = 1.0 / p.info.fps
-    for t, thumb in _thumbs(p, progress):
-        if t < 0 or (times and t <= times[-1]):
-            t = times[-1] + dt if times else 0.0
-        times.append(t)
-        scores.append(0.0 if prev is None else _cut_score(prev, thumb))
-        prev = thumb
-    n = len(times)
-    if n == 0:
-        raise InputError(f"{p.info.path}: no decodable video frames")
-    if progress is not None:
-        progress(n, n)
-    w = max(1, round(_LOCAL_WINDOW_S * p.info.fps))
-    candidates = []
-    for i in range(1, n):
-        s = scores[i]
-        if s < threshold:
-            continue
-        around = scores[max(1, i - w) : i] + scores[i + 1 : i + 1 + w]
-        local = sum(around) / len(around) if around else 0.0
-        if s >= _LOCAL_RATIO * local:
-            candidates.append(i)
-    # Strongest first; a cut too close to a stronger one (or to either end) is dropped.
-    min_gap = _MIN_SHOT_S
-    chosen: list[int] = []
-    for i in sorted(candidates, key=lambda j: -scores[j]):
-        t = times[i]
-        if t < min_gap or times[-1] + dt - t < min_gap:
-            continue
-        if all(abs(t - times[j]) >= min_gap for j in chosen):
-            chosen.append(i)
-    chosen.sort()
-    return Shots(
-        starts_s=[0.0, *(round(times[i], 6) for i in chosen)],
-        scores=[round(scores[i], 4) for i in chosen],
-        frame_count=n,
-        duration_s=round(times[-1] + dt, 6),
-    )
-
-
-def _strongest(shots: Shots, keep: int) -> Shots:
-    """The shots left when only the `keep - 1` strongest cuts count."""
-    if len(shots.starts_s) <= keep:
-        return shots
-    order = sorted(range(len(shots.scores)), key=lambda i: -shots.scores[i])[: keep - 1]
-    order.sort()
-    return Shots(
-        starts_s=[0.0, *(shots.starts_s[i + 1] for i in order)],
-        scores=[shots.scores[i] for i in order],
-        frame_count=shots.frame_count,
-        duration_s=shots.duration_s,
-    )
-
-
 def _thumb_bgr(img: np.ndarray) -> np.ndarray:
     h, w = img.shape[:2]
     th = max(1, round(32 * h / max(1, w)))
@@ -713,12 +415,12 @@ def _thumb_bgr(img: np.ndarray) -> np.ndarray:
     return small.astype(np.float32) / 255.0
 
 
-def _sample_scenes(p: _Probe, spec: SamplingSpec, progress: Progress | None) -> FrameSet:
-    shots = _strongest(_detect(p, spec.scene_threshold, progress), spec.max_frames)
+def _sample_scenes(p: Probe, spec: SamplingSpec, progress: Progress | None) -> FrameSet:
+    shots = strongest(detect(p, spec.scene_threshold, progress), spec.max_frames)
     info = p.info.model_copy(
         update={"frame_count": shots.frame_count, "duration_s": shots.duration_s}
     )
-    p = _Probe(info=info, keyframes_s=p.keyframes_s, start_pts=p.start_pts, time_base=p.time_base)
+    p = Probe(info=info, keyframes_s=p.keyframes_s, start_pts=p.start_pts, time_base=p.time_base)
     starts = shots.starts_s
     targets = select_times(info, spec, shot_starts=starts)
 
