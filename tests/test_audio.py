@@ -15,17 +15,10 @@ from _media import make_video, onsets, speech_pcm, tone_level, video_packets
 from conftest import MEDIA, requires_media
 
 from vnarrate.errors import OutputError, UsageError
-from vnarrate.media.audio import (
-    DUCK_ATTACK_S,
-    UNTIMED_GAP_S,
-    encode_audio,
-    fit_timeline,
-    mux,
-    time_stretch,
-    trim_silence,
-    untimed_track,
-)
+from vnarrate.media.audio import encode_audio, time_stretch, trim_silence
+from vnarrate.media.mux import DUCK_ATTACK_S, mux
 from vnarrate.models import Clip, Placement, Segment
+from vnarrate.narration.timeline import UNTIMED_GAP_S, fit_timeline, untimed_track
 
 SR = 24000
 DURATION = 6.0
@@ -226,7 +219,7 @@ def test_encoded_file_is_as_long_as_the_video_and_speech_starts_on_time(
     segs = [Segment(start_s=s, end_s=s + 1, text="x") for s in starts]
     clips = [clip(i, 0.9) for i in range(len(starts))]
     track, placed = fit_timeline(segs, clips, DURATION, resynthesize=None)
-    out = encode_audio(track, SR, tmp_path / f"narration{ext}", force=False)
+    out = encode_audio(track, SR, tmp_path / f"narration{ext}")
     x = decode(out)
     assert abs(len(x) / SR - DURATION) <= 0.05
     found = onsets(x)
@@ -238,23 +231,16 @@ def test_encoded_file_is_as_long_as_the_video_and_speech_starts_on_time(
 
 
 def test_mp3_stream_properties(tmp_path: Path) -> None:
-    out = encode_audio(np.zeros(SR, dtype=np.int16), SR, tmp_path / "a.mp3", force=False)
+    out = encode_audio(np.zeros(SR, dtype=np.int16), SR, tmp_path / "a.mp3")
     with av.open(str(out)) as c:
         s = c.streams.audio[0]
         assert c.format.name == "mp3" and s.codec_context.name.startswith("mp3")
         assert s.codec_context.sample_rate == SR and s.codec_context.channels == 1
 
 
-def test_encode_refuses_to_overwrite_and_unknown_formats(tmp_path: Path) -> None:
-    target = tmp_path / "a.mp3"
-    target.write_bytes(b"old")
-    with pytest.raises(OutputError):
-        encode_audio(np.zeros(100, dtype=np.int16), SR, target, force=False)
-    assert target.read_bytes() == b"old"
-    encode_audio(np.zeros(100, dtype=np.int16), SR, target, force=True)
-    assert target.read_bytes() != b"old"
+def test_encode_refuses_unknown_formats(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"\.mp3, \.wav or \.m4a"):
-        encode_audio(np.zeros(100, dtype=np.int16), SR, tmp_path / "a.ogg", force=False)
+        encode_audio(np.zeros(100, dtype=np.int16), SR, tmp_path / "a.ogg")
 
 
 # --- muxing ------------------------------------------------------------------------------------
@@ -281,7 +267,7 @@ def narration(
 def test_mux_ducks_the_original_audio_under_speech(tmp_path: Path) -> None:
     video = make_video(tmp_path / "v.mp4", seconds=4.0, fps=10, audio=True)  # 440 Hz, amp 0.2
     track, placed = narration(4.0, (0.5, 2.5), 1.0)
-    out = mux(video, track, SR, placed, tmp_path / "out.mp4", duck_db=-12.0, force=False)
+    out = mux(video, track, SR, placed, tmp_path / "out.mp4", duck_db=-12.0)
 
     assert streams(out) == [("video", "h264"), ("audio", "aac")]
     assert video_packets(out) == video_packets(video)  # copied, not re-encoded
@@ -308,7 +294,7 @@ def test_mux_replace_audio_and_onsets(tmp_path: Path) -> None:
     video = make_video(tmp_path / "v.mp4", seconds=4.0, fps=10, audio=True)
     starts = (0.3, 1.62, 2.9)
     track, placed = narration(4.0, starts, 0.8)
-    out = mux(video, track, SR, placed, tmp_path / "out.mov", replace_audio=True, force=False)
+    out = mux(video, track, SR, placed, tmp_path / "out.mov", replace_audio=True, duck_db=-12.0)
     assert streams(out) == [("video", "h264"), ("audio", "aac")]
     x = decode(out, 48000)
     assert tone_level(x, 48000, 440.0, 0.0, 0.25) < 0.005  # original gone
@@ -319,7 +305,7 @@ def test_mux_replace_audio_and_onsets(tmp_path: Path) -> None:
 def test_mux_video_without_audio_gets_the_narration(tmp_path: Path) -> None:
     video = make_video(tmp_path / "v.mp4", seconds=3.0, fps=10)
     track, placed = narration(3.0, (0.5, 1.8), 0.8)
-    out = mux(video, track, SR, placed, tmp_path / "out.mkv", force=False)
+    out = mux(video, track, SR, placed, tmp_path / "out.mkv", duck_db=-12.0)
     assert streams(out) == [("video", "h264"), ("audio", "aac")]
     assert video_packets(out) == video_packets(video)
     assert abs(audio_duration(out) - 3.0) <= 0.05
@@ -331,7 +317,7 @@ def test_mux_reencodes_a_codec_the_container_cannot_hold(tmp_path: Path) -> None
     video = make_video(tmp_path / "v.webm", seconds=2.0, fps=10, codec="libvpx")
     track, placed = narration(2.0, (0.5,), 0.8)
     said: list[str] = []
-    out = mux(video, track, SR, placed, tmp_path / "out.mp4", force=False, report=said.append)
+    out = mux(video, track, SR, placed, tmp_path / "out.mp4", report=said.append, duck_db=-12.0)
     assert streams(out) == [("video", "h264"), ("audio", "aac")]
     assert len(said) == 1 and "vp8" in said[0] and "re-encoding" in said[0]
     with av.open(str(out)) as c:
@@ -342,7 +328,7 @@ def test_mux_uses_the_default_audio_track(tmp_path: Path) -> None:
     video = tmp_path / "two.mkv"
     _two_audio_tracks(video, default=1)  # track 0: 440 Hz, track 1 (default): 880 Hz
     track, placed = narration(2.0, (1.5,), 0.3)
-    out = mux(video, track, SR, placed, tmp_path / "out.mp4", force=False)
+    out = mux(video, track, SR, placed, tmp_path / "out.mp4", duck_db=-12.0)
     assert streams(out) == [("video", "h264"), ("audio", "aac")]
     x = decode(out, 48000)
     assert tone_level(x, 48000, 880.0, 0.2, 1.0) > 0.15
@@ -353,12 +339,9 @@ def test_mux_refuses_bad_targets(tmp_path: Path) -> None:
     video = make_video(tmp_path / "v.mp4", seconds=1.0, fps=10)
     track, placed = narration(1.0, (0.1,), 0.3)
     with pytest.raises(UsageError):
-        mux(video, track, SR, placed, tmp_path / "out.avi", force=False)
+        mux(video, track, SR, placed, tmp_path / "out.avi", duck_db=-12.0)
     with pytest.raises(OutputError):
-        mux(video, track, SR, placed, video, force=True)
-    (tmp_path / "exists.mp4").write_bytes(b"x")
-    with pytest.raises(OutputError):
-        mux(video, track, SR, placed, tmp_path / "exists.mp4", force=False)
+        mux(video, track, SR, placed, video, duck_db=-12.0)
 
 
 def _two_audio_tracks(path: Path, *, default: int) -> None:
@@ -396,14 +379,14 @@ def _two_audio_tracks(path: Path, *, default: int) -> None:
 def test_mux_real_clips_keep_rotation_and_downmix(tmp_path: Path) -> None:
     fire = MEDIA / "fire2.mp4"  # rotated 180°, AAC mono
     track, placed = narration(2.38, (0.2,), 1.0)
-    out = mux(fire, track, SR, placed, tmp_path / "fire.mp4", force=False)
+    out = mux(fire, track, SR, placed, tmp_path / "fire.mp4", duck_db=-12.0)
     with av.open(str(out)) as c:
         assert next(c.decode(video=0)).rotation in (180, -180)
     assert video_packets(out) == video_packets(fire)
 
     vertical = MEDIA / "bbb_vertical.mp4"  # Opus 5.1 in MP4
     track, placed = narration(15.0, (1.0, 6.0), 2.0)
-    out = mux(vertical, track, SR, placed, tmp_path / "vertical.mp4", force=False)
+    out = mux(vertical, track, SR, placed, tmp_path / "vertical.mp4", duck_db=-12.0)
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"]
         assert c.streams.audio[0].codec_context.channels == 2
@@ -411,7 +394,7 @@ def test_mux_real_clips_keep_rotation_and_downmix(tmp_path: Path) -> None:
 
     nasa = MEDIA / "nasa_13013.mp4"  # 2 video, 2 audio, 2 subtitle streams
     track, placed = narration(13.0, (1.0,), 2.0)
-    out = mux(nasa, track, SR, placed, tmp_path / "nasa.mkv", force=False)
+    out = mux(nasa, track, SR, placed, tmp_path / "nasa.mkv", duck_db=-12.0)
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"]
         assert (c.streams.video[0].width, c.streams.video[0].height) == (320, 180)

@@ -23,7 +23,9 @@ def _client() -> openai.OpenAI:
 
 def test_structured_output_parsed_and_usage_captured(api: respx.Router) -> None:
     route = api.post("/chat/completions").respond(200, json=chat_response(GOOD))
-    answer, usage = complete(_client(), Description, MSGS, ChatOptions(model="gpt-5.4-mini"))
+    answer, usage = complete(
+        _client(), Description, MSGS, ChatOptions(max_tokens=8000, model="gpt-5.4-mini")
+    )
     assert answer == Description(**GOOD)
     assert (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens) == (1000, 200, 50)
     body = json.loads(route.calls[0].request.content)
@@ -62,7 +64,7 @@ def test_optional_fields_sent_only_when_set(api: respx.Router) -> None:
 def test_bad_answers_become_clear_errors(api: respx.Router, response: dict, match: str) -> None:
     api.post("/chat/completions").respond(200, json=response)
     with pytest.raises(ApiError, match=match) as err:
-        complete(_client(), Description, MSGS, ChatOptions(model="m"))
+        complete(_client(), Description, MSGS, ChatOptions(max_tokens=8000, model="m"))
     assert err.value.exit_code == 5
 
 
@@ -71,7 +73,7 @@ def test_html_page_with_status_200(api: respx.Router) -> None:
         200, text="<html><body>Welcome</body></html>", headers={"content-type": "text/html"}
     )
     with pytest.raises(ApiError, match=r"not a Chat Completions response.*base-url"):
-        complete(_client(), Description, MSGS, ChatOptions(model="m"))
+        complete(_client(), Description, MSGS, ChatOptions(max_tokens=8000, model="m"))
 
 
 def test_malformed_json_with_status_200(api: respx.Router) -> None:
@@ -79,7 +81,7 @@ def test_malformed_json_with_status_200(api: respx.Router) -> None:
         200, text='{"id": "x", "choices": [', headers={"content-type": "application/json"}
     )
     with pytest.raises(ApiError):
-        complete(_client(), Description, MSGS, ChatOptions(model="m"))
+        complete(_client(), Description, MSGS, ChatOptions(max_tokens=8000, model="m"))
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,7 @@ def test_malformed_json_with_status_200(api: respx.Router) -> None:
 def test_status_errors(api: respx.Router, status: int, body: dict, match: str) -> None:
     api.post("/chat/completions").respond(status, json=body)
     with pytest.raises(ApiError, match=match) as err:
-        complete(_client(), Description, MSGS, ChatOptions(model="m"))
+        complete(_client(), Description, MSGS, ChatOptions(max_tokens=8000, model="m"))
     assert "sk-test-key" not in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -121,7 +123,10 @@ def test_json_mode_validates_and_repairs_once(api: respx.Router) -> None:
         ]
     )
     answer, usage = complete(
-        _client(), Description, MSGS, ChatOptions(model="m", structured="json_object")
+        _client(),
+        Description,
+        MSGS,
+        ChatOptions(max_tokens=8000, model="m", structured="json_object"),
     )
     assert answer.title == "A dog" and usage.requests == 2
     first = json.loads(route.calls[0].request.content)
@@ -133,4 +138,6 @@ def test_json_mode_validates_and_repairs_once(api: respx.Router) -> None:
 def test_json_mode_gives_up_after_one_repair(api: respx.Router) -> None:
     api.post("/chat/completions").respond(200, json=chat_response("no json here"))
     with pytest.raises(ApiError, match="after a repair"):
-        complete(_client(), Description, MSGS, ChatOptions(model="m", structured="none"))
+        complete(
+            _client(), Description, MSGS, ChatOptions(max_tokens=8000, model="m", structured="none")
+        )

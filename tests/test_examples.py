@@ -116,8 +116,10 @@ def test_local_server_env_names_real_settings(tmp_path: Path) -> None:
             assert name.removeprefix("VNARRATE_").lower() in fields, name
     shutil.copy(EXAMPLES / "local-server.env", tmp_path / ".env")
     os.chdir(tmp_path)
+    from vnarrate.session import NO_KEY, api_key, stage_options
     from vnarrate.settings import load_settings
 
     s = load_settings()
-    assert s.resolved_provider() == "ollama" and s.resolved_token_field() == "max_tokens"
-    assert s.require_key() == "not-needed" and s.max_frames == 16
+    options = stage_options(s)
+    assert options.provider == "ollama" and options.chat.token_field == "max_tokens"
+    assert api_key(s, options.profile) == NO_KEY and s.max_frames == 16

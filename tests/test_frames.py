@@ -23,6 +23,13 @@ from vnarrate.media.sheets import contact_sheet
 from vnarrate.media.shots import detect_shots
 from vnarrate.media.timecode import format_ts
 from vnarrate.models import Frame, SamplingSpec, VideoInfo
+from vnarrate.session import sampling_spec
+from vnarrate.settings import Settings
+
+
+def default_spec(**kw: object) -> SamplingSpec:
+    """The sampling a run with default settings uses, with `kw` changed."""
+    return sampling_spec(Settings()).model_copy(update=kw)
 
 
 def decode(frame: Frame) -> np.ndarray:
@@ -57,7 +64,7 @@ def long60(media: Path) -> Path:
 
 
 def spec(**kw: object) -> SamplingSpec:
-    return SamplingSpec(**{"resize": 0, **kw})  # type: ignore[arg-type]
+    return default_spec(**{"resize": 0, **kw})
 
 
 def info(**kw: object) -> VideoInfo:
@@ -109,7 +116,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], str]] = {
 def test_bad_input_is_one_clear_line(case: str, tmp_path: Path) -> None:
     make, words = BAD_INPUTS[case]
     path = make(tmp_path)
-    for call in (lambda: probe(path), lambda: sample_frames(path, SamplingSpec())):
+    for call in (lambda: probe(path), lambda: sample_frames(path, default_spec())):
         with pytest.raises(InputError) as err:
             call()
         message = str(err.value)
@@ -133,21 +140,21 @@ def test_truncated_faststart_file_gives_the_frames_it_has(tmp_path: Path) -> Non
 
 
 def test_stride_is_every_nth_frame() -> None:
-    assert select_times(info(), SamplingSpec(mode="stride", stride=7)) == [0.0, 0.7, 1.4, 2.1, 2.8]
-    assert len(select_times(info(), SamplingSpec(mode="stride", stride=1))) == 30
+    assert select_times(info(), default_spec(mode="stride", stride=7)) == [0.0, 0.7, 1.4, 2.1, 2.8]
+    assert len(select_times(info(), default_spec(mode="stride", stride=1))) == 30
 
 
 def test_count_takes_the_centres_of_equal_slices() -> None:
-    assert select_times(info(), SamplingSpec(mode="count", count=3)) == [0.5, 1.5, 2.5]
-    assert select_times(info(), SamplingSpec(mode="count", count=1)) == [1.5]
+    assert select_times(info(), default_spec(mode="count", count=3)) == [0.5, 1.5, 2.5]
+    assert select_times(info(), default_spec(mode="count", count=1)) == [1.5]
     # More than the video has: every frame's neighbourhood, clamped to the last frame (2.9 s).
-    times = select_times(info(), SamplingSpec(mode="count", count=40, max_frames=100))
+    times = select_times(info(), default_spec(mode="count", count=40, max_frames=100))
     assert times[0] > 0 and times[-1] <= 2.9 and len(times) == 40
 
 
 def test_interval_starts_at_zero_and_stays_inside() -> None:
-    assert select_times(info(), SamplingSpec(mode="interval", every_s=1.0)) == [0.0, 1.0, 2.0]
-    assert select_times(info(), SamplingSpec(mode="interval", every_s=0.5)) == [
+    assert select_times(info(), default_spec(mode="interval", every_s=1.0)) == [0.0, 1.0, 2.0]
+    assert select_times(info(), default_spec(mode="interval", every_s=0.5)) == [
         0.0,
         0.5,
         1.0,
@@ -155,13 +162,13 @@ def test_interval_starts_at_zero_and_stays_inside() -> None:
         2.0,
         2.5,
     ]
-    assert select_times(info(), SamplingSpec(mode="interval", every_s=10)) == [0.0]
+    assert select_times(info(), default_spec(mode="interval", every_s=10)) == [0.0]
 
 
 def test_default_is_one_per_second_capped_at_48_spread_evenly() -> None:
-    assert select_times(info(), SamplingSpec()) == [0.0, 1.0, 2.0]
+    assert select_times(info(), default_spec()) == [0.0, 1.0, 2.0]
     long = info(frame_count=6000, duration_s=600.0)
-    times = select_times(long, SamplingSpec())
+    times = select_times(long, default_spec())
     assert len(times) == 48
     gaps = np.diff(times)
     assert gaps.min() >= 12 and gaps.max() <= 13  # 600 candidates, every 12.5th kept
@@ -169,9 +176,9 @@ def test_default_is_one_per_second_capped_at_48_spread_evenly() -> None:
 
 
 def test_cap_spreads_evenly() -> None:
-    times = select_times(info(), SamplingSpec(mode="interval", every_s=0.1, max_frames=4))
+    times = select_times(info(), default_spec(mode="interval", every_s=0.1, max_frames=4))
     assert times == [0.3, 1.1, 1.8, 2.6]
-    assert select_times(info(), SamplingSpec(mode="stride", stride=1, max_frames=3)) == [
+    assert select_times(info(), default_spec(mode="stride", stride=1, max_frames=3)) == [
         0.5,
         1.5,
         2.5,
@@ -181,14 +188,14 @@ def test_cap_spreads_evenly() -> None:
 def test_one_frame_video_has_one_target() -> None:
     one = info(frame_count=1, duration_s=0.1)
     for mode in ("stride", "count", "interval", "scenes"):
-        assert select_times(one, SamplingSpec(mode=mode)) == [0.0]  # type: ignore[arg-type]
+        assert select_times(one, default_spec(mode=mode)) == [0.0]  # type: ignore[arg-type]
 
 
 def test_scene_targets_spread_the_budget_over_shots() -> None:
-    s = SamplingSpec(mode="scenes", max_frames=3)
+    s = default_spec(mode="scenes", max_frames=3)
     assert select_times(info(), s, shot_starts=[0.0, 1.0, 2.0]) == [0.5, 1.5, 2.5]
     # A long shot gets more of the budget; every shot gets one.
-    six = SamplingSpec(mode="scenes", max_frames=6)
+    six = default_spec(mode="scenes", max_frames=6)
     assert select_times(info(duration_s=10.0, frame_count=100), six, shot_starts=[0, 8, 9]) == [
         1.0,
         3.0,
@@ -198,7 +205,7 @@ def test_scene_targets_spread_the_budget_over_shots() -> None:
         9.5,
     ]
     # Never more frames than a shot has.
-    many = SamplingSpec(mode="scenes", max_frames=48)
+    many = default_spec(mode="scenes", max_frames=48)
     assert len(select_times(info(), many, shot_starts=[0.0, 1.0, 2.0])) == 30
 
 
@@ -318,7 +325,7 @@ def test_one_frame_video(media: Path) -> None:
     one = make_video(media / "one.mp4", seconds=0.1, fps=10)
     assert probe(one).frame_count == 1
     for mode in ("stride", "count", "interval", "scenes"):
-        fs = sample_frames(one, SamplingSpec(mode=mode))  # type: ignore[arg-type]
+        fs = sample_frames(one, default_spec(mode=mode))  # type: ignore[arg-type]
         assert [(f.index, f.time_s) for f in fs.frames] == [(0, 0.0)]
 
 
@@ -501,7 +508,7 @@ def test_contact_sheet_keeps_each_tiles_aspect(shots3: Path, media: Path) -> Non
 @pytest.mark.parametrize("clip", media_clips(), ids=lambda p: p.name)
 def test_real_clip_default_sampling(clip: Path) -> None:
     got = probe(clip)
-    fs = sample_frames(clip, SamplingSpec())
+    fs = sample_frames(clip, default_spec())
     assert fs.frames
     times = [f.time_s for f in fs.frames]
     assert times == sorted(times) and len(set(indices(fs.frames))) == len(fs.frames)
@@ -557,7 +564,7 @@ def test_asl_bird_every_frame_and_the_last() -> None:
 def test_fire2_upright_and_resized() -> None:
     import av
 
-    fs = sample_frames(MEDIA / "fire2.mp4", SamplingSpec(mode="stride", stride=1))
+    fs = sample_frames(MEDIA / "fire2.mp4", default_spec(mode="stride", stride=1))
     assert len(fs.frames) == 25 and fs.video.rotation == 180
     assert {(f.width, f.height) for f in fs.frames} == {(768, 432)}
     # VFR: gaps of 80-100 ms, as the container says, not 1/fps.
@@ -574,9 +581,9 @@ def test_fire2_upright_and_resized() -> None:
 @requires_media
 @pytest.mark.media
 def test_portrait_and_multi_stream_clips() -> None:
-    tall = sample_frames(MEDIA / "bbb_vertical.mp4", SamplingSpec(mode="count", count=4))
+    tall = sample_frames(MEDIA / "bbb_vertical.mp4", default_spec(mode="count", count=4))
     assert {(f.width, f.height) for f in tall.frames} == {(270, 480)}
-    nasa = sample_frames(MEDIA / "nasa_13013.mp4", SamplingSpec(mode="count", count=4))
+    nasa = sample_frames(MEDIA / "nasa_13013.mp4", default_spec(mode="count", count=4))
     # The first video stream (320x180), timed by its own length (13 s), not the container's.
     assert {(f.width, f.height) for f in nasa.frames} == {(320, 180)}
     assert [f.index for f in nasa.frames] == [41, 122, 203, 284]
@@ -588,7 +595,7 @@ def test_portrait_and_multi_stream_clips() -> None:
     ("name", "cuts"), [("big_buck_bunny_0_30.webm", [283, 376, 551]), ("nasa_13013.mp4", [202])]
 )
 def test_real_cuts(name: str, cuts: list[int]) -> None:
-    fs = sample_frames(MEDIA / name, SamplingSpec(mode="scenes", max_frames=12))
+    fs = sample_frames(MEDIA / name, default_spec(mode="scenes", max_frames=12))
     found = [round(t * fs.video.fps) for t in fs.shot_starts_s]
     assert found[0] == 0 and len(found) == len(cuts) + 1
     assert all(abs(f - c) <= 2 for f, c in zip(found[1:], cuts, strict=True))

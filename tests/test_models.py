@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from vnarrate.models import Clip, SamplingSpec, Segment, Usage
+from vnarrate.models import Clip, Segment, Usage
 
 
 def test_usage_adds_up() -> None:
@@ -25,10 +25,3 @@ def test_segment_text_is_tidied_and_times_checked() -> None:
 
 def test_clip_duration_from_pcm() -> None:
     assert Clip(segment=0, text="x", pcm=b"\0\0" * 24000).duration_s == 1.0
-
-
-@pytest.mark.parametrize("resize", [1, 15])
-def test_tiny_resize_is_refused(resize: int) -> None:
-    with pytest.raises(ValidationError, match="at least 16"):
-        SamplingSpec(resize=resize)
-    assert SamplingSpec(resize=0).resize == 0

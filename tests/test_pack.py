@@ -156,12 +156,13 @@ def test_sheet_caption_tells_which_tile_is_which_time() -> None:
 
 
 def test_choose_pack() -> None:
-    vllm, ollama = PROFILES["vllm"], PROFILES["ollama"]
+    vllm = PROFILES["vllm"].max_images_per_request
+    ollama = PROFILES["ollama"].max_images_per_request
     assert choose_pack("auto", 8, vllm) is True
     assert choose_pack("auto", 1, vllm) is False
     assert choose_pack("auto", 500, ollama) is False  # no cap known
-    assert choose_pack("auto", 8, ollama, max_images=4) is True
-    assert choose_pack("auto", 8, vllm, max_images=16) is False
+    assert choose_pack("auto", 8, 4) is True  # the user's --max-images-per-request
+    assert choose_pack("auto", 8, 16) is False
     assert choose_pack("grid", 1, ollama) is True
     assert choose_pack("none", 100, vllm) is False
     with pytest.raises(ValueError):

@@ -12,15 +12,55 @@ import pytest
 from vnarrate.errors import ConfigError
 from vnarrate.models import Frame, FrameSet, Plan, PlanLimits, Usage, VideoInfo
 from vnarrate.server.prices import chat_cost, load_prices, speech_cost
-from vnarrate.vision.plan import (
-    check_budget,
-    frame_bytes,
-    limits_for,
-    make_plan,
-    plan_frameset,
-    reasoning_allowance,
-)
+from vnarrate.server.providers import PROFILES, plan_limits
+from vnarrate.session import stage_options
+from vnarrate.settings import Settings
+from vnarrate.vision import plan as planning
+from vnarrate.vision.chunks import frame_bytes
+from vnarrate.vision.plan import PlanOptions, check_budget, plan_frameset, reasoning_allowance
 from vnarrate.vision.tokens import image_tokens, text_tokens
+
+# The API's own caps (1,500 images, 100k input tokens, 50 MB, 8,000 output tokens): a
+# "compatible" server with the default settings.
+API = plan_limits(PROFILES["compatible"], max_images=None, max_input_tokens=None,
+                  max_output_tokens=8000)  # fmt: skip
+
+
+def limits(**caps: int) -> PlanLimits:
+    return API.model_copy(update=caps)
+
+
+def options(model: str, provider: str = "openai", **changes: object) -> PlanOptions:
+    """The plan options a run with these settings would use (the real defaults)."""
+    plan = stage_options(Settings(model=model, provider=provider)).plan  # type: ignore[arg-type]
+    return plan.model_copy(update={"limits": API, **changes})
+
+
+def make_plan(
+    frames: list[Frame],
+    *,
+    model: str,
+    duration_s: float,
+    task: str = "describe",
+    provider: str = "openai",
+    limits: PlanLimits | None = None,
+    input: str = "",
+    prompt_tokens: int | None = None,
+    **changes: object,
+) -> Plan:
+    opts = options(model, provider, **changes)
+    if limits is not None:
+        opts = opts.model_copy(update={"limits": limits})
+    elif provider != "openai":  # the server's own caps
+        opts = stage_options(Settings(model=model, provider=provider)).plan  # type: ignore[arg-type]
+    return planning.make_plan(
+        frames,
+        opts,
+        duration_s=duration_s,
+        task=task,
+        input=input,
+        prompt_tokens=prompt_tokens,  # type: ignore[arg-type]
+    )
 
 
 def frames(
@@ -119,20 +159,20 @@ def test_no_frames() -> None:
 
 @pytest.mark.parametrize("task", ["describe", "script", "voiceover"])
 def test_two_hour_video_at_one_frame_a_second(task: str) -> None:
-    limits = PlanLimits()
+    caps = API
     fs = frames(7200)  # 2 hours, 1 frame/s, 320x180
     started = time.perf_counter()
     plan = make_plan(
         fs,
         model="gpt-5.4-mini",
         duration_s=7200.0,
-        task=task,  # type: ignore[arg-type]
-        limits=limits,
+        task=task,
+        limits=caps,
         speech_model="gpt-4o-mini-tts",
     )
     assert time.perf_counter() - started < 3.0
     assert plan.chunks > 1
-    assert_invariants(plan, 7200, limits)
+    assert_invariants(plan, 7200, caps)
     merges = [r for r in plan.requests if r.kind == "merge"]
     assert len(merges) == (1 if task == "describe" else 0)
     # Frames are spread evenly over the requests.
@@ -143,17 +183,17 @@ def test_two_hour_video_at_one_frame_a_second(task: str) -> None:
 
 
 def test_two_hour_video_under_tight_caps() -> None:
-    limits = PlanLimits(
+    tight = PlanLimits(
         max_images_per_request=100,
         max_input_tokens=20_000,
         max_request_bytes=3 * 1024 * 1024,
         max_output_tokens=2000,
     )
     plan = make_plan(
-        frames(7200), model="gpt-5.4-mini", duration_s=7200.0, task="script", limits=limits
+        frames(7200), model="gpt-5.4-mini", duration_s=7200.0, task="script", limits=tight
     )
     assert plan.chunks >= 72
-    assert_invariants(plan, 7200, limits)
+    assert_invariants(plan, 7200, tight)
     assert not any("cut short" in n for n in plan.notes)
 
 
@@ -161,32 +201,32 @@ def test_each_cap_alone_forces_a_split() -> None:
     fs = frames(300, size=(768, 432))
     per = image_tokens("gpt-5.4-mini", 768, 432, "auto").tokens
     by_images = make_plan(
-        fs, model="gpt-5.4-mini", duration_s=300, limits=PlanLimits(max_images_per_request=50)
+        fs, model="gpt-5.4-mini", duration_s=300, limits=limits(max_images_per_request=50)
     )
     assert by_images.chunks == 6
     by_tokens = make_plan(
         fs,
         model="gpt-5.4-mini",
         duration_s=300,
-        limits=PlanLimits(max_input_tokens=40 * per + 2000),
+        limits=limits(max_input_tokens=40 * per + 2000),
     )
     assert by_tokens.chunks >= 300 // 45
-    assert_invariants(by_tokens, 300, PlanLimits(max_input_tokens=40 * per + 2000))
+    assert_invariants(by_tokens, 300, limits(max_input_tokens=40 * per + 2000))
     jpeg = b"\xff" * 30_000
     heavy = frames(300, size=(768, 432), jpeg=jpeg)
     cap = 20 * frame_bytes(heavy[0]) + 10_000
     by_bytes = make_plan(
-        heavy, model="gpt-5.4-mini", duration_s=300, limits=PlanLimits(max_request_bytes=cap)
+        heavy, model="gpt-5.4-mini", duration_s=300, limits=limits(max_request_bytes=cap)
     )
     assert by_bytes.chunks >= 15
-    assert_invariants(by_bytes, 300, PlanLimits(max_request_bytes=cap))
+    assert_invariants(by_bytes, 300, limits(max_request_bytes=cap))
 
 
 def test_script_chunks_keep_their_answer_inside_the_output_budget() -> None:
-    limits = PlanLimits(max_output_tokens=1500)
-    plan = make_plan(frames(600), model="gpt-4o", duration_s=600.0, task="script", limits=limits)
+    short = limits(max_output_tokens=1500)
+    plan = make_plan(frames(600), model="gpt-4o", duration_s=600.0, task="script", limits=short)
     assert plan.chunks > 1
-    assert_invariants(plan, 600, limits)
+    assert_invariants(plan, 600, short)
 
 
 def test_a_frame_that_can_never_fit_is_a_configuration_error() -> None:
@@ -195,7 +235,7 @@ def test_a_frame_that_can_never_fit_is_a_configuration_error() -> None:
             frames(3, size=(2048, 2048)),
             model="gpt-4o",
             duration_s=3,
-            limits=PlanLimits(max_input_tokens=500),
+            limits=limits(max_input_tokens=500),
         )
 
 
@@ -227,12 +267,18 @@ def test_local_server_costs_nothing_and_has_its_own_caps() -> None:
     check_budget(plan, 0.0)
 
 
-def test_limits_for_providers_and_overrides() -> None:
-    assert limits_for("openai") == PlanLimits()
-    assert limits_for("vllm").max_images_per_request == 1
-    assert limits_for("vllm", max_images_per_request=8).max_images_per_request == 8
-    assert limits_for("openai", max_input_tokens=None).max_input_tokens == 100_000
-    assert limits_for("openai", max_output_tokens=4000).max_output_tokens == 4000
+def test_plan_limits_for_providers_and_overrides() -> None:
+    def caps(provider: str, **kw: int | None) -> PlanLimits:
+        given = {"max_images": None, "max_input_tokens": None, "max_output_tokens": 8000, **kw}
+        return plan_limits(PROFILES[provider], **given)  # type: ignore[arg-type]
+
+    assert caps("openai").max_images_per_request == 500  # older deployments' cap
+    assert caps("compatible") == API
+    assert caps("vllm").max_images_per_request == 1
+    assert caps("vllm", max_images=8).max_images_per_request == 8
+    assert caps("openai", max_input_tokens=None).max_input_tokens == 100_000
+    assert caps("ollama").max_input_tokens == 32_000
+    assert caps("openai", max_output_tokens=4000).max_output_tokens == 4000
 
 
 def test_reasoning_allowance() -> None:
@@ -287,7 +333,7 @@ def test_plan_serialises_to_json_and_back() -> None:
 def test_plan_frameset_takes_duration_shots_and_path() -> None:
     info = VideoInfo(path="v.mp4", width=320, height=180, fps=10, frame_count=100, duration_s=10.0)
     fs = FrameSet(video=info, frames=frames(10), mode="scenes", shot_starts_s=[0.0, 4.5])
-    plan = plan_frameset(fs, model="gpt-4o", task="script")
+    plan = plan_frameset(fs, options("gpt-4o"), "script")
     assert plan.input == "v.mp4" and plan.duration_s == 10.0
     assert plan.shot_starts_s == [0.0, 4.5] and plan.task == "script"
 

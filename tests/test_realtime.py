@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-import respx
 from conftest import TEST_KEY
 from realtime_server import (
     CLIENT_EVENTS,
@@ -24,19 +22,15 @@ from realtime_server import (
 from vnarrate.errors import ApiError, ConfigError
 from vnarrate.models import Clip, Segment
 from vnarrate.narration.realtime import (
-    DEFAULT_REALTIME_MODEL,
     MAX_PIECE_CHARS,
     RealtimeBackend,
-    choose_backend,
     session_instructions,
 )
 from vnarrate.narration.speech import (
     SAMPLE_RATE,
-    SpeechEndpointBackend,
     SpeechOptions,
     synthesize_all,
 )
-from vnarrate.server.cache import ResponseCache
 
 TEXT = "A heron lands on the jetty at 7 o'clock, and the fog lifts over 2,000 boats."
 OPTIONS = SpeechOptions(model="gpt-realtime-2.1-mini", voice="marin", instructions="warm, slow")
@@ -269,7 +263,7 @@ def test_concurrent_segments_one_connection_each(server: RealtimeServer) -> None
 
 
 def test_synthesis_goes_onto_a_plain_timeline(server: RealtimeServer) -> None:
-    audio = pytest.importorskip("vnarrate.media.audio")
+    timeline = pytest.importorskip("vnarrate.narration.timeline")
     segments = [
         Segment(start_s=0.5, end_s=3.0, text="The fog lifts."),
         Segment(start_s=3.0, end_s=6.0, text="A heron lands."),
@@ -280,115 +274,9 @@ def test_synthesis_goes_onto_a_plain_timeline(server: RealtimeServer) -> None:
         for i, seg in enumerate(segments)
         for s in [backend.synthesize(seg.text, OPTIONS)]
     ]
-    track, placements = audio.fit_timeline(segments, clips, 6.0, resynthesize=None)
+    track, placements = timeline.fit_timeline(segments, clips, 6.0, resynthesize=None)
     assert len(track) == 6 * SAMPLE_RATE
     assert [p.start_s for p in placements] == [0.5, 3.0]
     start = round(0.5 * SAMPLE_RATE)
     head = clips[0].pcm[:2000]
     assert track[start : start + 1000].tobytes() == head
-
-
-# --- choose_backend ---------------------------------------------------------------------------
-
-
-def openai_client() -> openai.OpenAI:
-    return openai.OpenAI(api_key=TEST_KEY, max_retries=0)
-
-
-def test_explicit_modes() -> None:
-    client = openai_client()
-    speech = choose_backend("speech", client, provider="openai", tts_model="gpt-4o-mini-tts")
-    assert isinstance(speech.backend, SpeechEndpointBackend)
-    assert speech.model == "gpt-4o-mini-tts" and "speech" in speech.reason
-
-    rt = choose_backend(
-        "realtime", client, provider="openai", tts_model="gpt-4o-mini-tts", strict=True
-    )
-    assert isinstance(rt.backend, RealtimeBackend)
-    assert rt.model == DEFAULT_REALTIME_MODEL == rt.backend.model
-    assert rt.backend.strict is True
-
-    named = choose_backend("realtime", client, provider="openai", tts_model="gpt-realtime-2.1")
-    assert named.model == "gpt-realtime-2.1"
-
-
-def test_auto_with_a_realtime_model_name_needs_no_request() -> None:
-    choice = choose_backend("auto", openai_client(), provider="openai", tts_model="gpt-realtime-2")
-    assert isinstance(choice.backend, RealtimeBackend)
-    assert choice.model == "gpt-realtime-2" and "Realtime model" in choice.reason
-
-
-def test_auto_uses_compatible_servers_speech_endpoint() -> None:
-    choice = choose_backend("auto", openai_client(), provider="vllm", tts_model="kokoro")
-    assert isinstance(choice.backend, SpeechEndpointBackend)
-    assert "vllm" in choice.reason
-
-
-def test_auto_keeps_the_speech_endpoint_while_openai_serves_the_model(api: respx.Router) -> None:
-    api.get("/models/gpt-4o-mini-tts").respond(
-        200, json={"id": "gpt-4o-mini-tts", "object": "model", "created": 0, "owned_by": "system"}
-    )
-    choice = choose_backend("auto", openai_client(), provider="openai", tts_model="gpt-4o-mini-tts")
-    assert isinstance(choice.backend, SpeechEndpointBackend)
-    assert choice.model == "gpt-4o-mini-tts"
-
-
-def test_auto_falls_back_to_realtime_when_the_speech_model_is_gone(api: respx.Router) -> None:
-    api.get("/models/gpt-4o-mini-tts").respond(
-        404,
-        json={
-            "error": {
-                "message": "The model `gpt-4o-mini-tts` does not exist.",
-                "type": "invalid_request_error",
-                "code": "model_not_found",
-            }
-        },
-    )
-    choice = choose_backend(
-        "auto",
-        openai_client(),
-        provider="openai",
-        tts_model="gpt-4o-mini-tts",
-        realtime_model="gpt-realtime-2.1-mini",
-        wer_threshold=0.2,
-    )
-    assert isinstance(choice.backend, RealtimeBackend)
-    assert choice.model == "gpt-realtime-2.1-mini"
-    assert choice.backend.wer_threshold == 0.2
-    assert "model_not_found" in choice.reason and "gpt-4o-mini-tts" in choice.reason
-
-
-def test_auto_rejected_key_is_an_error_and_other_failures_keep_speech(api: respx.Router) -> None:
-    route = api.get("/models/gpt-4o-mini-tts")
-    route.respond(401, json={"error": {"message": f"Incorrect API key provided: {TEST_KEY}"}})
-    with pytest.raises(ApiError) as info:
-        choose_backend("auto", openai_client(), provider="openai", tts_model="gpt-4o-mini-tts")
-    assert TEST_KEY not in str(info.value)
-
-    route.respond(403, json={"error": {"message": "missing scope"}})
-    choice = choose_backend("auto", openai_client(), provider="openai", tts_model="gpt-4o-mini-tts")
-    assert isinstance(choice.backend, SpeechEndpointBackend)
-    assert "not checked: 403" in choice.reason
-
-
-def test_auto_remembers_a_clear_answer_for_the_day(api: respx.Router, tmp_path: Path) -> None:
-    # An identical rerun must make no request at all, the model check included (issue 5).
-    route = api.get("/models/gpt-4o-mini-tts")
-    route.respond(403, json={"error": {"message": "missing scope"}})
-    cache = ResponseCache(tmp_path / "cache")
-
-    def choose() -> Any:
-        return choose_backend(
-            "auto", openai_client(), provider="openai", tts_model="gpt-4o-mini-tts", cache=cache
-        )
-
-    assert "not checked: 403" in choose().reason
-    assert "not checked: 403" in choose().reason
-    assert route.call_count == 2  # "cannot tell" is not remembered
-
-    route.respond(404, json={"error": {"message": "gone", "code": "model_not_found"}})
-    assert isinstance(choose().backend, RealtimeBackend)
-    assert route.call_count == 3
-    again = choose()
-    assert isinstance(again.backend, RealtimeBackend) and "model_not_found" in again.reason
-    assert route.call_count == 3  # answered from the cache

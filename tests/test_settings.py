@@ -8,7 +8,12 @@ import pytest
 
 from vnarrate.errors import ConfigError, UsageError
 from vnarrate.server.providers import detect_provider
-from vnarrate.settings import load_settings
+from vnarrate.session import api_key, stage_options
+from vnarrate.settings import Settings, load_settings
+
+
+def key_of(s: Settings) -> str:
+    return api_key(s, stage_options(s).profile)
 
 
 def test_defaults_are_current_models() -> None:
@@ -34,16 +39,16 @@ def test_openai_env_names_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env-123456")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
     s = load_settings()
-    assert s.require_key() == "sk-from-env-123456"
+    assert key_of(s) == "sk-from-env-123456"
     assert s.base_url == "http://localhost:11434/v1"
-    assert s.resolved_provider() == "ollama"
-    assert s.resolved_token_field() == "max_tokens"
+    assert stage_options(s).provider == "ollama"
+    assert stage_options(s).chat.token_field == "max_tokens"
     assert "sk-from-env" not in repr(s) and "sk-from-env" not in str(s.model_dump())
 
 
 def test_key_in_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
     Path(".env").write_text("OPENAI_API_KEY=sk-dotenv-abcdef\n")
-    assert load_settings().require_key() == "sk-dotenv-abcdef"
+    assert key_of(load_settings()) == "sk-dotenv-abcdef"
 
 
 def test_unrelated_env_vars_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +61,7 @@ def test_unrelated_env_vars_are_not_read(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_missing_key_says_how_to_set_it() -> None:
     with pytest.raises(ConfigError) as err:
-        load_settings().require_key()
+        key_of(load_settings())
     text = str(err.value)
     assert "OPENAI_API_KEY" in text and ".env" in text and "--api-key" in text
     assert err.value.exit_code == 3
@@ -64,7 +69,7 @@ def test_missing_key_says_how_to_set_it() -> None:
 
 def test_local_server_needs_no_key() -> None:
     s = load_settings(base_url="http://localhost:11434/v1")
-    assert s.require_key() == "not-needed"
+    assert key_of(s) == "not-needed"
 
 
 def test_bad_env_value_is_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,4 +106,4 @@ def test_frame_choice_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ConfigError, match="VNARRATE_FRAMES and VNARRATE_EVERY both choose"):
         load_settings()
     monkeypatch.setenv("VNARRATE_SAMPLE", "interval")
-    assert load_settings().sampling().every_s == 2
+    assert stage_options(load_settings()).sampling.every_s == 2

@@ -1,10 +1,30 @@
-"""The exceptions the pipeline raises, each carrying the exit code the CLI turns it into.
+"""The exceptions vnarrate raises, each carrying the exit code the CLI turns it into, and `redact`,
+which every message passes through so that no key is ever shown.
 
-Exit codes (documented in the README): 0 ok, 1 unexpected, 2 usage, 3 configuration,
-4 input, 5 API, 6 output.
+    VnarrateError        1  unexpected (a bug)
+    ├── UsageError       2  a bad command-line value or a flag without its partner
+    ├── ConfigError      3  no key, a bad setting, over --max-cost
+    ├── InputError       4  missing, not a video, unreadable, no frames
+    ├── ApiError         5  refused, failed after the SDK's retries, nothing usable came back
+    └── OutputError      6  exists without --force, or cannot be written
+
+0 is success; with several inputs the first failed input's code, after all were processed.
 """
 
 from __future__ import annotations
+
+import re
+
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+)")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """`text` with the given secrets and anything that looks like a key masked: what every
+    message, log line and record passes through before anyone sees it."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _KEYLIKE.sub("***", text)
 
 
 class VnarrateError(Exception):

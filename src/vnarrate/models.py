@@ -5,12 +5,28 @@ Every stage takes and returns these pydantic models; none of them knows about cl
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Samples = npt.NDArray[np.int16]
+
 Detail = Literal["low", "high", "auto", "original"]
 SampleMode = Literal["stride", "count", "interval", "scenes"]
+# The kinds of server vnarrate knows (server/providers.py has one profile for each).
+ProviderName = Literal["openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
+# Request choices shared by Settings (which adds "auto" where the server decides) and the stages.
+TokenField = Literal["max_completion_tokens", "max_tokens"]
+StructuredMode = Literal["json_schema", "json_object", "none"]
+PackMode = Literal["none", "grid", "auto"]
+ImageUrlMode = Literal["auto", "pass", "download"]
+SpeechBackendMode = Literal["auto", "speech", "realtime"]
+Task = Literal["describe", "script", "voiceover"]
 
 
 class VideoInfo(BaseModel):
@@ -151,32 +167,23 @@ class Placement(BaseModel):
 
 
 class SamplingSpec(BaseModel):
-    """How to choose frames from a video and how to prepare them (the frames stage's options).
+    """How to choose frames from a video and how to prepare them (the frames stage's options;
+    session.py builds it from Settings, where the defaults and bounds live).
 
     Exactly one of stride / count / every applies, chosen by `mode`; `max_frames` caps the result
     by spreading the kept frames evenly.
     """
 
-    mode: SampleMode = "interval"
-    stride: int = Field(default=50, ge=1)
-    count: int = Field(default=16, ge=1)
-    every_s: float = Field(default=1.0, gt=0)
-    max_frames: int = Field(default=48, ge=1)
-    resize: int = Field(default=768, ge=0)  # max side in px; 0 keeps full size
-    jpeg_quality: int = Field(default=85, ge=1, le=100)
-    scene_threshold: float = Field(default=0.3, gt=0, le=1)
+    model_config = ConfigDict(frozen=True)
 
-    @field_validator("resize")
-    @classmethod
-    def _resize_sane(cls, v: int) -> int:
-        return check_resize(v)
-
-
-def check_resize(v: int) -> int:
-    """`--resize`: 0 keeps full size; anything smaller than 16 px is surely a mistake."""
-    if 0 < v < 16:
-        raise ValueError("must be 0 (keep full size) or at least 16 pixels")
-    return v
+    mode: SampleMode
+    stride: int
+    count: int
+    every_s: float
+    max_frames: int
+    resize: int  # max side in px; 0 keeps full size
+    jpeg_quality: int
+    scene_threshold: float
 
 
 class ShortenedLine(BaseModel):
@@ -213,12 +220,13 @@ class OutputFile(BaseModel):
 
 
 class VoiceoverResult(BaseModel):
-    """The product of `voiceover`: the files written and what fitting the speech did."""
+    """The product of `voiceover`: the narration's script and timings, the files written (the
+    runs layer adds them) and what fitting the speech did."""
 
     input: str
     script: Script
     placements: list[Placement]
-    outputs: list[OutputFile]
+    outputs: list[OutputFile] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     speech_characters: int = 0
     speech_backend: str = ""
@@ -228,13 +236,25 @@ class VoiceoverResult(BaseModel):
     cost_usd: float | None = None  # chat + speech; None when a price is unknown
 
 
+@dataclass
+class Voiceover:
+    """A voiceover in memory, before any file is written: the result and its audio track
+    (mono int16 at `sample_rate`, exactly as long as the video unless speech ran past its end)."""
+
+    result: VoiceoverResult
+    track: Samples
+    sample_rate: int
+
+
 class PlanLimits(BaseModel):
     """Per-request caps a plan keeps every request under (the plan stage's options)."""
 
-    max_images_per_request: int = Field(default=1500, ge=1)
-    max_input_tokens: int = Field(default=100_000, ge=1)
-    max_request_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
-    max_output_tokens: int = Field(default=8000, ge=1)  # max_completion_tokens of each request
+    model_config = ConfigDict(frozen=True)
+
+    max_images_per_request: int = Field(ge=1)
+    max_input_tokens: int = Field(ge=1)
+    max_request_bytes: int = Field(ge=1)
+    max_output_tokens: int = Field(ge=1)  # max_completion_tokens of each request
 
 
 class PlannedRequest(BaseModel):
@@ -261,7 +281,7 @@ class Plan(BaseModel):
     """What a run would send and cost, worked out offline (`vnarrate plan`, `--dry-run`)."""
 
     input: str = ""
-    task: Literal["describe", "script", "voiceover"] = "describe"
+    task: Task = "describe"
     model: str
     provider: str = "openai"
     detail: str = "auto"
@@ -273,7 +293,7 @@ class Plan(BaseModel):
     image_tokens_per_frame: int = 0
     image_rule: str = ""  # the documented rule applied, e.g. "gpt-5.4 patch-based, high: ..."
     image_rule_known: bool = True  # False: the model is unknown and image_rule was assumed
-    limits: PlanLimits = Field(default_factory=PlanLimits)
+    limits: PlanLimits | None = None  # None: no chat request (voiceover --script)
     requests: list[PlannedRequest] = Field(default_factory=list)
     chunks: int = 0  # requests with frames
     input_tokens: int = 0

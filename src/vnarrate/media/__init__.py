@@ -3,3 +3,11 @@
 Probing, frame sampling, shot detection, sheets (one grid renderer), still images, audio
 encoding and muxing, and the one timecode formatter.
 """
+
+import os
+
+# FFmpeg inside OpenCV logs decoder complaints ("moov atom not found", "no frame!") straight to
+# stderr, and a core module never prints. Set before any media module imports cv2; a user can
+# still override.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")

@@ -11,25 +11,20 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
-
-# FFmpeg inside OpenCV logs decoder complaints ("moov atom not found", "no frame!") straight to
-# stderr, and a core module never prints. Set before cv2 is imported; a user can still override.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import InputError
 from ..models import Frame, FrameSet, SamplingSpec, VideoInfo
 from .probe import Probe, probe_file
 from .shots import detect, strongest
+
+if TYPE_CHECKING:
+    import cv2
+    import numpy as np
 
 Progress = Callable[[int, int], None]
 _T = TypeVar("_T")
@@ -153,6 +148,8 @@ class _Reader:
         self._after_seek = False
 
     def _open(self) -> cv2.VideoCapture:
+        import cv2
+
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
             raise InputError(f"{self.path}: OpenCV cannot open this video")
@@ -168,6 +165,8 @@ class _Reader:
         self._after_seek = False
 
     def grab(self) -> bool:
+        import cv2
+
         if not self.cap.grab():
             return False
         if self._after_seek:
@@ -186,6 +185,8 @@ class _Reader:
         return True
 
     def seek(self, t: float) -> None:
+        import cv2
+
         self.seeks += 1
         self.cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, t) * 1000.0)
         self._after_seek = True
@@ -232,6 +233,8 @@ def _shrink(img: np.ndarray, width: int, height: int) -> np.ndarray:
     OpenCV's INTER_AREA is fast only for whole-number factors: 1080p or 720p to 768 px costs 3-13
     ms, this 0.7-1.5 ms. Measured against pure INTER_AREA on the shared clips and generated 1080p:
     47-52 dB PSNR, while JPEG q85 itself is 41-43 dB away from its input, so no one can tell."""
+    import cv2
+
     h, w = img.shape[:2]
     k = min(w // width, h // height)
     if k >= 2:
@@ -244,6 +247,8 @@ def _shrink(img: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _encode(img: np.ndarray, spec: SamplingSpec) -> tuple[bytes, int, int, np.ndarray]:
+    import cv2
+
     h, w = img.shape[:2]
     nw, nh = scaled_size(w, h, spec.resize)
     if (nw, nh) != (w, h):
@@ -409,6 +414,9 @@ def sample_frames(
 
 
 def _thumb_bgr(img: np.ndarray) -> np.ndarray:
+    import cv2
+    import numpy as np
+
     h, w = img.shape[:2]
     th = max(1, round(32 * h / max(1, w)))
     small: np.ndarray = cv2.resize(img, (32, th), interpolation=cv2.INTER_AREA)
@@ -416,6 +424,8 @@ def _thumb_bgr(img: np.ndarray) -> np.ndarray:
 
 
 def _sample_scenes(p: Probe, spec: SamplingSpec, progress: Progress | None) -> FrameSet:
+    import numpy as np
+
     shots = strongest(detect(p, spec.scene_threshold, progress), spec.max_frames)
     info = p.info.model_copy(
         update={"frame_count": shots.frame_count, "duration_s": shots.duration_s}

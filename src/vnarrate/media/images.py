@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError
+from ..models import ImageUrlMode
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +43,17 @@ MAX_ORIGINAL_PATCHES = 30_000
 PATCH_PX = 32
 
 ImageFormat = Literal["png", "jpeg", "gif", "webp", "bmp", "tiff", "avif", "jp2", "heic"]
-ImageUrlMode = Literal["auto", "pass", "download"]
+
+
+class ImageOptions(BaseModel):
+    """How still images are prepared (session.py builds it once per run)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    detail: str  # what the image is sized for, whether or not the server is sent `detail`
+    jpeg_quality: int
+    image_urls: ImageUrlMode
+    url_images_ok: bool  # False: the server cannot fetch http(s) images itself
 
 
 class ImageInput(BaseModel):

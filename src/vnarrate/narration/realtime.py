@@ -2,8 +2,7 @@
 
 Takes a segment's text and SpeechOptions; gives a Synthesis with the complete audio, the
 transcript of what the model said and its word error rate against the text (one stricter retry
-when it paraphrased). `choose_backend` picks this backend or the speech endpoint for
-`--tts-backend speech|realtime|auto` and says why.
+when it paraphrased). backend.py decides when this backend speaks.
 """
 
 from __future__ import annotations
@@ -16,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, cast
 
-from ..errors import ApiError, ConfigError
+from ..errors import ApiError, ConfigError, redact
 from .faithfulness import word_error_rate
-from .speech import SAMPLE_RATE, SpeechBackend, SpeechOptions, Synthesis, split_text
+from .speech import SAMPLE_RATE, SpeechOptions, Synthesis, split_text
 
 if TYPE_CHECKING:
     import openai
@@ -36,11 +35,6 @@ if TYPE_CHECKING:
     from openai.types.realtime.realtime_audio_config_output_param import Voice
     from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-    from ..server.cache import ResponseCache
-
-# The successor OpenAI names for the /v1/audio/speech models it shuts down on 2027-01-06. The
-# setting `realtime_model` is where users change it; this is only choose_backend's default.
-DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1-mini"
 
 # Built-in Realtime voices (the SDK's Literal). The speech endpoint has three more that the
 # Realtime API does not: asking for them fails early with a clear message instead of an error
@@ -270,6 +264,21 @@ class RealtimeBackend:
     ) -> tuple[bytes, str]:
         """Send the session, the text and response.create at once (the server handles events in
         order, so there is no round trip to wait for), then read until response.done."""
+        _send_request(connection, text, options, stricter)
+        audio, transcript = self._read_response(connection, watchdog, options)
+        pcm = bytes(audio[: len(audio) // 2 * 2])  # an odd trailing byte is half a sample
+        if not pcm:
+            raise ApiError(
+                f"the Realtime model {self.model or options.model!r} returned no audio "
+                f"for {len(text)} characters of text",
+                hint="check that the model speaks (output_modalities audio)",
+            )
+        return pcm, " ".join(transcript.split())
+
+    def _read_response(
+        self, connection: RealtimeConnection, watchdog: _Watchdog, options: SpeechOptions
+    ) -> tuple[bytearray, str]:
+        """The audio and transcript of our response, read until its response.done."""
         from openai.types.realtime import (
             RealtimeErrorEvent,
             ResponseAudioDeltaEvent,
@@ -279,31 +288,6 @@ class RealtimeBackend:
             ResponseDoneEvent,
             SessionUpdatedEvent,
         )
-
-        # Typed with the SDK's own request params, so mypy checks the payload shapes.
-        voice: Voice = (
-            {"id": options.voice} if options.voice.startswith("voice_") else options.voice
-        )
-        output: RealtimeAudioConfigOutputParam = {
-            "voice": voice,
-            "format": {"type": "audio/pcm", "rate": 24000},  # the API's only PCM rate
-        }
-        if options.speed != 1.0:
-            output["speed"] = options.speed
-        session: RealtimeSessionCreateRequestParam = {
-            "type": "realtime",
-            "output_modalities": ["audio"],
-            "instructions": session_instructions(options.instructions, stricter=stricter),
-            "audio": {"output": output},
-        }
-        item: RealtimeConversationItemUserMessageParam = {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        }
-        connection.session.update(session=session)
-        connection.conversation.item.create(item=item)
-        connection.response.create()
 
         audio = bytearray()
         deltas: list[str] = []
@@ -332,20 +316,10 @@ class RealtimeBackend:
             elif isinstance(event, ResponseAudioTranscriptDoneEvent):
                 if _ours(event.response_id, response_id):
                     final_transcript = event.transcript
-            elif isinstance(event, ResponseDoneEvent):
-                if not _ours(event.response.id, response_id):
-                    continue
+            elif isinstance(event, ResponseDoneEvent) and _ours(event.response.id, response_id):
                 self._check_done(event, len(audio))
                 break
-        pcm = bytes(audio[: len(audio) // 2 * 2])  # an odd trailing byte is half a sample
-        if not pcm:
-            raise ApiError(
-                f"the Realtime model {self.model or options.model!r} returned no audio "
-                f"for {len(text)} characters of text",
-                hint="check that the model speaks (output_modalities audio)",
-            )
-        transcript = final_transcript if final_transcript is not None else "".join(deltas)
-        return pcm, " ".join(transcript.split())
+        return audio, final_transcript if final_transcript is not None else "".join(deltas)
 
     # --- checks and error messages ---------------------------------------------------------
 
@@ -445,9 +419,36 @@ class RealtimeBackend:
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
-        from ..server.client import redact
 
         return redact(text, self._client.api_key)
+
+
+def _send_request(
+    connection: RealtimeConnection, text: str, options: SpeechOptions, stricter: bool
+) -> None:
+    """session.update, the text as a user message, and response.create, in one go."""
+    # Typed with the SDK's own request params, so mypy checks the payload shapes.
+    voice: Voice = {"id": options.voice} if options.voice.startswith("voice_") else options.voice
+    output: RealtimeAudioConfigOutputParam = {
+        "voice": voice,
+        "format": {"type": "audio/pcm", "rate": 24000},  # the API's only PCM rate
+    }
+    if options.speed != 1.0:
+        output["speed"] = options.speed
+    session: RealtimeSessionCreateRequestParam = {
+        "type": "realtime",
+        "output_modalities": ["audio"],
+        "instructions": session_instructions(options.instructions, stricter=stricter),
+        "audio": {"output": output},
+    }
+    item: RealtimeConversationItemUserMessageParam = {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": text}],
+    }
+    connection.session.update(session=session)
+    connection.conversation.item.create(item=item)
+    connection.response.create()
 
 
 def _ours(event_response_id: str | None, response_id: str | None) -> bool:
@@ -500,130 +501,3 @@ class _Watchdog:
                 return
             if self._stopped.wait(remaining):
                 return
-
-
-# --- --tts-backend ----------------------------------------------------------------------------
-
-BackendMode = Literal["auto", "speech", "realtime"]
-
-
-class BackendChoice(NamedTuple):
-    """What `choose_backend` picked: the backend, why (for --verbose and the manifest), and the
-    model it will speak with."""
-
-    backend: SpeechBackend
-    reason: str
-    model: str
-
-
-def choose_backend(
-    mode: BackendMode,
-    client: openai.OpenAI,
-    *,
-    provider: str,
-    tts_model: str,
-    realtime_model: str = DEFAULT_REALTIME_MODEL,
-    realtime_client: openai.OpenAI | None = None,
-    timeout_s: float = 60.0,
-    wer_threshold: float = 0.15,
-    strict: bool = False,
-    cache: ResponseCache | None = None,
-) -> BackendChoice:
-    """Pick the speech backend for `--tts-backend`.
-
-    `client` is the one that serves speech (the TTS server when it has its own base URL) and
-    `provider` its kind ("openai", "vllm", "compatible", ...). `realtime_client` serves the
-    Realtime API (default: `client`). `auto`:
-    - a `tts_model` with "realtime" in its name -> Realtime, with that model;
-    - a provider other than OpenAI -> the speech endpoint (compatible servers have no Realtime);
-    - OpenAI: asks GET /models/{tts_model} (free, no audio): 404 -> Realtime with
-      `realtime_model` (the speech models are shut down on 2027-01-06); found, or the check
-      fails for another reason than the key -> the speech endpoint. With a `cache`, a clear
-      answer (found or 404) is remembered for the rest of the UTC day, so an identical rerun
-      makes no request at all.
-    """
-    from .speech import SpeechEndpointBackend
-
-    def realtime(model: str, reason: str) -> BackendChoice:
-        backend = RealtimeBackend(
-            realtime_client or client,
-            model=model,
-            timeout_s=timeout_s,
-            wer_threshold=wer_threshold,
-            strict=strict,
-        )
-        return BackendChoice(backend, reason, model)
-
-    def speech(reason: str) -> BackendChoice:
-        return BackendChoice(SpeechEndpointBackend(client), reason, tts_model)
-
-    rt_model = tts_model if is_realtime_model(tts_model) else realtime_model
-    if mode == "speech":
-        return speech(f"--tts-backend speech: /audio/speech with {tts_model!r}")
-    if mode == "realtime":
-        return realtime(rt_model, f"--tts-backend realtime: Realtime API with {rt_model!r}")
-    if mode != "auto":
-        raise ConfigError(f"unknown speech backend {mode!r}", hint="use speech, realtime or auto")
-
-    if is_realtime_model(tts_model):
-        return realtime(
-            tts_model, f"auto: {tts_model!r} is a Realtime model, so the Realtime API speaks"
-        )
-    if provider != "openai":
-        return speech(f"auto: {provider} server, so its /audio/speech endpoint with {tts_model!r}")
-    available, why = _speech_model_checked(client, tts_model, cache)
-    if available:
-        return speech(f"auto: OpenAI serves {tts_model!r} on /audio/speech{why}")
-    return realtime(
-        realtime_model,
-        f"auto: OpenAI no longer serves {tts_model!r} ({why}), "
-        f"so the Realtime API speaks with {realtime_model!r}",
-    )
-
-
-def _speech_model_checked(
-    client: openai.OpenAI, model: str, cache: ResponseCache | None
-) -> tuple[bool, str]:
-    """_speech_model_available, answered from the cache when today's answer is there."""
-    import datetime
-
-    from ..server.cache import request_key
-
-    if cache is None:
-        return _speech_model_available(client, model)[:2]
-    today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    key = request_key(
-        "model-check",
-        {"model": model, "date": today},
-        provider="openai",
-        base_url=str(client.base_url),
-    )
-    cached = cache.get_json(key)
-    if cached is not None and isinstance(cached.get("available"), bool):
-        return cached["available"], str(cached.get("why", ""))
-    available, why, clear = _speech_model_available(client, model)
-    if clear:  # a 403 or a network error says nothing about tomorrow's runs
-        cache.put_json(key, {"available": available, "why": why})
-    return available, why
-
-
-def _speech_model_available(client: openai.OpenAI, model: str) -> tuple[bool, str, bool]:
-    """(True, note, clear) unless OpenAI says the model does not exist; a rejected key is an
-    error. `clear` is False when the check could not tell (then the model is assumed served)."""
-    import openai
-
-    from ..server.client import map_api_error
-
-    try:
-        client.models.retrieve(model)
-    except openai.NotFoundError as exc:
-        code = exc.code or "not found"
-        return False, f"404 {code}", True
-    except openai.AuthenticationError as exc:
-        raise map_api_error(exc, model=model, key=client.api_key or "") from None
-    except openai.OpenAIError as exc:
-        # Cannot tell (403 on a restricted key, network...): keep the endpoint that the model
-        # name asks for; if it is really gone, its 404 will say so.
-        status = getattr(exc, "status_code", None)
-        return True, f" (not checked: {status or type(exc).__name__})", False
-    return True, "", True

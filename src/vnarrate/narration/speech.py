@@ -6,6 +6,7 @@ endpoint (here) and the Realtime API (`realtime.py`). `synthesize_all` speaks ma
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -14,15 +15,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ApiError, ConfigError
-from ..server.client import one_line, redact
+from ..errors import ApiError, ConfigError, redact
+from ..media.audio import TRACK_RATE
+from ..server.client import one_line
 
 if TYPE_CHECKING:
     import openai
 
     from ..server.cache import ResponseCache
 
-SAMPLE_RATE = 24000  # what OpenAI's `pcm` format and the Realtime API's pcm16 deliver
+SAMPLE_RATE = TRACK_RATE  # what OpenAI's `pcm` format and the Realtime API's pcm16 deliver
 MAX_INPUT_CHARS = 4096  # /v1/audio/speech rejects longer `input` (and longer `instructions`)
 
 # Models that ignore or reject `instructions` (tone): the tts-1 family, dated variants included.
@@ -61,6 +63,15 @@ class SpeechBackend(Protocol):
     def synthesize(self, text: str, options: SpeechOptions) -> Synthesis:
         """Speak `text`; raise ApiError (or a subclass) on failure, never return partial audio."""
         ...
+
+
+def faithfulness_note(segment: int, syn: Synthesis) -> str | None:
+    """A note when a backend reported that it said something else than the script's line."""
+    if syn.faithful is not False:
+        return None
+    wer = f" (word error rate {syn.wer:.0%})" if syn.wer is not None else ""
+    said = f': "{syn.transcript}"' if syn.transcript else ""
+    return f"segment {segment + 1} was spoken differently from the script{wer}{said}"
 
 
 def supports_instructions(model: str) -> bool:
@@ -256,8 +267,6 @@ def to_pcm16(data: bytes) -> bytes:
 
 
 def _decode_container(data: bytes) -> bytes:
-    import io
-
     import av
     import numpy as np
 

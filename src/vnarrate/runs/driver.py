@@ -1,22 +1,53 @@
-"""Batch stage: run one unit of work per input, concurrently and bounded, and collect outcomes.
+"""The batch driver: one command over many inputs -> an Outcome per input and an exit code.
 
-Takes the inputs and a function that processes one; gives an Outcome per input, reported in
-input order as soon as each (and every one before it) is done. A failing input never stops the
-others; Ctrl-C cancels what has not started (the CLI then exits at once; atomic writes mean
-no output is ever left half written).
+Takes what the user named (paths, folders, URLs, `-`) and a function that processes one input;
+expands and names the inputs (inputs.py), runs the function `--jobs` at a time, reports outcomes
+in input order as soon as each (and every one before it) is done, through a small Reporter (the
+CLI's stderr/stdout, or anything else), and gives the documented exit code. A failing input never
+stops the others; Ctrl-C cancels what has not started (atomic writes mean no output is ever left
+half written).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol, TextIO
 
 from pydantic import BaseModel, Field
 
-from ..errors import VnarrateError
+from ..errors import InputError, VnarrateError, redact
+from ..session import Session, open_session
+from ..settings import Settings
+from .inputs import Input, assign_stems, check_mix, expand_inputs, output_path
+from .manifest import manifest_complete, manifest_suffix
+
+Progress = Callable[[int, int], None]
+
+
+class Reporter(Protocol):
+    """Where a run says what happens: diagnostics (stderr in the CLI) and products (stdout)."""
+
+    def info(self, msg: str) -> None:
+        """What happens, for --verbose (or a terminal)."""
+
+    def say(self, msg: str) -> None:
+        """A result line for people (summaries, files written), unless --quiet."""
+
+    def warn(self, msg: str) -> None: ...
+
+    def error(self, msg: str) -> None: ...
+
+    def product(self, text: str) -> None:
+        """The product itself: a description, a plan, or one JSON line (stdout in the CLI)."""
+
+    def progress(self, label: str) -> Progress | None:
+        """A progress callback for one input, or None when nobody watches."""
+
 
 Status = Literal["ok", "error", "skipped"]
 
@@ -120,3 +151,113 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     if counts["error"]:
         parts.append(f"{counts['error']} failed")
     return f"{len(outcomes)} inputs: " + ", ".join(parts)
+
+
+Work = Callable[[Input], Outcome]
+ImagesWork = Callable[[list[Input]], Outcome]
+
+
+class Batch:
+    """One command over many inputs: expansion, naming, grouping, skipping, concurrency,
+    products or JSON lines, the exit code."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        settings: Settings,
+        reporter: Reporter,
+        *,
+        command: str,
+        recursive: bool = False,
+        as_json: bool = False,
+        skip_existing: bool = False,
+        stdin: TextIO | None = None,
+    ) -> None:
+        self.settings = settings
+        self.reporter = reporter
+        self.command = command
+        self.as_json = as_json
+        self.skip_existing = skip_existing
+        warnings: list[str] = []
+        self.inputs = expand_inputs(args, recursive=recursive, stdin=stdin, warnings=warnings)
+        for w in warnings:
+            reporter.warn(w)
+        self.stems = assign_stems(self.inputs)
+        self.session: Session | None = None
+        # Videos run one by one; images (files and URLs) go together in one request.
+        groups = check_mix(
+            [inp.kind for inp in self.inputs],
+            command=command,
+            names=[inp.source for inp in self.inputs],
+        )
+        self.units: dict[str, list[Input]] = {}
+        for group in groups:
+            members = [self.inputs[i] for i in group.indexes]
+            label = members[0].source
+            if group.kind == "images":
+                label = " + ".join(m.source for m in members)
+            self.units[label] = members
+
+    @property
+    def single(self) -> bool:
+        return len(self.inputs) == 1
+
+    def open_session(self) -> Session:
+        """The run's session (client, cache, options); fails early (exit 3) without a key."""
+        self.session = open_session(self.settings, report=self.reporter.info)
+        if self.session.cache is not None:
+            for w in self.session.cache.warnings:
+                self.reporter.warn(w)
+        return self.session
+
+    def path_for(self, inp: Input, suffix: str) -> Path:
+        return output_path(self.settings.out_dir, self.stems[inp], suffix)
+
+    def manifest_for(self, inp: Input) -> Path:
+        return self.path_for(inp, manifest_suffix(self.command))
+
+    def _skip(self, inp: Input) -> bool:
+        return self.skip_existing and manifest_complete(
+            self.manifest_for(inp), command=self.command
+        )
+
+    def _unit(self, label: str, work: Work, images: ImagesWork | None) -> Outcome:
+        members = self.units[label]
+        if len(members) > 1 or members[0].kind != "video":
+            if images is None:
+                raise InputError(
+                    f"{label}: `{self.command}` takes videos",
+                    hint="images can only be described: vnarrate describe",
+                )
+            return images(members).model_copy(update={"input": label})
+        inp = members[0]
+        if self._skip(inp):
+            return Outcome(input=label, status="skipped", record={"reason": "complete"})
+        return work(inp)
+
+    def _emit(self, outcome: Outcome) -> None:
+        if outcome.status == "error":
+            msg = outcome.error or ""  # input errors already start with the path
+            named = msg.startswith(f"{outcome.input}:")
+            self.reporter.error(msg if named else f"{outcome.input}: {msg}")
+        elif outcome.status == "skipped":
+            self.reporter.info(f"{outcome.input}: skipped (already complete)")
+        if self.as_json:
+            self.reporter.product(json.dumps(outcome.as_record(), ensure_ascii=False))
+        elif outcome.text:
+            self.reporter.product(outcome.text.rstrip("\n"))
+
+    def run(self, work: Work, images: ImagesWork | None = None) -> int:
+        """Run `work` per video (and `images` once for all images); report every outcome in
+        input order; give the documented exit code."""
+        secrets = self.session.secrets if self.session else []
+        outcomes = run_batch(
+            list(self.units),
+            lambda label: self._unit(label, work, images),
+            jobs=self.settings.jobs,
+            emit=self._emit,
+            redact=lambda text: redact(text, *secrets),
+        )
+        if len(self.units) > 1:
+            self.reporter.say(summary(outcomes))
+        return exit_code(outcomes)

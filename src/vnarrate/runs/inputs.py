@@ -8,9 +8,11 @@ and output paths that cannot leave the output folder whatever the input was call
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import stat
+import sys
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +76,14 @@ def kind_of(name: str) -> InputKind | None:
     return None
 
 
+def stdin_text() -> TextIO:
+    """stdin as text that keeps file names which are not valid UTF-8 (surrogateescape)."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin
+    return io.TextIOWrapper(buffer, encoding="utf-8", errors="surrogateescape")
+
+
 # --- expansion ----------------------------------------------------------------------------------
 
 
@@ -106,59 +116,66 @@ def expand_inputs(
     with nothing to run) are appended to `warnings` when given. Raises InputError when nothing
     at all is left to run, or when `-` is given but no stdin.
     """
-    notes: list[str] = [] if warnings is None else warnings
-    found: list[Input] = []
-    seen: set[str] = set()
-    seen_inodes: set[tuple[int, int]] = set()
+    expansion = _Expansion(recursive, folder_kinds, [] if warnings is None else warnings)
     stdin_read = False
+    for arg in args:
+        if arg != "-":
+            expansion.one(arg)
+            continue
+        if stdin is None:
+            raise InputError("'-' reads input paths from stdin, but there is no stdin")
+        if not stdin_read:
+            stdin_read = True
+            for item in _read_list(stdin):
+                expansion.one(item)
+    if not expansion.found:
+        if not args:
+            raise InputError("no input given", hint="pass video files, folders, or - for stdin")
+        notes = expansion.notes
+        raise InputError(
+            "nothing to process: " + ("; ".join(notes) if notes else "the input list is empty")
+        )
+    return expansion.found
 
-    def add(inp: Input) -> None:
-        if inp.identity in seen:
+
+class _Expansion:
+    """The inputs found so far, without duplicates (same resolved path, inode or URL)."""
+
+    def __init__(self, recursive: bool, kinds: Collection[InputKind], notes: list[str]) -> None:
+        self.recursive = recursive
+        self.kinds = kinds
+        self.notes = notes
+        self.found: list[Input] = []
+        self._seen: set[str] = set()
+        self._inodes: set[tuple[int, int]] = set()
+
+    def add(self, inp: Input) -> None:
+        if inp.identity in self._seen:
             return
         if inp.kind != "url":
             ino = _inode(inp.identity)
             if ino is not None:
-                if ino in seen_inodes:  # hard link, or a case-insensitive file system
+                if ino in self._inodes:  # hard link, or a case-insensitive file system
                     return
-                seen_inodes.add(ino)
-        seen.add(inp.identity)
-        found.append(inp)
+                self._inodes.add(ino)
+        self._seen.add(inp.identity)
+        self.found.append(inp)
 
-    def expand_one(arg: str) -> None:
+    def one(self, arg: str) -> None:
         if _URL_RE.match(arg):
-            add(Input(source=arg, kind="url", identity=_normalize_url(arg)))
+            self.add(Input(source=arg, kind="url", identity=_normalize_url(arg)))
             return
         path = Path(arg)
-        if path.is_dir():
-            listed = _list_folder(path, recursive=recursive, kinds=folder_kinds, notes=notes)
-            if not listed:
-                hint = "" if recursive else " (subfolders are read with --recursive)"
-                kinds = " or ".join(sorted(folder_kinds))
-                notes.append(f"{arg}: no {kinds} files found{hint}")
-            for child in listed:
-                add(_file_input(str(child)))
+        if not path.is_dir():
+            self.add(_file_input(arg))
             return
-        add(_file_input(arg))
-
-    for arg in args:
-        if arg == "-":
-            if stdin is None:
-                raise InputError("'-' reads input paths from stdin, but there is no stdin")
-            if stdin_read:
-                continue
-            stdin_read = True
-            for item in _read_list(stdin):
-                expand_one(item)
-        else:
-            expand_one(arg)
-
-    if not found:
-        if not args:
-            raise InputError("no input given", hint="pass video files, folders, or - for stdin")
-        raise InputError(
-            "nothing to process: " + ("; ".join(notes) if notes else "the input list is empty")
-        )
-    return found
+        listed = _list_folder(path, recursive=self.recursive, kinds=self.kinds, notes=self.notes)
+        if not listed:
+            hint = "" if self.recursive else " (subfolders are read with --recursive)"
+            kinds = " or ".join(sorted(self.kinds))
+            self.notes.append(f"{arg}: no {kinds} files found{hint}")
+        for child in listed:
+            self.add(_file_input(str(child)))
 
 
 def _read_list(stdin: TextIO) -> list[str]:

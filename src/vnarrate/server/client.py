@@ -7,15 +7,15 @@ own (connection errors, timeouts, 408/409/429/5xx, honouring Retry-After): no lo
 from __future__ import annotations
 
 import functools
-import re
+import platform
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
-from ..errors import ApiError, ConfigError
+from ..errors import ApiError, ConfigError, redact
+from .advice import explain_bad_request
 
 if TYPE_CHECKING:
     import openai
-
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+)")
 
 
 def make_client(
@@ -40,8 +40,6 @@ OsName = Literal["MacOS", "Linux", "Windows", "FreeBSD", "OpenBSD", "Unknown"]
 
 def _os_name() -> OsName:
     """The SDK's X-Stainless-OS value, from os.uname() (no subprocess)."""
-    import platform
-
     names: dict[str, OsName] = {
         "darwin": "MacOS",
         "linux": "Linux",
@@ -68,18 +66,8 @@ def _client_class() -> type[openai.OpenAI]:
     return OpenAI
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """`text` with the given secrets and anything that looks like a key masked."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return _KEYLIKE.sub("***", text)
-
-
 def _public_url(url: str) -> str:
     """`url` without user:password@ (a URL may carry credentials)."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
@@ -175,8 +163,6 @@ def map_api_error(
                 else "lower --jobs, raise --max-retries, or try later",
             )
         if isinstance(exc, openai.BadRequestError):
-            from .providers import explain_bad_request
-
             advice = explain_bad_request(msg, provider) if provider else None
             return ApiError(f"the server rejected the request (400): {msg}", hint=advice)
         if status >= 500:

@@ -186,6 +186,16 @@ def chat_cost(model: str, usage: Usage, prices: PriceTable | None = None) -> flo
     return dollars / PER_MILLION
 
 
+def usage_cost(
+    model: str, usage: Usage, prices: PriceTable | None = None, *, free: bool = False
+) -> float | None:
+    """What requests cost by the API's own usage figures: 0 when answered from the cache or by a
+    free (local) server, None when the model has no price."""
+    if usage.requests == 0 or free:
+        return 0.0
+    return chat_cost(model, usage, prices)
+
+
 def speech_cost(
     model: str,
     characters: int,

@@ -1,9 +1,9 @@
-"""Providers: what differs between OpenAI and the OpenAI-compatible servers, and a server check.
+"""Providers: THE list of server kinds vnarrate knows, and what differs between them.
 
 Takes a provider name or a base URL; gives a ProviderProfile (token-limit field, `detail`, images
-per request, structured output, image URLs, key) that the prompts and chat stages obey. Also turns
-a server's 400 message into advice naming the `--provider` or setting to use, and checks a server
-(GET /models, key, model) for `vnarrate models` / `doctor`.
+and tokens per request, structured output, image URLs, key, whether it is a local server, how to
+start it and pull a model) that session.py resolves once per run and the stages obey. advice.py
+reads a server's 400s and doctor.py checks a server, both from this table.
 
 Sources, read 2026-11 (each profile's `sources` repeats the ones it rests on):
 - OpenAI: Images and vision guide; Chat Completions reference (max_tokens is rejected by
@@ -29,25 +29,21 @@ Sources, read 2026-11 (each profile's `sources` repeats the ones it rests on):
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError
+from ..models import PlanLimits, ProviderName, StructuredMode, TokenField
 
-if TYPE_CHECKING:
-    import openai
-
-TokenField = Literal["max_completion_tokens", "max_tokens"]
-StructuredMode = Literal["json_schema", "json_object", "none"]
-ProviderName = Literal["openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible"]
-
-PROVIDERS: tuple[str, ...] = ("openai", "ollama", "vllm", "llamacpp", "lmstudio", "compatible")
+PROVIDERS: tuple[ProviderName, ...] = get_args(ProviderName)
 MB = 1024 * 1024
+# OpenAI's per-request caps on current deployments; a profile may say less.
+API_MAX_IMAGES = 1500
+API_MAX_BYTES = 50 * MB  # 512 MB on current deployments; 50 MB holds everywhere
 
 
 class ProviderProfile(BaseModel):
@@ -55,37 +51,45 @@ class ProviderProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    name: str
+    name: ProviderName
     label: str  # for messages: "Ollama"
     token_field: TokenField
     send_detail: bool  # False: `detail` is left out of image parts (the server ignores it)
     max_images_per_request: int | None  # None: no documented cap
     max_request_bytes: int | None  # None: no documented cap
+    max_input_tokens: int  # per request, well inside the usual context window
     structured_output: StructuredMode  # best mode the server supports for the chat stage
     json_object_ok: bool  # whether response_format {"type": "json_object"} is accepted
     url_images_ok: bool  # False: http(s) image URLs must be downloaded and sent as data URLs
     image_mimes: frozenset[str]  # data URL types the server decodes
     dummy_key_ok: bool  # the server ignores the key (the SDK still needs a non-empty one)
     default_base_url: str | None
+    local: bool  # runs on the user's machine: no per-token price
+    start_hint: str | None  # how to start the server, for "cannot connect"
+    pull_hint: str | None  # how to get a model onto it ({model} is filled in)
     sources: tuple[str, ...] = Field(default=(), repr=False)
 
 
 _COMMON_MIMES = frozenset({"image/jpeg", "image/png"})
 
 
-def _server(name: str, label: str, **differences: Any) -> ProviderProfile:
+def _server(name: ProviderName, label: str, **differences: Any) -> ProviderProfile:
     """A profile that differs from a typical OpenAI-compatible server only where stated."""
     typical: dict[str, Any] = {
         "token_field": "max_tokens",  # the field every compatible server knows
         "send_detail": False,  # local servers ignore it; some strict validators reject it
         "max_images_per_request": None,
         "max_request_bytes": None,
+        "max_input_tokens": 32_000,  # local servers have small contexts
         "structured_output": "json_schema",
         "json_object_ok": True,
         "url_images_ok": True,
         "image_mimes": _COMMON_MIMES,
         "dummy_key_ok": True,
         "default_base_url": None,
+        "local": True,
+        "start_hint": None,
+        "pull_hint": None,
     }
     return ProviderProfile(name=name, label=label, **{**typical, **differences})
 
@@ -99,8 +103,10 @@ PROFILES: dict[str, ProviderProfile] = {
         # 1,500 images / 512 MB on current deployments; the older 500 / 50 MB holds everywhere.
         max_images_per_request=500,
         max_request_bytes=50 * MB,
+        max_input_tokens=100_000,
         image_mimes=frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"}),
         dummy_key_ok=False,
+        local=False,
         default_base_url="https://api.openai.com/v1",
         sources=(
             "https://platform.openai.com/docs/guides/images-vision",
@@ -114,6 +120,8 @@ PROFILES: dict[str, ProviderProfile] = {
         url_images_ok=False,  # "image URLs are not currently supported"
         image_mimes=frozenset({"image/jpeg", "image/png", "image/webp"}),  # no GIF
         default_base_url="http://localhost:11434/v1",
+        start_hint="start it with `ollama serve`",
+        pull_hint="`ollama pull {model}`",
         sources=(
             "https://docs.ollama.com/api/openai-compatibility",
             "https://github.com/ollama/ollama/blob/main/openai/openai.go",
@@ -128,6 +136,7 @@ PROFILES: dict[str, ProviderProfile] = {
         max_images_per_request=1,
         image_mimes=_COMMON_MIMES | {"image/webp", "image/gif"},
         default_base_url="http://localhost:8000/v1",
+        start_hint="start it with `vllm serve MODEL`",
         sources=(
             "https://docs.vllm.ai/en/stable/configuration/engine_args/#-limit-mm-per-prompt",
             "https://github.com/vllm-project/vllm/blob/main/vllm/entrypoints/chat_utils.py",
@@ -139,6 +148,7 @@ PROFILES: dict[str, ProviderProfile] = {
         # http(s) image URLs are fetched by the server itself (curl builds; 10 MB, 10 s).
         image_mimes=_COMMON_MIMES | {"image/webp", "image/gif"},
         default_base_url="http://localhost:8080/v1",
+        start_hint="start `llama-server -m model.gguf --mmproj mmproj.gguf`",
         sources=("https://github.com/ggml-org/llama.cpp/tree/master/tools/server",),
     ),
     "lmstudio": _server(
@@ -147,6 +157,8 @@ PROFILES: dict[str, ProviderProfile] = {
         json_object_ok=False,  # "'response_format.type' must be 'json_schema'"
         url_images_ok=False,  # base64 data URLs only, and not WebP ones
         default_base_url="http://localhost:1234/v1",
+        start_hint="start it with `lms server start`",
+        pull_hint="`lms load {model}` (or load it in LM Studio)",
         sources=(
             "https://lmstudio.ai/docs/api/openai-api",
             "https://lmstudio.ai/docs/advanced/structured-output",
@@ -157,7 +169,13 @@ PROFILES: dict[str, ProviderProfile] = {
     # Anything else (hosted OpenAI-compatible APIs, proxies, unknown local servers): what most of
     # them accept. A proxy in front of an OpenAI reasoning model answers 400 naming max_tokens,
     # and explain_bad_request says what to pass. Hosted services need a real key.
-    "compatible": _server("compatible", "OpenAI-compatible server", dummy_key_ok=False),
+    "compatible": _server(
+        "compatible",
+        "OpenAI-compatible server",
+        max_input_tokens=100_000,
+        dummy_key_ok=False,
+        local=False,
+    ),
 }
 
 
@@ -192,7 +210,23 @@ def _is_local(host: str) -> bool:
     return ip.is_loopback or ip.is_private or ip.is_unspecified
 
 
-def detect_provider(base_url: str | None) -> str:
+def _host_port(base_url: str) -> tuple[str, int | None]:
+    raw = base_url.strip()
+    parts = urlsplit(raw if "://" in raw else f"http://{raw}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "").lower(), port
+
+
+def is_local_url(base_url: str | None) -> bool:
+    """Whether a base URL points at this machine or a private network (a server that, unless
+    it was started with one, needs no key)."""
+    return bool(base_url and base_url.strip()) and _is_local(_host_port(base_url or "")[0])
+
+
+def detect_provider(base_url: str | None) -> ProviderName:
     """The provider a base URL points at, where the URL says so; `compatible` where it does not.
 
     Unset -> openai. Host names decide first (api.openai.com, *.openai.azure.com; a host naming
@@ -204,13 +238,7 @@ def detect_provider(base_url: str | None) -> str:
     """
     if not base_url or not base_url.strip():
         return "openai"
-    raw = base_url.strip()
-    parts = urlsplit(raw if "://" in raw else f"http://{raw}")
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
+    host, port = _host_port(base_url)
     if host == "api.openai.com" or host.endswith(".openai.azure.com"):
         return "openai"
     labels = re.split(r"[.\-_]", host)
@@ -223,389 +251,29 @@ def detect_provider(base_url: str | None) -> str:
     if "llamacpp" in labels or "llama-cpp" in host or "llama-server" in host:
         return "llamacpp"
     if _is_local(host):
-        by_port = {11434: "ollama", 1234: "lmstudio", 8080: "llamacpp", 8000: "vllm"}
+        by_port: dict[int | None, ProviderName] = {
+            11434: "ollama",
+            1234: "lmstudio",
+            8080: "llamacpp",
+            8000: "vllm",
+        }
         if port in by_port:
             return by_port[port]
     return "compatible"
 
 
-# --- a server's 400, explained --------------------------------------------------------------
-
-
-class BadRequestAdvice(BaseModel):
-    """What to tell the user about a rejected request, and the setting change that would fix it.
-
-    `fix` names Settings fields (token_field, structured_output, max_images, image_urls,
-    send_detail, temperature, reasoning_effort) with the value to use, so a caller may retry once.
-    """
-
-    advice: str
-    fix: dict[str, Any] = Field(default_factory=dict)
-
-
-_REJECT_WORDS = re.compile(
-    r"unsupported|unrecogni[sz]ed|unknown|not supported|not permitted|not allowed|extra (?:inputs|"
-    r"fields)|unexpected|invalid|not a valid|does not support|must be",
-    re.I,
-)
-_IMAGE_LIMIT = re.compile(
-    r"at most (\d+) image|max(?:imum)?(?: number of)?(?: images)?(?: is| of|:)?\s*(\d+)\s*image|"
-    r"too many images[^0-9]*(?:max(?:imum)?(?: is| of)?:?\s*)?(\d+)?|"
-    r"images? (?:limit|per (?:request|prompt))[^0-9]*(\d+)",
-    re.I,
-)
-_USE_INSTEAD = re.compile(r"use '?\"?(max_completion_tokens|max_tokens)'?\"? instead", re.I)
-
-
-def parse_image_limit(message: str) -> int | None:
-    """The image count a server says it allows per request, from its error message, or None."""
-    m = _IMAGE_LIMIT.search(message)
-    if not m:
-        return None
-    for group in m.groups():
-        if group is not None:
-            return int(group)
-    return None
-
-
-def advise_bad_request(message: str, provider: str) -> BadRequestAdvice | None:
-    """Advice for a 400 that names a parameter this tool sets, or None when it names none."""
-    text = " ".join(message.split())
-    low = text.lower()
-    label = PROFILES[provider].label if provider in PROFILES else provider
-    rejects = bool(_REJECT_WORDS.search(text))
-
-    # Too many images (vLLM: "At most 1 image(s) may be provided in one request.").
-    limit = parse_image_limit(text)
-    if limit is not None or "too many images" in low:
-        if limit == 0:
-            return BadRequestAdvice(
-                advice="the model on this server does not take images: pick a vision model "
-                "with --model (run `vnarrate models` to list them)",
-            )
-        n = limit if limit is not None else 1
-        return BadRequestAdvice(
-            advice=f"this server takes at most {n} image(s) per request: pass --pack grid to "
-            f"tile the frames into {n} contact sheet(s), or --max-images-per-request {n}"
-            + ("" if provider == "vllm" else " (or --provider vllm)")
-            + "; a vLLM server started with --limit-mm-per-prompt '{\"image\":16}' takes more",
-            fix={"max_images": n, "pack": "grid"},
-        )
-
-    # Token-limit field: a value too large for the model, or the wrong field name.
-    if re.search(r"max_(?:completion_)?tokens", low) and re.search(
-        r"too large|at most \d+|maximum (?:value|is)|must be (?:less|<=)", low
-    ):
-        return BadRequestAdvice(
-            advice="the token limit is more than this model allows: lower "
-            "--max-completion-tokens (the message above says how far)",
-        )
-    wanted = _USE_INSTEAD.search(text)
-    if wanted:
-        field = wanted.group(1).lower()
-        return _token_advice(field, provider)
-    if rejects and "max_completion_tokens" in low:
-        return _token_advice("max_tokens", provider)
-    if rejects and re.search(r"\bmax_tokens\b", low):
-        return _token_advice("max_completion_tokens", provider)
-
-    # Structured output.
-    if "response_format" in low or "json_schema" in low or "json_object" in low:
-        if re.search(r"must be '?json_schema'?", low) or (
-            "json_object" in low and "json_schema" in low and "must be" in low
-        ):
-            return BadRequestAdvice(
-                advice="this server takes only json_schema structured output (LM Studio does): "
-                "pass --provider lmstudio or --structured json_schema",
-                fix={"structured_output": "json_schema"},
-            )
-        if rejects or "not support" in low:
-            return BadRequestAdvice(
-                advice=f"{label} rejected structured output (response_format): pass "
-                "--structured json_object (JSON mode) or --structured none (the schema goes in "
-                "the prompt and the answer is validated and repaired once)",
-                fix={"structured_output": "none" if "json_object" in low else "json_object"},
-            )
-
-    # Images.
-    if "image urls are not" in low or "use base64" in low or "must be a base64" in low:
-        return BadRequestAdvice(
-            advice="this server takes images only as base64 data URLs: pass "
-            + ("--provider ollama or --provider lmstudio, or " if provider == "compatible" else "")
-            + "--image-urls download (vnarrate then downloads and embeds them)",
-            fix={"image_urls": "download"},
-        )
-    if "failed to download image" in low or "error while downloading" in low:
-        return BadRequestAdvice(
-            advice="the server could not download the image URL itself: pass --image-urls "
-            "download (vnarrate then downloads it and sends the data)",
-            fix={"image_urls": "download"},
-        )
-    if (
-        "image input is not supported" in low
-        or "does not support image" in low
-        or "not a multimodal model" in low
-        or "image_url is only supported by certain models" in low
-    ):
-        hint = " (llama.cpp: start llama-server with --mmproj)" if provider == "llamacpp" else ""
-        return BadRequestAdvice(
-            advice="the model on this server does not take images: pick a vision model with "
-            f"--model{hint}; `vnarrate models` lists what the server offers",
-        )
-    if "invalid image input" in low or "invalid image" in low:
-        return BadRequestAdvice(
-            advice="this server could not read an image's format: pass "
-            + ("--provider ollama (JPEG/PNG/WebP only) " if provider != "ollama" else "")
-            + "so images are sent as JPEG or PNG data URLs, or convert the image",
-            fix={"image_urls": "download"},
-        )
-    if rejects and re.search(r"\bdetail\b", low):
-        return BadRequestAdvice(
-            advice="this server rejects the image `detail` field: pass --provider compatible "
-            "(or the server's own --provider), which leaves it out",
-            fix={"send_detail": False},
-        )
-
-    # Sampling and reasoning options.
-    if re.search(r"\btemperature\b", low) and (rejects or "only the default" in low):
-        return BadRequestAdvice(
-            advice="this model does not take --temperature (reasoning models allow only the "
-            "default): leave it unset",
-            fix={"temperature": None},
-        )
-    if "reasoning" in low and rejects:
-        return BadRequestAdvice(
-            advice=f"{label} does not take --reasoning-effort with this model: leave it unset",
-            fix={"reasoning_effort": None},
-        )
-
-    # Too much for the context or the request size.
-    if "context length" in low or "context size" in low or "too large" in low or "413" in low:
-        return BadRequestAdvice(
-            advice="the request is too large for this model: send fewer or smaller images "
-            "(--max-frames, --detail low) or tile them (--pack grid)",
-        )
-    return None
-
-
-def _token_advice(field: str, provider: str) -> BadRequestAdvice:
-    if field == "max_completion_tokens":
-        return BadRequestAdvice(
-            advice="this server wants max_completion_tokens: pass --provider openai or "
-            "--token-field max_completion_tokens",
-            fix={"token_field": "max_completion_tokens"},
-        )
-    suggest = provider if provider in ("ollama", "lmstudio", "vllm", "llamacpp") else "ollama"
-    return BadRequestAdvice(
-        advice=f"this server wants max_tokens: pass --provider {suggest} or "
-        "--token-field max_tokens",
-        fix={"token_field": "max_tokens"},
-    )
-
-
-def explain_bad_request(message: str, provider: str) -> str | None:
-    """One line of advice for a 400 naming a parameter (which --provider or setting to use)."""
-    advice = advise_bad_request(message, provider)
-    return advice.advice if advice else None
-
-
-# --- checking a server ------------------------------------------------------------------------
-
-Verdict = Literal[
-    "ok", "model_missing", "no_models", "bad_key", "unreachable", "wrong_url", "error"
-]
-
-
-class ServerReport(BaseModel):
-    """What `vnarrate models` / `doctor` found out about the configured server."""
-
-    base_url: str
-    provider: str
-    model: str
-    verdict: Verdict
-    ok: bool  # the configured model can be asked (or the server does not say it cannot)
-    reachable: bool
-    key_ok: bool | None  # None: not known (the server could not be reached)
-    models: list[str] = Field(default_factory=list)
-    model_listed: bool | None = None  # None: the list could not be read
-    message: str
-    hint: str | None = None
-    notes: list[str] = Field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        """The report as the CLI prints it (stdout), one fact a line."""
-        out = [
-            f"server:   {self.base_url} ({PROFILES.get(self.provider, PROFILES['compatible']).label})",
-            f"reached:  {'yes' if self.reachable else 'no'}",
-        ]
-        if self.key_ok is not None:
-            out.append(f"key:      {'accepted' if self.key_ok else 'rejected'}")
-        if self.models:
-            out.append(f"models:   {len(self.models)}")
-            out.extend(f"  {'*' if m == self._listed_as() else ' '} {m}" for m in self.models)
-        if self.model_listed is not None:
-            out.append(
-                f"model:    {self.model} ({'listed' if self.model_listed else 'NOT listed'})"
-            )
-        out.append(f"verdict:  {'OK' if self.ok else 'PROBLEM'}: {self.message}")
-        if self.hint:
-            out.append(f"hint:     {self.hint}")
-        out.extend(f"note:     {n}" for n in self.notes)
-        return out
-
-    def _listed_as(self) -> str | None:
-        return _find_model(self.model, self.models)
-
-
-def _find_model(model: str, models: list[str]) -> str | None:
-    """The listed id the configured model refers to. Ollama serves `llava` as `llava:latest`."""
-    if model in models:
-        return model
-    for m in models:
-        if ":" not in model and m == f"{model}:latest":
-            return m
-        if m.lower() == model.lower():
-            return m
-    return None
-
-
-def _pull_hint(provider: str, model: str, models: list[str]) -> str:
-    close = difflib.get_close_matches(model, models, n=3, cutoff=0.5)
-    did_you_mean = f"did you mean {', '.join(close)}? " if close else ""
-    how = {
-        "ollama": f"`ollama pull {model}`, or ",
-        "lmstudio": f"`lms load {model}` (or load it in LM Studio), or ",
-    }.get(provider, "")
-    return f"{did_you_mean}{how}pick one of the listed models with --model"
-
-
-_START = {
-    "ollama": "start it with `ollama serve`",
-    "lmstudio": "start it with `lms server start`",
-    "llamacpp": "start `llama-server -m model.gguf --mmproj mmproj.gguf`",
-    "vllm": "start it with `vllm serve MODEL`",
-}
-
-
-def _failure(exc: Exception, base_url: str, profile: ProviderProfile) -> tuple[Verdict, str, str]:
-    """(verdict, message, hint) for a failed GET /models."""
-    import openai
-
-    if isinstance(exc, openai.AuthenticationError):
-        if profile.dummy_key_ok:
-            return (
-                "bad_key",
-                "the API key was rejected (401)",
-                ("this server was started with an API key: pass the same one with --api-key"),
-            )
-        return "bad_key", "the API key was rejected (401)", "check OPENAI_API_KEY / --api-key"
-    if isinstance(exc, openai.PermissionDeniedError):
-        return (
-            "bad_key",
-            "the key may not list models (403)",
-            ("check the key's permissions, or the project it belongs to"),
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return (
-            "unreachable",
-            f"{base_url} did not answer in time",
-            ("is the server running and loaded? check --base-url"),
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        why = f": {' '.join(str(cause).split())[:120]}" if cause and str(cause) else ""
-        start = f" ({_START[profile.name]})" if profile.name in _START else ""
-        default = profile.default_base_url
-        hint = f"is the server running{start}? check --base-url" + (
-            f" (default for {profile.label}: {default})" if default else ""
-        )
-        return "unreachable", f"cannot connect to {base_url}{why}", hint
-    if isinstance(exc, openai.NotFoundError):
-        return (
-            "wrong_url",
-            f"{base_url}/models does not exist (404)",
-            ("the base URL usually ends in /v1"),
-        )
-    if isinstance(exc, openai.APIStatusError):
-        return (
-            "error",
-            f"the server answered {exc.status_code} to GET /models",
-            ("try again; if it persists, look at the server's log"),
-        )
-    # A web page or another API at this URL (the SDK hands back text, not a model list).
-    return (
-        "wrong_url",
-        f"{base_url} answered, but not with an OpenAI model list",
-        ("check --base-url: it usually ends in /v1"),
-    )
-
-
-def check_server(client: openai.OpenAI, *, model: str, provider: str | None = None) -> ServerReport:
-    """GET /models once (no retries, short timeout) and judge the key, the URL and the model.
-
-    Never raises for a server problem: every outcome is a ServerReport with a verdict.
-    """
-    import openai
-
-    base_url = str(client.base_url).rstrip("/")
-    name = provider if provider in PROFILES else detect_provider(base_url)
-    profile = PROFILES[name]
-
-    def report(verdict: Verdict, message: str, **kw: Any) -> ServerReport:
-        known_key = verdict in ("ok", "model_missing", "no_models")
-        fields: dict[str, Any] = {
-            "ok": verdict == "ok",
-            "reachable": verdict != "unreachable",
-            "key_ok": True if known_key else (False if verdict == "bad_key" else None),
-            **kw,
-        }
-        return ServerReport(
-            base_url=base_url,
-            provider=name,
-            model=model,
-            verdict=verdict,
-            message=message,
-            **fields,
-        )
-
-    try:
-        # One quick try: a doctor that waits through the SDK's retries looks hung.
-        page = client.with_options(max_retries=0, timeout=10.0).models.list()
-        models = sorted({str(m.id) for m in page.data})
-    except (openai.OpenAIError, AttributeError, TypeError, ValueError) as exc:
-        verdict, message, hint = _failure(exc, base_url, profile)
-        return report(verdict, message, hint=hint)
-
-    if not models:
-        how = {"ollama": f"`ollama pull {model}`", "lmstudio": "load a model in LM Studio"}
-        return report(
-            "no_models",
-            "the server lists no models",
-            models=models,
-            model_listed=False,
-            hint=how.get(name, "load a model on the server"),
-        )
-    if _find_model(model, models) is not None:
-        notes = [f"{profile.label} ignores the key unless it was started with one"]
-        return report(
-            "ok",
-            f"{model} is available",
-            models=models,
-            model_listed=True,
-            notes=notes if profile.dummy_key_ok else [],
-        )
-    if name == "llamacpp":
-        # A single-model llama-server answers whatever `model` says with the model it loaded.
-        return report(
-            "ok",
-            f"{model} is not listed, but llama-server serves its loaded model whatever the name",
-            models=models,
-            model_listed=False,
-        )
-    return report(
-        "model_missing",
-        f"{model} is not among the server's {len(models)} models",
-        models=models,
-        model_listed=False,
-        hint=_pull_hint(name, model, models),
+def plan_limits(
+    profile: ProviderProfile,
+    *,
+    max_images: int | None,
+    max_input_tokens: int | None,
+    max_output_tokens: int,
+) -> PlanLimits:
+    """The per-request caps for a server: the user's settings (None = not set) over the
+    profile's, over the API's own limits."""
+    return PlanLimits(
+        max_images_per_request=max_images or profile.max_images_per_request or API_MAX_IMAGES,
+        max_input_tokens=max_input_tokens or profile.max_input_tokens,
+        max_request_bytes=profile.max_request_bytes or API_MAX_BYTES,
+        max_output_tokens=max_output_tokens,
     )

@@ -11,19 +11,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ApiError
-from ..models import Usage
+from ..models import StructuredMode, TokenField, Usage
 from ..server.client import map_api_error, one_line
 
 if TYPE_CHECKING:
     import openai
 
 T = TypeVar("T", bound=BaseModel)
-StructuredMode = Literal["json_schema", "json_object", "none"]
 
 
 class ResponseStore(Protocol):
@@ -35,11 +34,13 @@ class ResponseStore(Protocol):
 
 
 class ChatOptions(BaseModel):
-    """The request options chat needs (a slice of Settings)."""
+    """The request options chat needs (session.py builds them once per run)."""
+
+    model_config = ConfigDict(frozen=True)
 
     model: str
-    token_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
-    max_tokens: int = 8000
+    max_tokens: int
+    token_field: TokenField = "max_completion_tokens"
     temperature: float | None = None
     reasoning_effort: str | None = None
     structured: StructuredMode = "json_schema"

@@ -16,18 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ..media.sheets import decode_jpeg, encode_jpeg, render_grid
 from ..media.timecode import format_ts
-from ..models import Frame
-
-if TYPE_CHECKING:
-    from ..server.providers import ProviderProfile
-
-PackMode = Literal["none", "grid", "auto"]
+from ..models import Frame, PackMode
 
 
 class SheetSpec(BaseModel):
@@ -197,16 +191,36 @@ def pack_grid(
     return sheets
 
 
-def choose_pack(
-    mode: str, n_frames: int, profile: ProviderProfile, *, max_images: int | None = None
-) -> bool:
-    """Whether to pack frames into sheets: `auto` packs when the frames exceed the number of
-    images a request may carry (`max_images`, else the provider's cap)."""
+class PackOptions(BaseModel):
+    """What packing needs (session.py builds it once per run from Settings and the provider)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: PackMode
+    max_images: int | None  # images a request may carry; None: no cap
+    detail: str
+    jpeg_quality: int
+
+
+def choose_pack(mode: str, n_frames: int, max_images: int | None) -> bool:
+    """Whether to pack frames into sheets: `grid` always, `auto` when the frames exceed the
+    number of images a request may carry (`max_images`; None: no cap), `none` never."""
     if mode == "none":
         return False
     if mode == "grid":
         return True
     if mode != "auto":
         raise ValueError(f"unknown pack mode {mode!r}; choose none, grid or auto")
-    cap = max_images if max_images is not None else profile.max_images_per_request
-    return cap is not None and n_frames > cap
+    return max_images is not None and n_frames > max_images
+
+
+def pack_frames(frames: Sequence[Frame], options: PackOptions) -> list[Frame] | None:
+    """The frames tiled into sheets when `options` say so, else None (send them as they are)."""
+    if not choose_pack(options.mode, len(frames), options.max_images):
+        return None
+    return pack_grid(
+        frames,
+        detail=options.detail,
+        max_images=options.max_images,
+        jpeg_quality=options.jpeg_quality,
+    )

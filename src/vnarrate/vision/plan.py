@@ -1,63 +1,58 @@
 """Plan stage (pure): sampled frames -> requests, tokens and dollars, before any API call.
 
-Takes the frames (sizes and times; JPEG bytes when known), the model, detail level, per-request
-limits and prices; gives a Plan: the frames split into contiguous time chunks so that no request
-exceeds the image, input-token or byte cap, each request's estimated input and output tokens and
-cost, the speech the narration would need, and notes on every assumption made. `check_budget`
-refuses a plan that costs more than the user allows.
+Takes the frames (sizes and times; JPEG bytes when known), the task and PlanOptions (model,
+detail, per-request caps, prices, server); gives a Plan: the frames split into contiguous time
+chunks so that no request exceeds the image, input-token or byte cap (chunks.py), each request's
+estimated input and output tokens and cost, the speech the narration would need, and notes on
+every assumption made. `check_budget` refuses a plan that costs more than the user allows.
+
+make_plan runs named steps: estimate (tokens and bytes per frame), shape (what a request costs
+besides its frames), split, frame requests, merge request, speech, assemble.
 """
 
 from __future__ import annotations
 
-import itertools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from ..errors import ConfigError
 from ..media.timecode import format_ts
-from ..models import Description, Frame, FrameSet, Plan, PlanLimits, PlannedRequest, Script, Usage
-from ..server.prices import PriceTable, chat_cost, format_usd, load_prices, speech_cost
-from .tokens import image_tokens, message_overhead, resolve_model, text_tokens
-
-Task = Literal["describe", "script", "voiceover"]
-
-LOCAL_PROVIDERS = frozenset({"ollama", "vllm", "llamacpp", "lmstudio"})
-
-# Per-provider defaults for the caps. OpenAI accepts up to 1,500 images and 512 MB a request;
-# older deployments 500 images and 50 MB, so 50 MB is the conservative byte cap. 100k input
-# tokens stays well inside every current context window. Local servers have small contexts,
-# and vLLM's default --limit-mm-per-prompt allows one image (raise it when the server allows).
-_DEFAULTS: dict[str, dict[str, int]] = {
-    "openai": {},
-    "compatible": {},
-    "vllm": {"max_images_per_request": 1, "max_input_tokens": 32_000},
-    "ollama": {"max_input_tokens": 32_000},
-    "llamacpp": {"max_input_tokens": 32_000},
-    "lmstudio": {"max_input_tokens": 32_000},
-}
-
-# Bytes: a frame goes as a base64 data URL inside a JSON part, after its timestamp text part.
-DATA_URL_PREFIX = len("data:image/jpeg;base64,")
-FRAME_JSON_OVERHEAD = 120  # {"type":"text","text":"[0:00.0]"},{"type":"image_url",...,"detail":..}
-REQUEST_JSON_OVERHEAD = 4096  # model, options, response_format schema, message framing
-JPEG_BYTES_PER_PIXEL = 0.25  # when a frame's JPEG is not at hand (q85 frames measure ~0.1-0.2)
-CHARS_PER_TOKEN_BYTES = 4  # prompt text bytes per token, for the byte estimate only
-
-# Output estimates (tokens). A description is a title and a few short paragraphs; a script line
-# costs its words plus JSON framing.
-DESCRIBE_OUTPUT_TOKENS = 600
-TOKENS_PER_WORD = 1.35
-SEGMENT_JSON_TOKENS = 20
-SCRIPT_JSON_TOKENS = 30
-# Context carried into every chunk after the first: the previous chunk's whole description, or
-# the last narration line.
-CONTEXT_TOKENS = {"describe": DESCRIBE_OUTPUT_TOKENS, "script": 60}
-SLOT_LINE_TOKENS = 17  # "- 0:12.0–0:18.0: at most 13 words"
-CHARS_PER_WORD = 6.0  # English words with their space, for speech characters
-FILL = 0.9  # the narration fills about this share of the video (as script.word_budget)
-MERGE_PROMPT_TOKENS = 150
+from ..models import (
+    Description,
+    Frame,
+    FrameSet,
+    Plan,
+    PlanLimits,
+    PlannedRequest,
+    Script,
+    Task,
+    Usage,
+)
+from ..narration.script import FILL
+from ..server.prices import PriceTable, chat_cost, format_usd, speech_cost
+from .chunks import (
+    CHARS_PER_TOKEN_BYTES,
+    CHARS_PER_WORD,
+    CONTEXT_TOKENS,
+    DESCRIBE_OUTPUT_TOKENS,
+    JPEG_BYTES_PER_PIXEL,
+    MERGE_PROMPT_TOKENS,
+    REQUEST_JSON_OVERHEAD,
+    SLOT_LINE_TOKENS,
+    ChatTask,
+    FrameCost,
+    Shape,
+    chunk_cost,
+    frame_bytes,
+    span,
+    split_frames,
+)
+from .prompts import describe_messages, script_messages
+from .tokens import ImageEstimate, image_tokens, message_overhead, resolve_model, text_tokens
 
 # Reasoning tokens are billed as output but not visible in the answer. Assumed per request when
 # the model reasons by default and no effort is given (see reasoning_allowance).
@@ -65,11 +60,21 @@ REASONING_BY_EFFORT = {"none": 0, "minimal": 256, "low": 512, "medium": 1024, "h
 REASONING_BY_EFFORT["xhigh"] = 8192
 
 
-def limits_for(provider: str, **overrides: int | None) -> PlanLimits:
-    """The default caps for a provider, with the user's settings (None = not set) on top."""
-    values: dict[str, int] = dict(_DEFAULTS.get(provider, {}))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return PlanLimits(**values)
+class PlanOptions(BaseModel):
+    """What the plan stage needs (session.py builds it once per run from Settings)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    detail: str
+    limits: PlanLimits
+    prices: PriceTable
+    provider: str
+    free: bool  # a local server: chat costs nothing per token
+    reasoning_effort: str | None
+    speech_model: str | None  # what speaks a voiceover
+    words_per_second: float
+    segment_seconds: float
 
 
 def reasoning_allowance(model: str, effort: str | None = None) -> int:
@@ -83,168 +88,12 @@ def reasoning_allowance(model: str, effort: str | None = None) -> int:
     return 0
 
 
-def _ts(seconds: float) -> str:
-    # The label prompts.frame_parts puts before each frame, so its tokens are counted.
-    return f"[{format_ts(seconds)}]"
-
-
-def frame_bytes(frame: Frame) -> int:
-    """Bytes a frame adds to a request body: base64 data URL plus its JSON parts."""
-    raw = len(frame.jpeg) or math.ceil(frame.width * frame.height * JPEG_BYTES_PER_PIXEL)
-    return DATA_URL_PREFIX + 4 * math.ceil(raw / 3) + FRAME_JSON_OVERHEAD
-
-
-@dataclass(frozen=True)
-class _FrameCost:
-    image_tokens: int
-    text_tokens: int
-    bytes: int
-
-    @property
-    def tokens(self) -> int:
-        return self.image_tokens + self.text_tokens
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """What a frames request costs besides its frames."""
-
-    prompt_tokens: int  # system + task text + schema + message framing
-    context_tokens: int  # added to every chunk after the first
-    slot_tokens_per_s: float  # script slot lines, per second of video covered
-    duration_s: float
-    task: Task = "describe"
-    words_per_second: float = 2.5
-    segment_seconds: float = 6.0
-    reasoning_tokens: int = 0
-
-    def output_tokens(self, start: float, end: float) -> int:
-        """Expected output of a request covering [start, end): answer plus reasoning."""
-        answer = _expected_output(
-            self.task, start, end, self.words_per_second, self.segment_seconds
-        )
-        return answer + self.reasoning_tokens
-
-
-def _span(frames: Sequence[Frame], a: int, b: int, duration_s: float) -> tuple[float, float]:
-    start = 0.0 if a == 0 else frames[a].time_s
-    end = duration_s if b == len(frames) else frames[b].time_s
-    return start, max(start, end)
-
-
-def _chunk_cost(
-    frames: Sequence[Frame], costs: Sequence[_FrameCost], a: int, b: int, shape: _Shape
-) -> tuple[int, int, int]:
-    """(image tokens, text tokens, bytes) of the request with frames[a:b]."""
-    start, end = _span(frames, a, b, shape.duration_s)
-    text = shape.prompt_tokens + (shape.context_tokens if a > 0 else 0)
-    text += math.ceil((end - start) * shape.slot_tokens_per_s)
-    img = 0
-    size = REQUEST_JSON_OVERHEAD + CHARS_PER_TOKEN_BYTES * text
-    for c in costs[a:b]:
-        img += c.image_tokens
-        text += c.text_tokens
-        size += c.bytes
-    return img, text, size
-
-
-def _fits(
-    frames: Sequence[Frame],
-    costs: Sequence[_FrameCost],
-    a: int,
-    b: int,
-    shape: _Shape,
-    limits: PlanLimits,
-) -> bool:
-    if b - a > limits.max_images_per_request:
-        return False
-    img, text, size = _chunk_cost(frames, costs, a, b, shape)
-    if img + text > limits.max_input_tokens or size > limits.max_request_bytes:
-        return False
-    if shape.task == "script" and b - a > 1:
-        # A script's answer grows with the time it covers: keep it inside the output budget.
-        # (One frame always fits: a single frame's stretch cannot be split further.)
-        start, end = _span(frames, a, b, shape.duration_s)
-        return shape.output_tokens(start, end) <= limits.max_output_tokens
-    return True
-
-
-def _greedy(
-    frames: Sequence[Frame], costs: Sequence[_FrameCost], shape: _Shape, limits: PlanLimits
-) -> list[tuple[int, int]]:
-    """Fewest contiguous chunks: fill each request until the next frame would break a cap."""
-    chunks: list[tuple[int, int]] = []
-    a = 0
-    n = len(frames)
-    while a < n:
-        if not _fits(frames, costs, a, a + 1, shape, limits):
-            raise ConfigError(
-                f"one frame ({frames[a].width}x{frames[a].height}) does not fit in a request "
-                f"under the caps ({limits.max_input_tokens:,} input tokens, "
-                f"{limits.max_request_bytes:,} bytes)",
-                hint="raise max_input_tokens, or send smaller frames (--resize) or detail low",
-            )
-        # Grow by doubling, then binary-search the largest chunk that fits: O(n log n) overall.
-        step = 1
-        b = a + 1
-        while b < n and _fits(frames, costs, a, min(n, b + step), shape, limits):
-            b = min(n, b + step)
-            step *= 2
-        lo, hi = b, min(n, b + step)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if _fits(frames, costs, a, mid, shape, limits):
-                lo = mid
-            else:
-                hi = mid - 1
-        chunks.append((a, lo))
-        a = lo
-    return chunks
-
-
-def _balanced(n: int, k: int) -> list[tuple[int, int]]:
-    base, extra = divmod(n, k)
-    bounds = [0]
-    for i in range(k):
-        bounds.append(bounds[-1] + base + (1 if i < extra else 0))
-    return list(itertools.pairwise(bounds))
-
-
-def split_frames(
-    frames: Sequence[Frame],
-    costs: Sequence[_FrameCost],
-    shape: _Shape,
-    limits: PlanLimits,
-) -> list[tuple[int, int]]:
-    """Contiguous chunks [a, b) covering every frame once, each request under every cap.
-
-    As few requests as the caps allow, with frames spread evenly over them when that still
-    fits (each chunk then sees a similar stretch of the video); else the greedy split.
-    """
-    if not frames:
-        return []
-    greedy = _greedy(frames, costs, shape, limits)
-    if len(greedy) == 1:
-        return greedy
-    for k in (len(greedy), len(greedy) + 1):
-        if k > len(frames):
-            break
-        even = _balanced(len(frames), k)
-        if all(_fits(frames, costs, a, b, shape, limits) for a, b in even):
-            return even
-    return greedy
-
-
-def _prompt_tokens(task: Task) -> int:
+def _prompt_tokens(task: ChatTask) -> int:
     """Input tokens of a request without frames: the system prompt, task text and schema.
 
     Measured on a representative prompt of the prompts stage (the presets differ by a few dozen
     tokens); pass `prompt_tokens` to make_plan for an exact count of your own prompt.
     """
-    import json
-
-    from .prompts import describe_messages, script_messages
-
     if task == "describe":
         msgs = describe_messages([], duration_s=600.0)
         schema = Description.model_json_schema()
@@ -262,105 +111,86 @@ def _prompt_tokens(task: Task) -> int:
     return text + message_overhead(len(msgs))
 
 
-def _expected_output(task: Task, start: float, end: float, wps: float, segment_s: float) -> int:
-    if task == "describe":
-        return DESCRIBE_OUTPUT_TOKENS
-    words = (end - start) * wps * FILL
-    segments = max(1, round((end - start) / max(0.5, segment_s)))
-    return math.ceil(words * TOKENS_PER_WORD + segments * SEGMENT_JSON_TOKENS + SCRIPT_JSON_TOKENS)
+@dataclass
+class _Draft:
+    """What the steps of make_plan build up."""
+
+    frames: list[Frame]
+    duration: float
+    task: Task
+    chat_task: ChatTask
+    options: PlanOptions
+    notes: list[str]
+    estimate: ImageEstimate | None = None
+    requests: list[PlannedRequest] | None = None
+    chunks: int = 0
+
+    def priced(self, inp: int, out: int) -> float | None:
+        if self.options.free:
+            return 0.0
+        usage = Usage(prompt_tokens=inp, completion_tokens=out, requests=1)
+        return chat_cost(self.options.model, usage, self.options.prices)
 
 
-def make_plan(
-    frames: Sequence[Frame],
-    *,
-    model: str,
-    duration_s: float,
-    task: Task = "describe",
-    detail: str = "auto",
-    limits: PlanLimits | None = None,
-    prices: PriceTable | None = None,
-    provider: str = "openai",
-    input: str = "",
-    shot_starts_s: Sequence[float] = (),
-    prompt_tokens: int | None = None,
-    reasoning_effort: str | None = None,
-    speech_model: str | None = None,
-    words_per_second: float = 2.5,
-    segment_seconds: float = 6.0,
-) -> Plan:
-    """The requests a run would make for `frames`, with their tokens and dollars.
-
-    `task` "voiceover" is a script plus speech by `speech_model`. A video over the caps becomes
-    several requests over contiguous time ranges; a multi-request description adds one
-    text-only merge request. Costs are None when the model (or speech model) has no price; on a
-    local provider they are 0. Expected output counts the answer plus a reasoning allowance
-    (reasoning_allowance); max figures assume every request uses its whole output budget.
-    """
-    limits = limits or limits_for(provider)
-    prices = prices or load_prices()
-    notes: list[str] = []
-    local = provider in LOCAL_PROVIDERS
-    chat_task: Task = "describe" if task == "describe" else "script"
-    # Requests cover contiguous time ranges: work on the frames in time order.
-    frames = sorted(frames, key=lambda f: f.time_s)
-    duration = max(duration_s, frames[-1].time_s if frames else 0.0, 0.0)
-
-    est = image_tokens(model, frames[0].width, frames[0].height, detail) if frames else None
-    rule = resolve_model(model)
-    if est is not None:
-        notes.extend(est.notes)
+def _estimate(draft: _Draft) -> list[FrameCost]:
+    """Image tokens, timestamp tokens and bytes of every frame, with the notes they raise."""
+    o, frames, notes = draft.options, draft.frames, draft.notes
+    rule = resolve_model(o.model)
+    if frames:
+        draft.estimate = image_tokens(o.model, frames[0].width, frames[0].height, o.detail)
+        notes.extend(draft.estimate.notes)
     elif not rule.known:
-        notes.append(f"unknown model {model!r}: image tokens would assume the {rule.family} rule")
-    if local:
+        notes.append(f"unknown model {o.model!r}: image tokens would assume the {rule.family} rule")
+    if o.free:
         notes.append(
-            f"{provider} server: image tokens follow OpenAI's rules; local models tokenize images "
-            "their own way, so counts are indicative only; chat costs nothing per token"
+            f"{o.provider} server: image tokens follow OpenAI's rules; local models tokenize "
+            "images their own way, so counts are indicative only; chat costs nothing per token"
         )
-
     costs = []
     for f in frames:
-        e = image_tokens(model, f.width, f.height, detail)
-        costs.append(_FrameCost(e.tokens, text_tokens(_ts(f.time_s)), frame_bytes(f)))
+        e = image_tokens(o.model, f.width, f.height, o.detail)
+        # The label prompts.frame_parts puts before each frame, so its tokens are counted.
+        costs.append(FrameCost(e.tokens, text_tokens(f"[{format_ts(f.time_s)}]"), frame_bytes(f)))
     if any(not f.jpeg for f in frames):
         notes.append(
             f"request bytes assume {JPEG_BYTES_PER_PIXEL} bytes per pixel for frames "
             "without JPEG data"
         )
-    base_prompt = prompt_tokens if prompt_tokens is not None else _prompt_tokens(chat_task)
-    reasoning = reasoning_allowance(model, reasoning_effort)
-    shape = _Shape(
-        prompt_tokens=base_prompt,
-        context_tokens=CONTEXT_TOKENS[chat_task],
-        slot_tokens_per_s=(SLOT_LINE_TOKENS / max(0.5, segment_seconds))
-        if chat_task == "script"
-        else 0.0,
-        duration_s=duration,
-        task=chat_task,
-        words_per_second=words_per_second,
-        segment_seconds=segment_seconds,
+    return costs
+
+
+def _shape(draft: _Draft, prompt_tokens: int | None) -> Shape:
+    o, task = draft.options, draft.chat_task
+    reasoning = reasoning_allowance(o.model, o.reasoning_effort)
+    if reasoning:
+        draft.notes.append(
+            f"expected output includes {reasoning:,} reasoning tokens per request (assumed"
+            + (f" for reasoning effort {o.reasoning_effort})" if o.reasoning_effort else ")")
+        )
+    slots_per_s = SLOT_LINE_TOKENS / max(0.5, o.segment_seconds) if task == "script" else 0.0
+    return Shape(
+        prompt_tokens=prompt_tokens if prompt_tokens is not None else _prompt_tokens(task),
+        context_tokens=CONTEXT_TOKENS[task],
+        slot_tokens_per_s=slots_per_s,
+        duration_s=draft.duration,
+        task=task,
+        words_per_second=o.words_per_second,
+        segment_seconds=o.segment_seconds,
         reasoning_tokens=reasoning,
     )
-    chunks = split_frames(frames, costs, shape, limits)
 
-    if reasoning:
-        notes.append(
-            f"expected output includes {reasoning:,} reasoning tokens per request (assumed"
-            + (f" for reasoning effort {reasoning_effort})" if reasoning_effort else ")")
-        )
-    cap = limits.max_output_tokens
 
-    def priced(inp: int, out: int) -> float | None:
-        if local:
-            return 0.0
-        return chat_cost(model, Usage(prompt_tokens=inp, completion_tokens=out, requests=1), prices)
-
+def _frame_requests(
+    draft: _Draft, costs: Sequence[FrameCost], shape: Shape, chunks: list[tuple[int, int]]
+) -> list[PlannedRequest]:
+    cap = draft.options.limits.max_output_tokens
     requests: list[PlannedRequest] = []
     for a, b in chunks:
-        img, text, size = _chunk_cost(frames, costs, a, b, shape)
-        start, end = _span(frames, a, b, duration)
+        img, text, size = chunk_cost(draft.frames, costs, a, b, shape)
+        start, end = span(draft.frames, a, b, draft.duration)
         wanted = shape.output_tokens(start, end)
         if wanted > cap:
-            notes.append(
+            draft.notes.append(
                 f"request {len(requests) + 1} may need ~{wanted:,} output tokens, more than "
                 f"its budget of {cap:,} (max_completion_tokens): the answer could be cut short"
             )
@@ -380,107 +210,91 @@ def make_plan(
                 expected_output_tokens=expected,
                 max_output_tokens=cap,
                 request_bytes=size,
-                cost_usd=priced(img + text, expected),
-                max_cost_usd=priced(img + text, cap),
+                cost_usd=draft.priced(img + text, expected),
+                max_cost_usd=draft.priced(img + text, cap),
             )
         )
-    if chat_task == "describe" and len(chunks) > 1:
-        merge_in = MERGE_PROMPT_TOKENS + len(chunks) * DESCRIBE_OUTPUT_TOKENS + message_overhead(2)
-        expected = min(cap, DESCRIBE_OUTPUT_TOKENS + reasoning)
-        requests.append(
-            PlannedRequest(
-                index=len(requests) + 1,
-                kind="merge",
-                start_s=0.0,
-                end_s=round(duration, 3),
-                text_tokens=merge_in,
-                input_tokens=merge_in,
-                expected_output_tokens=expected,
-                max_output_tokens=cap,
-                request_bytes=REQUEST_JSON_OVERHEAD + CHARS_PER_TOKEN_BYTES * merge_in,
-                cost_usd=priced(merge_in, expected),
-                max_cost_usd=priced(merge_in, cap),
-            )
-        )
-    if len(chunks) > 1:
-        biggest = max(r.images for r in requests)
-        notes.append(
-            f"{len(frames)} frames split into {len(chunks)} requests of at most {biggest} "
-            f"(caps: {limits.max_images_per_request:,} images, "
-            f"{limits.max_input_tokens:,} input tokens, {limits.max_request_bytes:,} bytes)"
-        )
+    return requests
 
-    chat_usd = _sum([r.cost_usd for r in requests])
-    chat_max = _sum([r.max_cost_usd for r in requests])
-    if chat_usd is None and requests:
-        notes.append(
-            f"no price for {model!r}: cost unknown (add it to a prices file: --prices FILE)"
-        )
 
-    speech_chars = 0
-    speech_secs = 0.0
-    speech_usd: float | None = 0.0
-    if task == "voiceover":
-        words = duration * words_per_second * FILL
-        speech_chars = math.ceil(words * CHARS_PER_WORD)
-        speech_secs = round(words / max(0.1, words_per_second), 1)
-        if speech_model is None:
-            speech_usd = None
-            notes.append("no speech model given: speech cost unknown")
-        else:
-            speech_usd = speech_cost(speech_model, speech_chars, speech_secs, prices)
-        if speech_model is not None and speech_usd is None:
-            notes.append(f"no price for speech model {speech_model!r}: speech cost unknown")
-        notes.append(
-            f"speech length assumes {words_per_second:g} words/s over {FILL:.0%} of the video "
-            f"and {CHARS_PER_WORD:g} characters a word"
-        )
-    total = None if chat_usd is None or speech_usd is None else chat_usd + speech_usd
-    total_max = None if chat_max is None or speech_usd is None else chat_max + speech_usd
-
-    first = frames[0] if frames else None
-    return Plan(
-        input=input,
-        task=task,
-        model=model,
-        provider=provider,
-        detail=detail,
-        duration_s=round(duration, 3),
-        frame_times_s=[round(f.time_s, 3) for f in frames],
-        shot_starts_s=[round(s, 3) for s in shot_starts_s],
-        frame_width=first.width if first else 0,
-        frame_height=first.height if first else 0,
-        image_tokens_per_frame=est.tokens if est else 0,
-        image_rule=est.rule if est else f"{rule.family} {rule.rule.describe(detail)}",
-        image_rule_known=rule.known,
-        limits=limits,
-        requests=requests,
-        chunks=len(chunks),
-        input_tokens=sum(r.input_tokens for r in requests),
-        expected_output_tokens=sum(r.expected_output_tokens for r in requests),
-        max_output_tokens=sum(r.max_output_tokens for r in requests),
-        chat_cost_usd=chat_usd,
-        max_chat_cost_usd=chat_max,
-        speech_model=speech_model if task == "voiceover" else None,
-        speech_characters=speech_chars,
-        speech_seconds=speech_secs,
-        speech_cost_usd=speech_usd if task == "voiceover" else None,
-        cost_usd=total,
-        max_cost_usd=total_max,
-        prices_as_of=prices.as_of,
-        notes=notes,
+def _merge_request(draft: _Draft, index: int, chunks: int, reasoning: int) -> PlannedRequest:
+    """The text-only request that joins the chunk descriptions of a long video."""
+    cap = draft.options.limits.max_output_tokens
+    merge_in = MERGE_PROMPT_TOKENS + chunks * DESCRIBE_OUTPUT_TOKENS + message_overhead(2)
+    expected = min(cap, DESCRIBE_OUTPUT_TOKENS + reasoning)
+    return PlannedRequest(
+        index=index,
+        kind="merge",
+        start_s=0.0,
+        end_s=round(draft.duration, 3),
+        text_tokens=merge_in,
+        input_tokens=merge_in,
+        expected_output_tokens=expected,
+        max_output_tokens=cap,
+        request_bytes=REQUEST_JSON_OVERHEAD + CHARS_PER_TOKEN_BYTES * merge_in,
+        cost_usd=draft.priced(merge_in, expected),
+        max_cost_usd=draft.priced(merge_in, cap),
     )
 
 
-def plan_frameset(frameset: FrameSet, *, model: str, **options: Any) -> Plan:
-    """make_plan for a FrameSet: its frames, video duration, shot starts and path."""
-    return make_plan(
-        frameset.frames,
-        model=model,
-        duration_s=frameset.video.duration_s,
-        shot_starts_s=frameset.shot_starts_s,
-        input=str(options.pop("input", frameset.video.path)),
-        **options,
+@dataclass(frozen=True)
+class SpeechEstimate:
+    """The speech a voiceover would need: characters, seconds and dollars (None: unknown)."""
+
+    characters: int
+    seconds: float
+    cost_usd: float | None
+
+
+def estimate_speech(
+    duration_s: float,
+    *,
+    words_per_second: float,
+    speech_model: str | None,
+    prices: PriceTable,
+    notes: list[str],
+) -> SpeechEstimate:
+    """The narration of a video of `duration_s`: words at the voice's pace over FILL of it."""
+    words = duration_s * words_per_second * FILL
+    characters = math.ceil(words * CHARS_PER_WORD)
+    seconds = round(words / max(0.1, words_per_second), 1)
+    cost: float | None = None
+    if speech_model is None:
+        notes.append("no speech model given: speech cost unknown")
+    else:
+        cost = speech_cost(speech_model, characters, seconds, prices)
+        if cost is None:
+            notes.append(f"no price for speech model {speech_model!r}: speech cost unknown")
+    notes.append(
+        f"speech length assumes {words_per_second:g} words/s over {FILL:.0%} of the video "
+        f"and {CHARS_PER_WORD:g} characters a word"
+    )
+    return SpeechEstimate(characters, seconds, cost)
+
+
+def plan_speech(
+    path: str, script: Script, duration_s: float, options: PlanOptions, *, notes: list[str]
+) -> Plan:
+    """The plan of speaking a given script: no vision request, only its speech."""
+    characters = sum(len(seg.text) for seg in script.segments)
+    model = options.speech_model or ""
+    cost = speech_cost(model, characters, None, options.prices) if characters else 0.0
+    said = f"speaks the given script ({len(script.segments)} segments): no vision request"
+    return Plan(
+        input=path,
+        task="voiceover",
+        model=options.model,
+        provider=options.provider,
+        duration_s=duration_s,
+        chat_cost_usd=0.0,
+        max_chat_cost_usd=0.0,
+        speech_model=options.speech_model,
+        speech_characters=characters,
+        speech_cost_usd=cost,
+        cost_usd=cost,
+        max_cost_usd=cost,
+        prices_as_of=options.prices.as_of,
+        notes=[said, *notes],
     )
 
 
@@ -488,6 +302,119 @@ def _sum(values: Sequence[float | None]) -> float | None:
     if any(v is None for v in values):
         return None
     return float(sum(v for v in values if v is not None))
+
+
+def _assemble(draft: _Draft, input: str, shot_starts_s: Sequence[float]) -> Plan:
+    o, requests, frames = draft.options, draft.requests or [], draft.frames
+    chat_usd = _sum([r.cost_usd for r in requests])
+    chat_max = _sum([r.max_cost_usd for r in requests])
+    if chat_usd is None and requests:
+        draft.notes.append(
+            f"no price for {o.model!r}: cost unknown (add it to a prices file: --prices FILE)"
+        )
+    speech = SpeechEstimate(0, 0.0, 0.0)
+    if draft.task == "voiceover":
+        speech = estimate_speech(
+            draft.duration,
+            words_per_second=o.words_per_second,
+            speech_model=o.speech_model,
+            prices=o.prices,
+            notes=draft.notes,
+        )
+    speech_usd = speech.cost_usd
+    rule = resolve_model(o.model)
+    est = draft.estimate
+    first = frames[0] if frames else None
+    return Plan(
+        input=input,
+        task=draft.task,
+        model=o.model,
+        provider=o.provider,
+        detail=o.detail,
+        duration_s=round(draft.duration, 3),
+        frame_times_s=[round(f.time_s, 3) for f in frames],
+        shot_starts_s=[round(s, 3) for s in shot_starts_s],
+        frame_width=first.width if first else 0,
+        frame_height=first.height if first else 0,
+        image_tokens_per_frame=est.tokens if est else 0,
+        image_rule=est.rule if est else f"{rule.family} {rule.rule.describe(o.detail)}",
+        image_rule_known=rule.known,
+        limits=o.limits,
+        requests=requests,
+        chunks=draft.chunks,
+        input_tokens=sum(r.input_tokens for r in requests),
+        expected_output_tokens=sum(r.expected_output_tokens for r in requests),
+        max_output_tokens=sum(r.max_output_tokens for r in requests),
+        chat_cost_usd=chat_usd,
+        max_chat_cost_usd=chat_max,
+        speech_model=o.speech_model if draft.task == "voiceover" else None,
+        speech_characters=speech.characters,
+        speech_seconds=speech.seconds,
+        speech_cost_usd=speech_usd if draft.task == "voiceover" else None,
+        cost_usd=None if chat_usd is None or speech_usd is None else chat_usd + speech_usd,
+        max_cost_usd=None if chat_max is None or speech_usd is None else chat_max + speech_usd,
+        prices_as_of=o.prices.as_of,
+        notes=draft.notes,
+    )
+
+
+def make_plan(
+    frames: Sequence[Frame],
+    options: PlanOptions,
+    *,
+    duration_s: float,
+    task: Task = "describe",
+    input: str = "",
+    shot_starts_s: Sequence[float] = (),
+    prompt_tokens: int | None = None,
+) -> Plan:
+    """The requests a run would make for `frames`, with their tokens and dollars.
+
+    `task` "voiceover" is a script plus speech by `options.speech_model`. A video over the caps
+    becomes several requests over contiguous time ranges; a multi-request description adds one
+    text-only merge request. Costs are None when the model (or speech model) has no price; on a
+    local server they are 0. Expected output counts the answer plus a reasoning allowance
+    (reasoning_allowance); max figures assume every request uses its whole output budget.
+    """
+    # Requests cover contiguous time ranges: work on the frames in time order.
+    ordered = sorted(frames, key=lambda f: f.time_s)
+    draft = _Draft(
+        frames=ordered,
+        duration=max(duration_s, ordered[-1].time_s if ordered else 0.0, 0.0),
+        task=task,
+        chat_task="describe" if task == "describe" else "script",
+        options=options,
+        notes=[],
+    )
+    costs = _estimate(draft)
+    shape = _shape(draft, prompt_tokens)
+    chunks = split_frames(ordered, costs, shape, options.limits)
+    draft.chunks = len(chunks)
+    draft.requests = _frame_requests(draft, costs, shape, chunks)
+    if draft.chat_task == "describe" and len(chunks) > 1:
+        merge = _merge_request(draft, len(draft.requests) + 1, len(chunks), shape.reasoning_tokens)
+        draft.requests.append(merge)
+    if len(chunks) > 1:
+        biggest = max(r.images for r in draft.requests)
+        limits = options.limits
+        draft.notes.append(
+            f"{len(ordered)} frames split into {len(chunks)} requests of at most {biggest} "
+            f"(caps: {limits.max_images_per_request:,} images, "
+            f"{limits.max_input_tokens:,} input tokens, {limits.max_request_bytes:,} bytes)"
+        )
+    return _assemble(draft, input, shot_starts_s)
+
+
+def plan_frameset(frameset: FrameSet, options: PlanOptions, task: Task) -> Plan:
+    """make_plan for a FrameSet: its frames, video duration, shot starts and path."""
+    return make_plan(
+        frameset.frames,
+        options,
+        duration_s=frameset.video.duration_s,
+        task=task,
+        input=frameset.video.path,
+        shot_starts_s=frameset.shot_starts_s,
+    )
 
 
 def check_budget(plan: Plan, max_cost: float | None) -> None:

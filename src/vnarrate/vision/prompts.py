@@ -10,11 +10,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from ..media.images import ImageInput, data_url
 from ..media.timecode import format_ts
 from ..models import Frame
 
 Message = dict[str, Any]
+
+
+class PromptOptions(BaseModel):
+    """What the prompts need (session.py builds them once per run from Settings)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    preset: str
+    prompt: str | None
+    language: str | None
+    detail: str | None  # None: the server takes no `detail`, so it is left out
+    style: str
+    instructions: str | None
+
 
 DESCRIBE_PRESETS: dict[str, str] = {
     "general": (

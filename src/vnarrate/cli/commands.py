@@ -1,0 +1,163 @@
+"""The commands: each hands its flags to a job of the runs layer and exits with its code. Options
+that are settings come from the Settings fields (options.py); the rest are the job's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..runs import jobs
+from ..runs.jobs import Request
+from ..runs.voiceover import VoiceoverFlags, voiceover
+from ..settings import CONNECTION, MODEL, OUTPUT, SAMPLING, SCRIPT, SPEECH, load_settings
+from .options import settings_options
+from .texts import COMMANDS, EXIT_CODES_HELP
+from .ui import UI
+
+Decorator = Callable[[Any], Any]
+
+
+def _ui() -> UI:
+    obj = click.get_current_context().find_object(UI)
+    return obj if obj is not None else UI()
+
+
+def _set_ui(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and (ui := ctx.find_object(UI)) is not None:
+        setattr(ui, str(param.name), True)
+
+
+def _flag(*decls: str, help: str, **kw: Any) -> Decorator:
+    return click.option(*decls, is_flag=True, help=help, **kw)
+
+
+def _all(*decorators: Decorator) -> Decorator:
+    def apply(f: Any) -> Any:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
+# -v/-q after the command name too: `vnarrate describe x -q`.
+_verbosity = _all(
+    _flag("-v", "--verbose", expose_value=False, callback=_set_ui, help="Say more."),
+    _flag("-q", "--quiet", expose_value=False, callback=_set_ui, help="Only products, errors."),
+)
+_inputs = _all(click.argument("inputs", nargs=-1, required=True), _verbosity)
+_recursive = _flag("--recursive", "-r", help="Descend into folders.")
+_batch = _all(
+    _recursive,
+    _flag("--json", "as_json", help="One JSON result line per input."),
+    _flag("--skip-existing", help="Skip inputs whose run manifest says complete."),
+    _flag("--dry-run", help="Show the plan (frames, tokens, cost); no calls."),
+)
+
+
+def _output(help: str, **path: Any) -> Decorator:
+    return click.option("-o", "--output", type=click.Path(path_type=Path, **path), help=help)
+
+
+def _path(*decls: str, help: str) -> Decorator:
+    return click.option(*decls, type=click.Path(path_type=Path, dir_okay=False), help=help)
+
+
+def _command(name: str) -> Callable[[Any], click.Command]:
+    # Not attached to the group here: group.py looks commands up by name when one is used.
+    return click.command(name, help=COMMANDS[name], epilog=EXIT_CODES_HELP)
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise SystemExit(code)
+
+
+def _run(job: Callable[..., int], flags: dict[str, Any], *extra: Any, **kw: Any) -> None:
+    _exit(job(load_settings(**flags), Request.from_flags(flags), _ui(), *extra, **kw))
+
+
+@_command("describe")
+@_inputs
+@_output("Write to FILE.", dir_okay=False)
+@settings_options("format", "prompt", "preset")
+@_batch
+@settings_options(*OUTPUT, *CONNECTION, *MODEL, *SAMPLING)
+def describe_command(**flags: Any) -> None:
+    _run(jobs.describe, flags)
+
+
+@_command("script")
+@_inputs
+@_output("Script file [VIDEO.script.json]; - prints it.", dir_okay=False, allow_dash=True)
+@settings_options("instructions")
+@_batch
+@settings_options(*OUTPUT, *SCRIPT, *CONNECTION, *MODEL, *SAMPLING)
+def script_command(**flags: Any) -> None:
+    _run(jobs.script, flags)
+
+
+@_command("voiceover")
+@_inputs
+@_output("Narration audio: .mp3, .wav or .m4a [VIDEO.narration.mp3].", dir_okay=False)
+@_path("--script", "script_file", help="Speak this (edited) script.json; no vision call.")
+@_path("--mux", help="Also write a copy of the video with the narration mixed in.")
+@_flag("--replace-audio", help="With --mux: drop the original audio.")
+@_flag("--untimed", help="One continuous narration (the notebook's way).")
+@settings_options(*SPEECH)
+@_batch
+@settings_options(*OUTPUT, *SCRIPT, *CONNECTION, *MODEL, *SAMPLING)
+def voiceover_command(
+    script_file: Path | None, mux: Path | None, replace_audio: bool, untimed: bool, **flags: Any
+) -> None:
+    _run(voiceover, flags, VoiceoverFlags(script_file, mux, replace_audio, untimed))
+
+
+@_command("plan")
+@_inputs
+@click.option("--task", type=click.Choice(["describe", "script", "voiceover"]),
+              default="describe", show_default=True, help="What the plan is for.")  # fmt: skip
+@_flag("--json", "as_json", help="One JSON plan per input (JSONL).")
+@_recursive
+@settings_options("tts_model", "jobs", *SCRIPT, *CONNECTION, *MODEL, *SAMPLING)
+def plan_command(task: str, **flags: Any) -> None:
+    _run(jobs.plan, flags, task=task)
+
+
+@_command("frames")
+@_inputs
+@_output("Folder for the JPEGs, frames.json and contact_sheet.jpg [VIDEO.frames/].",
+         file_okay=False)  # fmt: skip
+@_recursive
+@settings_options("force", "jobs", *SAMPLING)
+def frames_command(**flags: Any) -> None:
+    _run(jobs.frames, flags)
+
+
+@_command("models")
+@_verbosity
+@settings_options(*CONNECTION)
+def models_command(**flags: Any) -> None:
+    _exit(jobs.models(load_settings(**flags), _ui()))
+
+
+@click.group("cache", help=COMMANDS["cache"])
+def cache_command() -> None:
+    pass
+
+
+@cache_command.command("info", help="Where the cache is and how big.")
+@_verbosity
+@settings_options("cache_dir")
+def cache_info_command(**flags: Any) -> None:
+    _exit(jobs.cache_info(load_settings(**flags), _ui()))
+
+
+@cache_command.command("clear", help="Delete every cached response.")
+@_verbosity
+@settings_options("cache_dir")
+def cache_clear_command(**flags: Any) -> None:
+    _exit(jobs.cache_clear(load_settings(**flags), _ui()))

@@ -1,0 +1,288 @@
+"""Jobs: one per command -> files and outcomes for many inputs, and the exit code.
+
+Takes Settings, a Request (what the command line asks besides settings: inputs, `-o`, `--json`,
+`--dry-run`...) and a Reporter; gives the exit code. Each job checks its flags that go together
+(a UsageError, exit 2), checks every target before anything is paid for, runs the flow of
+pipeline.py per input through the batch driver, writes atomically, and writes the run manifest
+last. The voiceover job lives in voiceover.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import UsageError
+from ..media.sheets import contact_sheet
+from ..models import DescribeResult, FrameSet
+from ..narration.script import dump_script
+from ..pipeline import describe as describe_flow
+from ..pipeline import describe_images, prepare, write_script
+from ..server.client import make_client
+from ..server.doctor import check_server
+from ..session import api_key, open_cache, stage_options
+from ..settings import Settings
+from .driver import Batch, Outcome, Reporter
+from .inputs import Input, output_path, stdin_text
+from .manifest import record_output, write_manifest
+from .output import check_writable, write_bytes, write_text
+from .render import (
+    describe_summary,
+    description_record,
+    plan_record,
+    render_description,
+    render_plan,
+    script_record,
+)
+
+DESCRIPTION_SUFFIX = {"markdown": ".md", "text": ".txt", "json": ".json"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a command asks besides its settings."""
+
+    inputs: tuple[str, ...]
+    recursive: bool = False
+    as_json: bool = False
+    skip_existing: bool = False
+    dry_run: bool = False
+    output: Path | None = None  # -o: one input's product, where the user wants it
+    stdin: TextIO | None = None  # where `-` reads input paths from
+
+    @classmethod
+    def from_flags(cls, flags: dict[str, Any]) -> Request:
+        """The request in command-line flags (the settings among them are ignored here)."""
+        inputs = tuple(flags.get("inputs", ()))
+        own = ("recursive", "as_json", "skip_existing", "dry_run", "output")
+        given = {f: flags[f] for f in own if flags.get(f) is not None}
+        return cls(inputs=inputs, stdin=stdin_text() if "-" in inputs else None, **given)
+
+    def batch(self, settings: Settings, reporter: Reporter, command: str) -> Batch:
+        return Batch(
+            self.inputs,
+            settings,
+            reporter,
+            command=command,
+            recursive=self.recursive,
+            as_json=self.as_json,
+            skip_existing=self.skip_existing,
+            stdin=self.stdin,
+        )
+
+
+def one_input(batch: Batch, what: str) -> None:
+    """A flag that names one file cannot serve several inputs (exit 2)."""
+    if not batch.single:
+        raise UsageError(f"{what} one input; use --out-dir for several")
+
+
+def plan_outcome(inp: Input, batch: Batch, task: str) -> Outcome:
+    """`plan` and `--dry-run` for one input: frames -> pack -> plan, offline."""
+    options = stage_options(batch.settings)
+    plan = prepare(inp.source, options, task, report=batch.reporter.info).plan  # type: ignore[arg-type]
+    return Outcome(input=inp.source, record=plan_record(plan), text=render_plan(plan))
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+
+def plan(settings: Settings, request: Request, reporter: Reporter, *, task: str) -> int:
+    """`vnarrate plan`: the frames, requests, tokens and dollars a run would use; no key."""
+    batch = request.batch(settings, reporter, "plan")
+    return batch.run(lambda inp: plan_outcome(inp, batch, task))
+
+
+# --- describe ------------------------------------------------------------------------------------
+
+
+class _Describe:
+    def __init__(self, batch: Batch, request: Request) -> None:
+        self.batch = batch
+        self.settings = batch.settings
+        self.request = request
+        self.session = batch.open_session()
+
+    def target(self, inp: Input | None) -> Path | None:
+        if self.request.output is not None or inp is None:
+            return self.request.output
+        if self.settings.out_dir is None:
+            return None
+        return self.batch.path_for(inp, f".description{DESCRIPTION_SUFFIX[self.settings.format]}")
+
+    def video(self, inp: Input) -> Outcome:
+        target = self.target(inp)
+        if target is not None:
+            check_writable(target, force=self.settings.force)
+        progress = self.batch.reporter.progress(inp.source)
+        return self.finish(describe_flow(inp.source, self.session, progress=progress), inp)
+
+    def images(self, members: list[Input]) -> Outcome:
+        result = describe_images([m.source for m in members], self.session)
+        return self.finish(result, None)
+
+    def finish(self, result: DescribeResult, inp: Input | None) -> Outcome:
+        self.batch.reporter.info(describe_summary(result))
+        text = render_description(result, self.settings.format)
+        record = description_record(result)
+        target = self.target(inp)
+        if target is None:
+            shown = None if self.request.as_json else text
+            return Outcome(input=result.input, record=record, text=shown)
+        written = write_text(target, text, force=self.settings.force)
+        if self.settings.out_dir is not None and inp is not None and self.request.output is None:
+            write_manifest(
+                self.batch.manifest_for(inp),
+                self.settings,
+                record,
+                command="describe",
+                input=inp.source,
+                outputs=[record_output("description", written)],
+            )
+        self.batch.reporter.info(f"{result.input}: wrote {written}")
+        return Outcome(input=result.input, record={**record, "outputs": [str(written)]})
+
+
+def describe(settings: Settings, request: Request, reporter: Reporter) -> int:
+    """`vnarrate describe`: a title and a description of each video (and of all images)."""
+    if request.as_json:
+        settings = settings.model_copy(update={"format": "json"})
+    batch = request.batch(settings, reporter, "describe")
+    if request.output is not None:
+        one_input(batch, "-o/--output takes")
+    if request.dry_run:
+        return batch.run(lambda inp: plan_outcome(inp, batch, "describe"))
+    if request.output is not None:
+        check_writable(request.output, force=settings.force)
+    job = _Describe(batch, request)
+    return batch.run(job.video, job.images)
+
+
+# --- script --------------------------------------------------------------------------------------
+
+
+def script(settings: Settings, request: Request, reporter: Reporter) -> int:
+    """`vnarrate script`: a timed narration script (JSON) per video, to edit or speak later."""
+    batch = request.batch(settings, reporter, "script")
+    if request.output is not None:
+        one_input(batch, "-o/--output takes")
+    if request.dry_run:
+        return batch.run(lambda inp: plan_outcome(inp, batch, "script"))
+    session = batch.open_session()
+    to_stdout = request.output is not None and str(request.output) == "-"
+
+    def work(inp: Input) -> Outcome:
+        target = request.output or batch.path_for(inp, ".script.json")
+        if not to_stdout:
+            check_writable(target, force=settings.force)
+        result = write_script(inp.source, session, progress=reporter.progress(inp.source))
+        for note in result.notes:
+            reporter.warn(f"{inp.source}: {note}")
+        text = dump_script(result.script)
+        record = script_record(result)
+        if to_stdout:
+            return Outcome(input=inp.source, record=record, text=None if request.as_json else text)
+        written = write_text(target, text, force=settings.force)
+        manifest = batch.manifest_for(inp)
+        if request.output is not None:
+            manifest = target.with_name(target.name + ".vnarrate.json")
+        write_manifest(
+            manifest,
+            settings,
+            record,
+            command="script",
+            input=inp.source,
+            outputs=[record_output("script", written)],
+        )
+        reporter.say(f"{inp.source}: wrote {written} ({len(result.script.segments)} segments)")
+        return Outcome(input=inp.source, record={**record, "outputs": [str(written)]})
+
+    return batch.run(work)
+
+
+# --- frames --------------------------------------------------------------------------------------
+
+
+def write_frames(frameset: FrameSet, folder: Path, settings: Settings) -> int:
+    """The sampled JPEGs, frames.json and contact_sheet.jpg in `folder`; how many frames."""
+    force = settings.force
+    manifest_path, sheet = folder / "frames.json", folder / "contact_sheet.jpg"
+    # Check before writing anything, so a refused run leaves the folder as it was.
+    check_writable(manifest_path, force=force)
+    check_writable(sheet, force=force)
+    records = []
+    for n, frame in enumerate(frameset.frames, start=1):
+        name = f"frame_{n:04d}_{frame.time_s:08.3f}s.jpg"
+        write_bytes(folder / name, frame.jpeg, force=force)
+        shot = {"shot": frame.shot} if frame.shot is not None else {}
+        size = {"width": frame.width, "height": frame.height, "bytes": len(frame.jpeg)}
+        records.append(
+            {"file": name, "index": frame.index, "time_s": round(frame.time_s, 3), **size, **shot}
+        )
+    write_bytes(sheet, contact_sheet(frameset.frames), force=force)
+    doc = {
+        "input": frameset.video.path,
+        "video": frameset.video.model_dump(),
+        "mode": frameset.mode,
+        "sampling": stage_options(settings).sampling.model_dump(),
+        "shot_starts_s": frameset.shot_starts_s,
+        "frames": records,
+    }
+    write_text(manifest_path, json.dumps(doc, indent=2, ensure_ascii=False), force=force)
+    return len(records)
+
+
+def frames(settings: Settings, request: Request, reporter: Reporter) -> int:
+    """`vnarrate frames`: the frames the model would see, with a contact sheet; no key."""
+    batch = request.batch(settings, reporter, "frames")
+    options = stage_options(settings)
+
+    def work(inp: Input) -> Outcome:
+        stem = batch.stems[inp]
+        if request.output is None:
+            folder = output_path(None, stem, ".frames")
+        elif batch.single:
+            folder = request.output
+        else:
+            folder = output_path(request.output, stem, ".frames")
+        progress = reporter.progress(inp.source)
+        frameset = prepare(inp.source, options, "describe", progress=progress).chosen
+        n = write_frames(frameset, folder, settings)
+        reporter.say(
+            f"{inp.source}: wrote {n} frames, frames.json and contact_sheet.jpg to {folder}"
+        )
+        return Outcome(input=inp.source, record={"outputs": [str(folder)]})
+
+    return batch.run(work)
+
+
+# --- models and cache ------------------------------------------------------------------------------
+
+
+def models(settings: Settings, reporter: Reporter) -> int:
+    """`vnarrate models`: is the server reachable, is the key accepted, is the model there?"""
+    options = stage_options(settings)
+    client = make_client(
+        api_key=api_key(settings, options.profile),
+        base_url=settings.base_url,
+        timeout=settings.timeout,
+        max_retries=0,
+    )
+    report = check_server(client, model=settings.model, provider=options.provider)
+    reporter.product("\n".join(report.lines()))
+    return 0 if report.ok else 5
+
+
+def cache_info(settings: Settings, reporter: Reporter) -> int:
+    info = open_cache(settings).info()
+    reporter.product(f"{info.path}\n{info.entries} entries, {info.bytes / 1e6:.1f} MB")
+    return 0
+
+
+def cache_clear(settings: Settings, reporter: Reporter) -> int:
+    store = open_cache(settings)
+    removed = store.clear()
+    reporter.say(f"removed {removed} entries from {store.root}")
+    return 0
