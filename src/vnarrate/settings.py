@@ -182,7 +182,11 @@ class Settings(BaseSettings):
         le=0,
         description="With --mux: original audio level under speech, dB.",
     )
-    subtitles: bool = Field(default=True, description="Write .srt and .vtt subtitles.")
+    subtitles: bool = Field(
+        default=True,
+        description="Write .srt and .vtt subtitles.",
+        json_schema_extra={"off": "No .srt and .vtt."},
+    )
     jobs: int = Field(default=4, ge=1, le=64, description="Inputs (and speech requests) at once.")
 
     # --- frames ------------------------------------------------------------------------------
@@ -227,7 +231,11 @@ class Settings(BaseSettings):
     )
 
     # --- cache ---------------------------------------------------------------------------------
-    cache: bool = Field(default=True, description="Answer identical requests from the cache.")
+    cache: bool = Field(
+        default=True,
+        description="Answer identical requests from the cache.",
+        json_schema_extra={"off": "Bypass the cache."},
+    )
     cache_dir: Path | None = Field(
         default=None,
         description="Response cache folder (default: the user cache folder).",
@@ -293,6 +301,7 @@ class OptionSpec:
     default: Any
     help: str  # the description, with the default when there is one
     path: str | None  # "file" or "folder" for a Path setting
+    off_help: str  # for a switch that is on by default: what --no-... does
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -331,6 +340,7 @@ def option_spec(name: str) -> OptionSpec:
         default=default,
         help=(field.description or "") + (f" [default: {default}]" if shown else ""),
         path=str(extra["path"]) if "path" in extra else None,
+        off_help=str(extra.get("off", "")),
     )
 
 

@@ -121,6 +121,7 @@ def voiceover_command(
 @click.option("--task", type=click.Choice(["describe", "script", "voiceover"]),
               default="describe", show_default=True, help="What the plan is for.")  # fmt: skip
 @_flag("--json", "as_json", help="One JSON plan per input (JSONL).")
+@_flag("--dry-run", hidden=True, help="Accepted for symmetry: a plan makes no calls anyway.")
 @_recursive
 @settings_options("tts_model", "jobs", *SCRIPT, *CONNECTION, *MODEL, *SAMPLING)
 def plan_command(task: str, **flags: Any) -> None:

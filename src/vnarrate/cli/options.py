@@ -46,8 +46,7 @@ def setting(name: str, *decls: str) -> Decorator[Any]:
     if spec.kind is bool:
         if spec.default is True:
             flags = decls or (flag_name(name).replace("--", "--no-", 1),)
-            said = f"Do not: {spec.help.rstrip('.').lower()}."
-            return click.option(*flags, name, flag_value=False, default=None, help=said)
+            return click.option(*flags, name, flag_value=False, default=None, help=spec.off_help)
         flags = decls or (flag_name(name),)
         return click.option(*flags, name, is_flag=True, default=None, help=spec.help)
     flags = decls or (flag_name(name),)
