@@ -113,7 +113,8 @@ def _token_advice(field: str, provider: str) -> BadRequestAdvice:
             "--token-field max_completion_tokens",
             fix={"token_field": "max_completion_tokens"},
         )
-    suggest = provider if provider in ("ollama", "lmstudio", "vllm", "llamacpp") else "ollama"
+    local = provider in PROFILES and PROFILES[provider].local
+    suggest = provider if local else "ollama"
     return BadRequestAdvice(
         advice=f"this server wants max_tokens: pass --provider {suggest} or "
         "--token-field max_tokens",
