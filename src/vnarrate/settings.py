@@ -111,6 +111,33 @@ class Settings(BaseSettings):
     jpeg_quality: int = Field(default=85, ge=1, le=100)
     scene_threshold: float = Field(default=0.3, gt=0, le=1)  # --sample scenes: cut sensitivity
 
+    # --- soundtrack ----------------------------------------------------------------------------
+    # Measured on the shared dialogue clips and generated mixes (BENCHMARKS.md, "Speech detection").
+    speech_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="speech probability (0-1) at which a 32 ms window of the soundtrack counts as speech",
+    )
+    speech_min_s: float = Field(
+        default=0.25,
+        ge=0,
+        le=5,
+        description="seconds: shorter bursts of detected speech are ignored",
+    )
+    speech_min_silence_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description="seconds: shorter pauses do not split speech",
+    )
+    speech_pad_s: float = Field(
+        default=0.2,
+        ge=0,
+        le=2,
+        description="seconds added before and after each stretch of speech",
+    )
+
     # --- plan, budget, limits ----------------------------------------------------------------
     max_cost: float | None = Field(default=None, ge=0)  # dollars; refuse runs estimated above it
     prices: Path | None = None  # a JSON file of prices over the packaged ones
