@@ -239,6 +239,27 @@ def test_audio_that_starts_late_keeps_its_times(tmp_path: Path) -> None:
     assert scores(result.regions, late, result.duration_s)[1] >= 0.95
 
 
+def _adts(path: Path, x: np.ndarray, rate: int, layout: str) -> bytes:
+    """Raw AAC in ADTS frames (a .aac file): such files can simply be concatenated."""
+    return make_soundtrack(path, [x], rate=rate, layout=layout, video=False).read_bytes()
+
+
+def test_a_stream_that_changes_layout_and_rate_midway(tmp_path: Path) -> None:
+    # Broadcast streams (ADTS, MPEG-TS) may switch channels or rate: mono 16 kHz, then stereo,
+    # then mono 8 kHz, each 12 s with the same three lines.
+    x = dialogue()
+    clip = tmp_path / "switching.aac"
+    clip.write_bytes(
+        _adts(tmp_path / "a.aac", x, RATE, "mono")
+        + _adts(tmp_path / "b.aac", np.stack([x, x]), RATE, "stereo")
+        + _adts(tmp_path / "c.aac", x[::2], 8000, "mono")
+    )
+    result = detect_speech(clip, options())
+    assert result is not None
+    truth = [(s + k * 12.0, e + k * 12.0) for k in range(3) for s, e in TRUTH]
+    assert scores(result.regions, truth, 36.0)[1] >= 0.95, result.regions
+
+
 def test_an_undecodable_track_raises_soundtrack_error(tmp_path: Path) -> None:
     good = make_soundtrack(tmp_path / "good.mp4", [dialogue()], rate=RATE)
     broken = damage_audio(good, tmp_path / "broken.mp4")

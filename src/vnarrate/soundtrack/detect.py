@@ -27,9 +27,10 @@ carries a warning saying how much was lost.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,11 +80,19 @@ def detect_speech(path: str | Path, options: SpeechOptions) -> SpeechMap | None:
         if stream is None:
             return None
         track = _track_info(stream)
+        if stream.codec_context is None:
+            raise SoundtrackError(f"audio track {track.index}: no decoder for its codec")
         session = load_model()
         warnings: list[str] = []
         decoded = _Decoded()
-        blocks = _in_background(_blocks(container, stream, decoded, warnings))
-        probs = _probabilities(session, blocks)
+        # closing(): the decoding thread stops before the container closes, even on an error
+        with contextlib.closing(
+            _in_background(_blocks(container, stream, decoded, warnings))
+        ) as bl:
+            try:
+                probs = _probabilities(session, bl)
+            except (av.FFmpegError, ValueError) as exc:
+                raise SoundtrackError(f"audio track {track.index} ({track.codec}): {exc}") from None
         duration = _duration(container, decoded)
     if decoded.frames == 0:
         raise SoundtrackError(f"audio track {track.index} ({track.codec}) could not be decoded")
@@ -170,10 +179,9 @@ def _blocks(
 
 def _pcm(container: Any, stream: Any, decoded: _Decoded, warnings: list[str]) -> Iterator[Samples]:
     """The stream's audio as 16 kHz mono chunks, holes in the timestamps filled with silence."""
-    import av
     import numpy as np
 
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    resampler = _Resampler()
     lost = 0
     for frame in _frames(container, stream, warnings):
         if frame is None:
@@ -187,12 +195,10 @@ def _pcm(container: Any, stream: Any, decoded: _Decoded, warnings: list[str]) ->
             if hole > MAX_DRIFT_S * SAMPLE_RATE:
                 decoded.samples += hole
                 yield np.zeros(hole, np.float32)
-        for out in resampler.resample(frame):
-            chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+        for chunk in resampler.resample(frame):
             decoded.samples += len(chunk)
             yield chunk
-    for out in resampler.resample(None):
-        chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+    for chunk in resampler.resample(None):
         decoded.samples += len(chunk)
         yield chunk
     if lost and decoded.frames:
@@ -200,6 +206,28 @@ def _pcm(container: Any, stream: Any, decoded: _Decoded, warnings: list[str]) ->
             f"{lost} damaged audio packet{'s' if lost > 1 else ''} skipped: "
             "speech there is unknown and was treated as silence"
         )
+
+
+class _Resampler:
+    """Any layout and rate -> 16 kHz mono float32 (FFmpeg's downmix and resampler). A stream
+    that changes layout or rate mid-way (an ADTS or TS broadcast may) gets a new resampler."""
+
+    def __init__(self) -> None:
+        self._current: Any = None
+
+    def resample(self, frame: Any) -> list[Samples]:
+        import av
+        import numpy as np
+
+        if self._current is None:
+            self._current = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        try:
+            outs = self._current.resample(frame)
+        except ValueError:  # "Frame does not match AudioResampler setup"
+            outs = self._current.resample(None)
+            self._current = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            outs += self._current.resample(frame)
+        return [o.to_ndarray().reshape(-1).astype(np.float32, copy=False) for o in outs]
 
 
 def _frames(container: Any, stream: Any, warnings: list[str]) -> Iterator[Any]:
@@ -219,7 +247,7 @@ def _frames(container: Any, stream: Any, warnings: list[str]) -> Iterator[Any]:
         warnings.append(f"the audio could not be read to its end ({exc}); the rest is unknown")
 
 
-def _in_background(items: Iterator[Samples], depth: int = 3) -> Iterator[Samples]:
+def _in_background(items: Iterator[Samples], depth: int = 3) -> Generator[Samples, None, None]:
     """Run `items` on a worker thread, `depth` blocks ahead: decoding (PyAV) and the model
     (onnxruntime) both release the GIL, so on 2 cores they overlap. Exceptions are re-raised
     here; leaving early stops the worker."""
