@@ -307,10 +307,11 @@ def _new_session() -> Any:
         import onnxruntime as ort  # type: ignore[import-untyped]
     except ImportError as exc:
         raise SoundtrackError(f"speech detection needs onnxruntime ({exc})") from None
+    ort.set_default_logger_severity(3)  # errors only: core modules never print
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: core modules never print
+    options.log_severity_level = 3
     model = resources.files(__package__).joinpath(MODEL_FILE).read_bytes()
     try:
         return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
