@@ -276,3 +276,191 @@ def parse_vtt(text: str) -> list[tuple[float, float, list[str]]]:
         g = m.groups()
         cues.append((_seconds(*g[:4]), _seconds(*g[4:]), lines[1:]))
     return cues
+
+
+# --- soundtracks: speech-like signals, music and noise beds, multi-track files ------------------
+
+# Formants (Hz) of five vowels: the synthetic voice moves between them, one per syllable.
+_VOWELS = [
+    (730, 1090, 2440),
+    (270, 2290, 3010),
+    (300, 870, 2240),
+    (530, 1840, 2480),
+    (570, 840, 2410),
+]
+
+
+def at_dbfs(x: np.ndarray, dbfs: float) -> np.ndarray:
+    """`x` scaled to an RMS level of `dbfs` (float32)."""
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) or 1.0
+    return (x * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+
+
+def speechlike(
+    seconds: float, *, f0: float = 120.0, seed: int = 0, rate: int = 16000, dbfs: float = -22.0
+) -> np.ndarray:
+    """A synthetic voice a speech detector takes for speech: a glottal pulse train with a moving
+    pitch, shaped by vowel formants that change five times a second, a noise burst (consonant)
+    at each syllable's start, and a syllable envelope. Mono float32 at `rate`, `dbfs` RMS."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    pitch = (
+        f0 * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t + rng.random() * 6)) * (1 - 0.1 * t / seconds)
+    )
+    pulses = np.diff(np.floor(np.cumsum(pitch) / rate), prepend=0.0)
+    source = np.convolve(pulses, np.exp(-np.arange(40) / 8), mode="same")
+    out = np.zeros(n)
+    syllable = round(0.2 * rate)
+    for start in range(0, n, syllable):
+        seg = source[start : start + syllable]
+        freqs = np.fft.rfftfreq(len(seg), 1 / rate)
+        shape = sum(
+            (1 / (k + 1)) / (1 + ((freqs - f) / (80 + 40 * k)) ** 2)
+            for k, f in enumerate(_VOWELS[int(rng.integers(len(_VOWELS)))])
+        )
+        voiced = np.fft.irfft(np.fft.rfft(seg) * shape, len(seg))
+        voiced *= np.sin(np.pi * np.linspace(0, 1, len(seg))) ** 0.6
+        burst = min(len(seg), round(0.03 * rate))
+        voiced[:burst] += rng.standard_normal(burst) * 0.3 * voiced.std()
+        out[start : start + len(seg)] = voiced
+    return at_dbfs(out, dbfs)
+
+
+def music_bed(
+    seconds: float, *, seed: int = 0, rate: int = 16000, dbfs: float = -22.0
+) -> np.ndarray:
+    """Music without voice: chords with harmonics, a vibrato melody (the most voice-like part
+    of music), a kick and a hi-hat, at 120 bpm. Mono float32 at `rate`, `dbfs` RMS."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    out = np.zeros(n)
+    beat = round(0.5 * rate)
+    roots = [220.0, 174.6, 196.0, 261.6]
+    for bar, start in enumerate(range(0, n, 4 * beat)):
+        tt = t[start : start + 4 * beat] - t[start]
+        env = np.minimum(1, tt / 0.05) * np.exp(-tt / 3)
+        for ratio in (1, 1.26, 1.5):
+            for k in range(1, 6):
+                out[start : start + len(tt)] += (
+                    0.2 * env * np.sin(2 * np.pi * roots[bar % 4] * ratio * k * tt) / k**1.5
+                )
+    for start in range(0, n, beat):
+        tt = t[start : start + beat] - t[start]
+        f = [440, 494, 523, 587, 659, 698, 784, 880][int(rng.integers(8))]
+        phase = 2 * np.pi * np.cumsum(f * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * tt))) / rate
+        env = np.minimum(1, tt / 0.03) * np.exp(-tt / 0.4)
+        out[start : start + len(tt)] += 0.35 * env * (np.sin(phase) + 0.3 * np.sin(2 * phase))
+        out[start : start + len(tt)] += 0.6 * np.exp(-tt / 0.08) * np.sin(2 * np.pi * 60 * tt)
+        hat = min(len(tt) // 2, 800)
+        mid = start + len(tt) // 2
+        out[mid : mid + hat] += 0.15 * rng.standard_normal(hat) * np.exp(-np.arange(hat) / 150)
+    return at_dbfs(out, dbfs)
+
+
+def pink_noise(
+    seconds: float, *, seed: int = 0, rate: int = 16000, dbfs: float = -22.0
+) -> np.ndarray:
+    """Pink (1/f) noise, mono float32 at `rate`, `dbfs` RMS."""
+    n = round(seconds * rate)
+    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))
+    return at_dbfs(np.fft.irfft(spec, n), dbfs)
+
+
+def place(
+    seconds: float, parts: Sequence[tuple[float, np.ndarray]], *, rate: int = 16000
+) -> np.ndarray:
+    """A mono track of `seconds` with each (start_s, samples) added at its time."""
+    out = np.zeros(round(seconds * rate), np.float32)
+    for start, x in parts:
+        i = round(start * rate)
+        out[i : i + len(x)] += x[: len(out) - i]
+    return out
+
+
+def make_soundtrack(
+    path: Path,
+    tracks: Sequence[np.ndarray],
+    *,
+    rate: int,
+    layout: str = "mono",
+    codec: str = "aac",
+    video: bool = True,
+    default: int | None = None,
+    start_s: float = 0.0,
+) -> Path:
+    """A file with one audio stream per array in `tracks` (each (channels, n) or (n,) float32 at
+    `rate`, in `layout`), and a small still video stream unless `video` is False. `default`:
+    the only track flagged default (None: the muxer's choice). `start_s`: the audio's first
+    timestamp, so a stream can start later than the file."""
+    seconds = max(t.shape[-1] for t in tracks) / rate
+    with av.open(str(path), "w") as out:
+        vs = None
+        if video:
+            vs = out.add_stream("libx264", rate=5)
+            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        streams = [out.add_stream(codec, rate=rate, layout=layout) for _ in tracks]
+        if default is not None:
+            for i, st in enumerate(streams):
+                st.disposition = av.stream.Disposition.default if i == default else 0
+        if vs is not None:
+            img = np.full((48, 64, 3), 90, np.uint8)
+            for i in range(max(1, round(seconds * 5))):
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts = i
+                out.mux(vs.encode(frame))
+            out.mux(vs.encode(None))
+        for st, samples in zip(streams, tracks, strict=True):
+            _encode_track(out, st, np.atleast_2d(samples), rate, layout, round(start_s * rate))
+    return path
+
+
+def _encode_track(
+    out: av.container.OutputContainer,
+    st: av.AudioStream,
+    x: np.ndarray,
+    rate: int,
+    layout: str,
+    pts0: int,
+) -> None:
+    fmt = st.codec_context.format.name
+    step = 960 if st.codec_context.name in ("libopus", "opus") else 1024
+    for i in range(0, x.shape[1], step):
+        block = x[:, i : i + step]
+        if fmt == "s16":
+            data = (np.clip(block.T, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
+        elif fmt == "flt":
+            data = np.ascontiguousarray(block.T.reshape(1, -1), np.float32)
+        else:
+            data = np.ascontiguousarray(block, np.float32)
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+        frame.sample_rate, frame.pts, frame.time_base = rate, pts0 + i, Fraction(1, rate)
+        out.mux(st.encode(frame))
+    out.mux(st.encode(None))
+
+
+def damage_audio(src: Path, dst: Path, *, every: int = 1, seed: int = 1) -> Path:
+    """A copy of `src` (one video and one audio stream) whose audio packets are replaced by noise
+    (every one, or every `every`-th); the video is copied as it is."""
+    rng = np.random.default_rng(seed)
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        a_in = inp.streams.audio[0]
+        a_out = out.add_stream_from_template(a_in)
+        v_out = out.add_stream_from_template(inp.streams.video[0]) if inp.streams.video else None
+        n = 0
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream is a_in:
+                if n % every == 0:
+                    noise = av.Packet(rng.integers(0, 256, packet.size, dtype=np.uint8).tobytes())
+                    noise.pts, noise.dts, noise.time_base = packet.pts, packet.dts, packet.time_base
+                    packet = noise
+                n += 1
+                packet.stream = a_out
+            else:
+                packet.stream = v_out
+            out.mux(packet)
+    return dst

@@ -309,3 +309,45 @@ class Plan(BaseModel):
     max_cost_usd: float | None = None  # chat at full output budgets + speech
     prices_as_of: str = ""
     notes: list[str] = Field(default_factory=list)
+
+
+# --- soundtrack: where people speak in a video's own audio --------------------------------------
+
+
+class SpeechOptions(BaseModel):
+    """How speech probabilities become speech regions (the soundtrack stage's options).
+
+    No defaults here: they live once in Settings (the `# --- soundtrack ---` block)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    threshold: float = Field(gt=0, lt=1)  # a 32 ms window at or above it starts speech
+    min_speech_s: float = Field(ge=0)  # shorter bursts (a cough, a drum hit) are dropped
+    min_silence_s: float = Field(ge=0)  # shorter pauses do not split speech
+    pad_s: float = Field(ge=0)  # added before and after each region
+
+
+class AudioTrack(BaseModel):
+    """The audio stream a stage listened to."""
+
+    index: int  # stream index in the container
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    language: str | None = None
+
+
+class SpeechMap(BaseModel):
+    """Where people speak in a video's audio: merged speech regions and every gap between them.
+
+    Times are seconds from the start of the file. `gaps` is the complement of `regions` in
+    [0, duration_s], lead-in and tail included, however short (callers filter by length)."""
+
+    duration_s: float
+    regions: list[tuple[float, float]]
+    gaps: list[tuple[float, float]]
+    speech_s: float  # total length of the regions
+    detector: str  # name and version of the voice-activity detector
+    track: AudioTrack
+    warnings: list[str] = Field(default_factory=list)

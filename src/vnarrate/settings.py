@@ -208,6 +208,33 @@ class Settings(BaseSettings):
         description="--sample scenes: how different frames must be to count as a cut.",
     )
 
+    # --- soundtrack ----------------------------------------------------------------------------
+    # Measured on the shared dialogue clips and generated mixes (BENCHMARKS.md, "Speech detection").
+    speech_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="speech probability (0-1) at which a 32 ms window of the soundtrack counts as speech",
+    )
+    speech_min_s: float = Field(
+        default=0.25,
+        ge=0,
+        le=5,
+        description="seconds: shorter bursts of detected speech are ignored",
+    )
+    speech_min_silence_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description="seconds: shorter pauses do not split speech",
+    )
+    speech_pad_s: float = Field(
+        default=0.2,
+        ge=0,
+        le=2,
+        description="seconds added before and after each stretch of speech",
+    )
+
     # --- plan, budget, limits ----------------------------------------------------------------
     max_cost: float | None = Field(
         default=None, ge=0, description="Refuse runs estimated above this many USD (exit 3)."
