@@ -26,7 +26,7 @@ from _media import (
 from conftest import MEDIA, requires_media
 from pydantic import ValidationError
 
-from vnarrate.models import SpeechMap, SpeechOptions
+from vnarrate.models import SpeechMap, VadOptions
 from vnarrate.settings import Settings
 from vnarrate.soundtrack import SoundtrackError, detect_speech, speech_gaps, speech_regions
 
@@ -37,7 +37,7 @@ Intervals = Sequence[tuple[float, float]]
 TRUTH = [(2.0, 4.5), (6.0, 8.0), (9.5, 11.0)]
 
 
-def options(**changes: float) -> SpeechOptions:
+def options(**changes: float) -> VadOptions:
     """The defaults from Settings, as the session builds them."""
     s = Settings()
     base = {
@@ -46,7 +46,7 @@ def options(**changes: float) -> SpeechOptions:
         "min_silence_s": s.speech_min_silence_s,
         "pad_s": s.speech_pad_s,
     }
-    return SpeechOptions(**(base | changes))
+    return VadOptions(**(base | changes))
 
 
 def dialogue(seconds: float = 12.0) -> np.ndarray:
@@ -134,7 +134,7 @@ def test_gaps_are_every_stretch_without_speech_like_the_ground_truth() -> None:
 
 def test_options_have_no_defaults_of_their_own_and_are_frozen() -> None:
     with pytest.raises(ValidationError):
-        SpeechOptions()  # type: ignore[call-arg]
+        VadOptions()  # type: ignore[call-arg]
     o = options()
     with pytest.raises(ValidationError):
         o.threshold = 0.9  # type: ignore[misc]

@@ -314,7 +314,7 @@ class Plan(BaseModel):
 # --- soundtrack: where people speak in a video's own audio --------------------------------------
 
 
-class SpeechOptions(BaseModel):
+class VadOptions(BaseModel):
     """How speech probabilities become speech regions (the soundtrack stage's options).
 
     No defaults here: they live once in Settings (the `# --- soundtrack ---` block)."""

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from .errors import ConfigError
 from .media.images import ImageOptions
-from .models import SamplingSpec, Usage
+from .models import SamplingSpec, Usage, VadOptions
 from .narration.backend import BackendChoice, BackendMode, choose_backend
 from .narration.speech import CachedSpeech, SpeechOptions
 from .narration.timeline import FitOptions
@@ -74,6 +74,7 @@ class StageOptions:
     provider: str
     profile: ProviderProfile
     sampling: SamplingSpec
+    vad: VadOptions
     pack: PackOptions
     plan: PlanOptions
     prompts: PromptOptions
@@ -167,6 +168,12 @@ def stage_options(settings: Settings) -> StageOptions:
         provider=profile.name,
         profile=profile,
         sampling=sampling_spec(settings),
+        vad=VadOptions(
+            threshold=settings.speech_threshold,
+            min_speech_s=settings.speech_min_s,
+            min_silence_s=settings.speech_min_silence_s,
+            pad_s=settings.speech_pad_s,
+        ),
         pack=PackOptions(
             mode=settings.pack,
             max_images=cap,

@@ -214,25 +214,25 @@ class Settings(BaseSettings):
         default=0.5,
         gt=0,
         lt=1,
-        description="speech probability (0-1) at which a 32 ms window of the soundtrack counts as speech",
+        description="Speech probability at which 32 ms of the soundtrack count as speech.",
     )
     speech_min_s: float = Field(
         default=0.25,
         ge=0,
         le=5,
-        description="seconds: shorter bursts of detected speech are ignored",
+        description="Seconds: shorter bursts of detected speech are ignored.",
     )
     speech_min_silence_s: float = Field(
         default=0.5,
         ge=0,
         le=5,
-        description="seconds: shorter pauses do not split speech",
+        description="Seconds: shorter pauses do not split speech.",
     )
     speech_pad_s: float = Field(
         default=0.2,
         ge=0,
         le=2,
-        description="seconds added before and after each stretch of speech",
+        description="Seconds added before and after each stretch of speech.",
     )
 
     # --- plan, budget, limits ----------------------------------------------------------------
@@ -447,6 +447,7 @@ MODEL = _names(
 )
 OUTPUT = _names("out_dir jobs force cache cache_dir")
 SCRIPT = _names("style words_per_second segment_seconds")
+SOUNDTRACK = _names("speech_threshold speech_min_s speech_min_silence_s speech_pad_s")
 SPEECH: tuple[str | tuple[str, str], ...] = (
     *_names("duck_db subtitles tts_model voice speed"),
     ("tts_instructions", "--instructions"),

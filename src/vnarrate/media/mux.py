@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError, OutputError, UsageError
 from ..models import Placement
 from .audio import BLOCK, mono_frame
+from .probe import main_stream
 
 if TYPE_CHECKING:
     import av
@@ -91,18 +92,6 @@ def mux(
     return out
 
 
-def _main_stream(streams: Sequence[Any]) -> Any:
-    """The stream flagged default, else the first one, else None. Cover art (a "video" stream
-    holding one picture) is never the video."""
-    from av.stream import Disposition
-
-    usable = [s for s in streams if not s.disposition & Disposition.attached_pic]
-    for stream in usable:
-        if stream.disposition & Disposition.default:
-            return stream
-    return usable[0] if usable else None
-
-
 def _video_out(
     dst: av.container.OutputContainer, vin: Any, report: Callable[[str], None] | None
 ) -> tuple[Any, bool]:
@@ -134,11 +123,11 @@ class _Remux:
 
         narration, sample_rate, placements, duck_db = mixing
         self.src, self.dst = src, dst
-        vin = _main_stream(src.streams.video)
+        vin = main_stream(src.streams.video)
         if vin is None:
             raise InputError(f"{src.name}: no video stream to mux the narration into")
         self.vin = vin
-        self.ain = None if replace_audio else _main_stream(src.streams.audio)
+        self.ain = None if replace_audio else main_stream(src.streams.audio)
         self.vout, self.copy = _video_out(dst, vin, report)
         channels = 2 if self.ain is not None and self.ain.codec_context.channels >= 2 else 1
         layout = "stereo" if channels == 2 else "mono"

@@ -8,9 +8,10 @@ reads the headers and the index and decodes the first frame; fast even for hour-
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..models import VideoInfo
@@ -174,3 +175,15 @@ def _first_frame(
             frame: av.VideoFrame = frames[0]
             return frame
     return None
+
+
+def main_stream(streams: Sequence[Any]) -> Any:
+    """The stream flagged default, else the first one, else None. Cover art (a "video" stream
+    holding one picture) is never the video."""
+    from av.stream import Disposition
+
+    usable = [s for s in streams if not s.disposition & Disposition.attached_pic]
+    for stream in usable:
+        if stream.disposition & Disposition.default:
+            return stream
+    return usable[0] if usable else None

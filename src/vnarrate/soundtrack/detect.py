@@ -1,6 +1,6 @@
 """Speech detection: a video's own audio -> where people speak (SpeechMap), offline, no key.
 
-Takes a path and SpeechOptions; gives a SpeechMap (merged speech regions and every gap between
+Takes a path and VadOptions; gives a SpeechMap (merged speech regions and every gap between
 them, in seconds from the start of the file), or None when the file has no audio stream.
 
 How: the default (else the first) audio stream is decoded with PyAV on a worker thread, downmixed
@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..models import AudioTrack, SpeechMap, SpeechOptions
+from ..media.probe import main_stream
+from ..models import AudioTrack, SpeechMap, VadOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,7 +65,7 @@ class SoundtrackError(InputError):
     """The audio track (or the speech model) is unusable: go on without the soundtrack."""
 
 
-def detect_speech(path: str | Path, options: SpeechOptions) -> SpeechMap | None:
+def detect_speech(path: str | Path, options: VadOptions) -> SpeechMap | None:
     """Where people speak in the video's default (else first) audio track; None without audio.
 
     Raises SoundtrackError when the file cannot be opened, the track yields no audio, or the
@@ -76,7 +77,7 @@ def detect_speech(path: str | Path, options: SpeechOptions) -> SpeechMap | None:
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise SoundtrackError(f"cannot read the audio of {path}: {exc}") from None
     with container:
-        stream = main_audio_stream(container)
+        stream = main_stream(container.streams.audio)
         if stream is None:
             return None
         track = _track_info(stream)
@@ -109,17 +110,6 @@ def detect_speech(path: str | Path, options: SpeechOptions) -> SpeechMap | None:
 
 
 # --- which stream, how long ---------------------------------------------------------------------
-
-
-def main_audio_stream(container: Any) -> Any | None:
-    """The audio stream flagged default, else the first one, else None."""
-    import av
-
-    streams = list(container.streams.audio)
-    for stream in streams:
-        if stream.disposition & av.stream.Disposition.default:
-            return stream
-    return streams[0] if streams else None
 
 
 def _track_info(stream: Any) -> AudioTrack:
@@ -346,7 +336,7 @@ def _probabilities(session: Any, blocks: Iterator[Samples]) -> Samples:
 
 def speech_regions(
     probs: Sequence[float] | Samples,
-    options: SpeechOptions,
+    options: VadOptions,
     *,
     duration_s: float,
     offset_s: float = 0.0,
