@@ -351,3 +351,22 @@ class SpeechMap(BaseModel):
     detector: str  # name and version of the voice-activity detector
     track: AudioTrack
     warnings: list[str] = Field(default_factory=list)
+
+
+class SpokenLine(BaseModel):
+    """One stretch of what is said in the soundtrack, placed by the speech detector's times."""
+
+    start_s: float
+    end_s: float
+    text: str = ""  # empty until transcribed
+    speaker: str | None = None
+
+
+class Soundtrack(BaseModel):
+    """What the video's own audio holds: where people speak (always, offline) and, when it was
+    transcribed, what they say. The pipeline's `listen` step gives it; None means no audio."""
+
+    speech: SpeechMap
+    lines: list[SpokenLine] = Field(default_factory=list)  # one per speech region, in time order
+    transcribed: bool = False
+    warnings: list[str] = Field(default_factory=list)

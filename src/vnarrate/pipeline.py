@@ -31,8 +31,8 @@ from .models import (
     Plan,
     Script,
     ScriptResult,
-    Segment,
-    ShortenedLines,
+    Soundtrack,
+    SpokenLine,
     Task,
     Usage,
     Voiceover,
@@ -43,16 +43,11 @@ from .narration.speech import Synthesis, faithfulness_note, synthesize_all
 from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
 from .server.prices import speech_cost, usage_cost
 from .session import Session, StageOptions
+from .soundtrack import SoundtrackError, detect_speech
+from .vision.ask import describe_chunks, script_chunks, shorten
 from .vision.pack import pack_frames
 from .vision.plan import check_budget, plan_frameset, plan_speech
-from .vision.prompts import (
-    describe_images_messages,
-    describe_messages,
-    image_input_part,
-    merge_messages,
-    script_messages,
-    shorten_messages,
-)
+from .vision.prompts import describe_images_messages, image_input_part
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -115,6 +110,23 @@ def _priced(options: StageOptions, usage: Usage) -> float | None:
     return usage_cost(options.plan.model, usage, options.plan.prices, free=options.plan.free)
 
 
+# --- listen: where people speak in the soundtrack -----------------------------------------------
+
+
+def listen(path: str, options: StageOptions, *, report: Report = _quiet) -> Soundtrack | None:
+    """Where people speak in the video's own audio (offline); None without an audio track, or
+    when the track cannot be read (a warning: the run goes on without the soundtrack)."""
+    try:
+        speech = detect_speech(path, options.vad)
+    except SoundtrackError as exc:
+        report(f"warning: {exc}; continuing without the soundtrack")
+        return None
+    if speech is None:
+        return None
+    lines = [SpokenLine(start_s=a, end_s=b) for a, b in speech.regions]
+    return Soundtrack(speech=speech, lines=lines, warnings=speech.warnings)
+
+
 # --- describe ----------------------------------------------------------------------------------
 
 
@@ -126,39 +138,19 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
     video = prep.chosen.video
     report(
         f"{path}: {len(prep.chosen.frames)} frames from {video.duration_s:.1f} s "
-        f"({video.width}x{video.height})"
+        f"({video.width}x{video.height}), asking {o.chat.model}"
     )
-    chunks = prep.chunks()
-    usage = Usage()
-    parts: list[tuple[str, str]] = []
-    for n, chunk in enumerate(chunks, start=1):
-        report(f"{path}: asking {o.chat.model} (request {n}/{len(chunks)}, {len(chunk)} frames)")
-        messages = describe_messages(
-            chunk,
-            duration_s=video.duration_s,
-            preset=o.prompts.preset,
-            prompt=o.prompts.prompt,
-            detail=o.prompts.detail,
-            language=o.prompts.language,
-            context=parts[-1][1] if parts else None,
-            part=(n, len(chunks)),
-        )
-        answer, used = session.chat(Description, messages)
-        usage = usage + used
-        parts.append((answer.title.strip(), answer.description.strip()))
-    title, text = parts[0]
-    if len(parts) > 1:
-        report(f"{path}: merging {len(parts)} partial descriptions")
-        messages = merge_messages(
-            parts, duration_s=video.duration_s, preset=o.prompts.preset, language=o.prompts.language
-        )
-        merged, used = session.chat(Description, messages)
-        usage = usage + used
-        title, text = merged.title.strip(), merged.description.strip()
+    answer, usage = describe_chunks(
+        prep.chunks(),
+        duration_s=video.duration_s,
+        prompts=o.prompts,
+        ask=session.chat,
+        report=lambda msg: report(f"{path}: {msg}"),
+    )
     return DescribeResult(
         input=path,
-        title=title,
-        description=text,
+        title=answer.title,
+        description=answer.description,
         model=o.chat.model,
         usage=usage,
         requests=usage.requests,
@@ -221,43 +213,22 @@ def write_script(
     wps = o.plan.words_per_second
     cuts = suggest_slots(duration, target_s=o.plan.segment_seconds, cuts_s=prep.sent.shot_starts_s)
     slots = [(a, b, word_budget(a, b, wps)) for a, b in cuts]
-    chunks = prep.chunks()
-    usage = Usage()
-    segments: list[Segment] = []
-    title, language = "", o.prompts.language or "en"
-    for n, chunk in enumerate(chunks, start=1):
-        # Each chunk narrates its own stretch of time, with the previous line as context.
-        lo = chunk[0].time_s if n > 1 else 0.0
-        hi = chunks[n][0].time_s if n < len(chunks) else duration
-        mine = [s for s in slots if lo <= s[0] < hi] or [(lo, hi, word_budget(lo, hi, wps))]
-        report(
-            f"{path}: writing a {o.prompts.style} script with {o.chat.model} ({n}/{len(chunks)})"
-        )
-        messages = script_messages(
-            chunk,
-            duration_s=duration,
-            slots=mine,
-            style=o.prompts.style,
-            instructions=o.prompts.instructions,
-            language=o.prompts.language,
-            detail=o.prompts.detail,
-            context=segments[-1].text if segments else None,
-        )
-        raw, used = session.chat(Script, messages)
-        usage = usage + used
-        title, language = title or raw.title, raw.language or language
-        # Lines past the video's end stay in, for repair() to drop with a note.
-        last = n == len(chunks)
-        segments.extend(
-            s for s in raw.segments if lo - 0.5 <= s.start_s and (last or s.start_s < hi)
-        )
-    script, notes = repair(Script(title=title, language=language, segments=segments), duration)
+    raw, usage = script_chunks(
+        prep.chunks(),
+        duration_s=duration,
+        slots=slots,
+        words_per_second=wps,
+        prompts=o.prompts,
+        ask=session.chat,
+        report=lambda msg: report(f"{path}: {msg} with {o.chat.model}"),
+    )
+    script, notes = repair(raw, duration)
     if not script.segments:
         raise ApiError("the model wrote no usable narration segments", hint="try again")
     long = over_budget(script, wps)
     if long:
         report(f"{path}: {len(long)} segment(s) over their word budget; asking to shorten them")
-        script, more = _shorten(session, script, long, wps)
+        script, more = shorten(script, long, wps, session.chat)
         usage = usage + more
         notes.append(f"shortened {len(long)} segment(s) to fit their slots")
     still = over_budget(script, wps)
@@ -277,21 +248,6 @@ def write_script(
         over_budget=still,
         cost_usd=_priced(o, usage),
     )
-
-
-def _shorten(
-    session: Session, script: Script, indexes: list[int], wps: float
-) -> tuple[Script, Usage]:
-    """One request that shortens the given segments; lines it does not return stay as they were."""
-    segs = script.segments
-    items = [(i, segs[i].text, word_budget(segs[i].start_s, segs[i].end_s, wps)) for i in indexes]
-    answer, usage = session.chat(ShortenedLines, shorten_messages(items, language=script.language))
-    new_text = {ln.id: ln.text for ln in answer.lines if ln.id in indexes and ln.text.strip()}
-    segments = [
-        Segment(start_s=seg.start_s, end_s=seg.end_s, text=new_text.get(i, seg.text))
-        for i, seg in enumerate(segs)
-    ]
-    return script.model_copy(update={"segments": segments}), usage
 
 
 # --- voiceover ---------------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""Asking: the planned chunks of frames -> one validated answer for the whole video.
+
+Takes the frames of each planned request (in time order), the prompt options and `ask` (the
+session's chat call: a schema and messages in, a validated answer and its usage out); gives a
+Description (each chunk described with the previous one's text as context, then one text-only
+merge) or a raw Script (each chunk narrating its own stretch of time). Also the one request that
+shortens narration lines over their word budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from ..models import Description, Frame, Script, Segment, ShortenedLines, Usage
+from ..narration.script import word_budget
+from .prompts import (
+    PromptOptions,
+    describe_messages,
+    merge_messages,
+    script_messages,
+    shorten_messages,
+)
+
+T = TypeVar("T", bound=BaseModel)
+Report = Callable[[str], None]
+Slot = tuple[float, float, int]  # start, end, word budget
+
+
+class Ask(Protocol):
+    """The chat call: an answer of type `schema` to `messages`, and the usage it cost."""
+
+    def __call__(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]: ...
+
+
+def describe_chunks(
+    chunks: Sequence[Sequence[Frame]],
+    *,
+    duration_s: float,
+    prompts: PromptOptions,
+    ask: Ask,
+    report: Report,
+) -> tuple[Description, Usage]:
+    """One description per chunk (each told what came before), merged when there are several."""
+    usage = Usage()
+    parts: list[tuple[str, str]] = []
+    for n, chunk in enumerate(chunks, start=1):
+        report(f"request {n}/{len(chunks)}, {len(chunk)} frames")
+        messages = describe_messages(
+            chunk,
+            duration_s=duration_s,
+            preset=prompts.preset,
+            prompt=prompts.prompt,
+            detail=prompts.detail,
+            language=prompts.language,
+            context=parts[-1][1] if parts else None,
+            part=(n, len(chunks)),
+        )
+        answer, used = ask(Description, messages)
+        usage = usage + used
+        parts.append((answer.title.strip(), answer.description.strip()))
+    title, text = parts[0]
+    if len(parts) > 1:
+        report(f"merging {len(parts)} partial descriptions")
+        messages = merge_messages(
+            parts, duration_s=duration_s, preset=prompts.preset, language=prompts.language
+        )
+        merged, used = ask(Description, messages)
+        usage = usage + used
+        title, text = merged.title.strip(), merged.description.strip()
+    return Description(title=title, description=text), usage
+
+
+def script_chunks(
+    chunks: Sequence[Sequence[Frame]],
+    *,
+    duration_s: float,
+    slots: Sequence[Slot],
+    words_per_second: float,
+    prompts: PromptOptions,
+    ask: Ask,
+    report: Report,
+) -> tuple[Script, Usage]:
+    """The narration of every chunk's own stretch of time, concatenated (not yet repaired)."""
+    usage = Usage()
+    segments: list[Segment] = []
+    title, language = "", prompts.language or "en"
+    for n, chunk in enumerate(chunks, start=1):
+        # Each chunk narrates its own stretch of time, with the previous line as context.
+        lo = chunk[0].time_s if n > 1 else 0.0
+        hi = chunks[n][0].time_s if n < len(chunks) else duration_s
+        mine = [s for s in slots if lo <= s[0] < hi] or [
+            (lo, hi, word_budget(lo, hi, words_per_second))
+        ]
+        report(f"writing a {prompts.style} script ({n}/{len(chunks)})")
+        messages = script_messages(
+            chunk,
+            duration_s=duration_s,
+            slots=mine,
+            style=prompts.style,
+            instructions=prompts.instructions,
+            language=prompts.language,
+            detail=prompts.detail,
+            context=segments[-1].text if segments else None,
+        )
+        raw, used = ask(Script, messages)
+        usage = usage + used
+        title, language = title or raw.title, raw.language or language
+        # Lines past the video's end stay in, for the repair to drop with a note.
+        last = n == len(chunks)
+        segments.extend(
+            s for s in raw.segments if lo - 0.5 <= s.start_s and (last or s.start_s < hi)
+        )
+    return Script(title=title, language=language, segments=segments), usage
+
+
+def shorten(
+    script: Script, indexes: list[int], words_per_second: float, ask: Ask
+) -> tuple[Script, Usage]:
+    """One request that shortens the given segments; lines it does not return stay as they were."""
+    segs = script.segments
+    items = [
+        (i, segs[i].text, word_budget(segs[i].start_s, segs[i].end_s, words_per_second))
+        for i in indexes
+    ]
+    answer, usage = ask(ShortenedLines, shorten_messages(items, language=script.language))
+    new_text = {ln.id: ln.text for ln in answer.lines if ln.id in indexes and ln.text.strip()}
+    segments = [
+        Segment(start_s=seg.start_s, end_s=seg.end_s, text=new_text.get(i, seg.text))
+        for i, seg in enumerate(segs)
+    ]
+    return script.model_copy(update={"segments": segments}), usage
