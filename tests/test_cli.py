@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx2
 import pytest
 import respx
 from _media import make_audio_only, make_video
@@ -249,3 +250,34 @@ def test_plan_refuses_images_in_one_line(tmp_path: Path) -> None:
     r = run_cli(["plan", photo])
     assert r.code == 4, r
     assert "takes videos" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_long_video_chunks_are_asked_at_once_then_merged(
+    api: respx.Router, key: str, video: Path
+) -> None:
+    parts = [{"title": f"Part {i}", "description": f"Colour {i}."} for i in (1, 2, 3)]
+    merged = {"title": "Three colours", "description": "Red, then green, then blue."}
+
+    def answer(request: httpx2.Request) -> respx.MockResponse:
+        body = json.loads(request.content)
+        text = json.dumps(body["messages"])
+        if "consecutive parts" in text:
+            return respx.MockResponse(200, json=chat_response(merged))
+        n = int(text.split("This is part ")[1][0])
+        return respx.MockResponse(200, json=chat_response(parts[n - 1]))
+
+    route = api.post("/chat/completions").mock(side_effect=answer)
+    args = ["--frames", "6", "--max-images-per-request", "2", "--pack", "none", "--json"]
+    r = run_cli(["describe", video, *args])
+    assert r.code == 0, r
+    doc = json.loads(r.out)
+    assert doc["title"] == "Three colours" and doc["requests"] == 4
+    bodies = [json.loads(c.request.content) for c in route.calls]
+    chunked = [b for b in bodies if "This is part" in json.dumps(b["messages"])]
+    assert len(chunked) == 3
+    for b in chunked:  # each part stands alone: no part waits for another's answer
+        assert sum(p["type"] == "image_url" for p in b["messages"][1]["content"]) == 2
+        assert "Colour" not in json.dumps(b["messages"])
+    merge = next(b for b in bodies if "consecutive parts" in json.dumps(b["messages"]))
+    text = merge["messages"][1]["content"]
+    assert text.index("Colour 1") < text.index("Colour 2") < text.index("Colour 3")

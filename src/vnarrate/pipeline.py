@@ -146,6 +146,7 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         prompts=o.prompts,
         ask=session.chat,
         report=lambda msg: report(f"{path}: {msg}"),
+        jobs=o.jobs,
     )
     return DescribeResult(
         input=path,
@@ -221,6 +222,7 @@ def write_script(
         prompts=o.prompts,
         ask=session.chat,
         report=lambda msg: report(f"{path}: {msg} with {o.chat.model}"),
+        jobs=o.jobs,
     )
     script, notes = repair(raw, duration)
     if not script.segments:

@@ -242,6 +242,12 @@ class Session:
     report: Report = _quiet
     _speech: BackendChoice | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # At most --jobs chat requests in flight for the whole run, whether they come from several
+    # inputs or from the chunks of one long video.
+    _slots: threading.BoundedSemaphore | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, self.options.jobs))
 
     @property
     def secrets(self) -> list[str]:
@@ -250,9 +256,11 @@ class Session:
 
     def chat(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]:
         """One validated answer of type `schema` (from the cache when identical)."""
-        return complete(
-            self.client, schema, messages, self.options.chat, key=self.key, cache=self.cache
-        )
+        assert self._slots is not None
+        with self._slots:
+            return complete(
+                self.client, schema, messages, self.options.chat, key=self.key, cache=self.cache
+            )
 
     def speech(self) -> BackendChoice:
         """The speech backend (chosen once per run, on first use), why it was chosen, and the

@@ -2,14 +2,18 @@
 
 Takes the frames of each planned request (in time order), the prompt options and `ask` (the
 session's chat call: a schema and messages in, a validated answer and its usage out); gives a
-Description (each chunk described with the previous one's text as context, then one text-only
-merge) or a raw Script (each chunk narrating its own stretch of time). Also the one request that
-shortens narration lines over their word budget.
+Description (each chunk described on its own, then one text-only merge in time order) or a raw
+Script (each chunk narrating its own stretch of time). The chunks of a long video are asked at
+the same time (at most `jobs` at once): none waits for another's answer, so a two-hour video
+takes about one request's latency, not their sum, and all can go in one Batch API round. Also the
+one request that shortens narration lines over their word budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -25,6 +29,7 @@ from .prompts import (
 )
 
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
 Report = Callable[[str], None]
 Slot = tuple[float, float, int]  # start, end, word budget
 
@@ -35,6 +40,18 @@ class Ask(Protocol):
     def __call__(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]: ...
 
 
+def in_parallel(calls: Sequence[Callable[[], R]], jobs: int) -> list[R]:
+    """Every call's result, in order; at most `jobs` at a time. The first failure is raised
+    once the others have ended (a request in flight cannot be recalled anyway)."""
+    if jobs <= 1 or len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(
+        max_workers=min(jobs, len(calls)), thread_name_prefix="vnarrate-ask"
+    ) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
+
+
 def describe_chunks(
     chunks: Sequence[Sequence[Frame]],
     *,
@@ -42,11 +59,12 @@ def describe_chunks(
     prompts: PromptOptions,
     ask: Ask,
     report: Report,
+    jobs: int = 1,
 ) -> tuple[Description, Usage]:
-    """One description per chunk (each told what came before), merged when there are several."""
-    usage = Usage()
-    parts: list[tuple[str, str]] = []
-    for n, chunk in enumerate(chunks, start=1):
+    """One description per chunk (each told which part of the video it is), asked at the same
+    time, then merged in time order when there are several."""
+
+    def one(n: int, chunk: Sequence[Frame]) -> tuple[Description, Usage]:
         report(f"request {n}/{len(chunks)}, {len(chunk)} frames")
         messages = describe_messages(
             chunk,
@@ -55,12 +73,14 @@ def describe_chunks(
             prompt=prompts.prompt,
             detail=prompts.detail,
             language=prompts.language,
-            context=parts[-1][1] if parts else None,
             part=(n, len(chunks)),
         )
-        answer, used = ask(Description, messages)
-        usage = usage + used
-        parts.append((answer.title.strip(), answer.description.strip()))
+        return ask(Description, messages)
+
+    calls = [partial(one, n, chunk) for n, chunk in enumerate(chunks, start=1)]
+    answers = in_parallel(calls, jobs)
+    usage = sum((used for _, used in answers), Usage())
+    parts = [(a.title.strip(), a.description.strip()) for a, _ in answers]
     title, text = parts[0]
     if len(parts) > 1:
         report(f"merging {len(parts)} partial descriptions")
@@ -82,37 +102,47 @@ def script_chunks(
     prompts: PromptOptions,
     ask: Ask,
     report: Report,
+    jobs: int = 1,
 ) -> tuple[Script, Usage]:
-    """The narration of every chunk's own stretch of time, concatenated (not yet repaired)."""
-    usage = Usage()
-    segments: list[Segment] = []
-    title, language = "", prompts.language or "en"
-    for n, chunk in enumerate(chunks, start=1):
-        # Each chunk narrates its own stretch of time, with the previous line as context.
-        lo = chunk[0].time_s if n > 1 else 0.0
-        hi = chunks[n][0].time_s if n < len(chunks) else duration_s
+    """The narration of every chunk's own stretch of time (its slots only), asked at the same
+    time and concatenated in time order (not yet repaired)."""
+    bounds = [
+        (
+            chunk[0].time_s if n > 0 else 0.0,
+            chunks[n + 1][0].time_s if n + 1 < len(chunks) else duration_s,
+        )
+        for n, chunk in enumerate(chunks)
+    ]
+
+    def one(n: int) -> tuple[Script, Usage]:
+        lo, hi = bounds[n]
         mine = [s for s in slots if lo <= s[0] < hi] or [
             (lo, hi, word_budget(lo, hi, words_per_second))
         ]
-        report(f"writing a {prompts.style} script ({n}/{len(chunks)})")
+        report(f"writing a {prompts.style} script ({n + 1}/{len(chunks)})")
         messages = script_messages(
-            chunk,
+            chunks[n],
             duration_s=duration_s,
             slots=mine,
             style=prompts.style,
             instructions=prompts.instructions,
             language=prompts.language,
             detail=prompts.detail,
-            context=segments[-1].text if segments else None,
         )
-        raw, used = ask(Script, messages)
-        usage = usage + used
-        title, language = title or raw.title, raw.language or language
+        return ask(Script, messages)
+
+    answers = in_parallel([partial(one, n) for n in range(len(chunks))], jobs)
+    segments: list[Segment] = []
+    for n, (raw, _) in enumerate(answers):
+        lo, hi = bounds[n]
         # Lines past the video's end stay in, for the repair to drop with a note.
-        last = n == len(chunks)
+        last = n + 1 == len(chunks)
         segments.extend(
             s for s in raw.segments if lo - 0.5 <= s.start_s and (last or s.start_s < hi)
         )
+    title = next((raw.title for raw, _ in answers if raw.title), "")
+    language = next((raw.language for raw, _ in answers if raw.language), prompts.language or "en")
+    usage = sum((used for _, used in answers), Usage())
     return Script(title=title, language=language, segments=segments), usage
 
 
