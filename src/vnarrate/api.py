@@ -21,21 +21,10 @@ from typing import Any
 from . import pipeline
 from .models import DescribeResult, Plan, ScriptResult, Task, VoiceoverResult
 from .runs.inputs import Input, assign_stems
+from .runs.terminal import SilentReporter
 from .runs.voiceover import VoiceoverFlags, VoiceoverJob
 from .session import open_session, stage_options
 from .settings import load_settings
-
-
-class _Silent:
-    """A Reporter that keeps quiet: a Python caller reads the result instead."""
-
-    def info(self, msg: str) -> None:
-        pass
-
-    say = warn = error = product = info
-
-    def progress(self, label: str) -> None:
-        return None
 
 
 def plan(video: str | Path, *, task: Task = "describe", **settings: Any) -> Plan:
@@ -81,7 +70,7 @@ def voiceover(
     job = VoiceoverJob(
         loaded,
         open_session(loaded),
-        _Silent(),
+        SilentReporter(),
         flags,
         output=Path(output) if output is not None else None,
     )

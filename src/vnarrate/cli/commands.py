@@ -11,22 +11,22 @@ import click
 
 from ..runs import jobs
 from ..runs.jobs import Request
+from ..runs.terminal import TerminalReporter
 from ..runs.voiceover import VoiceoverFlags, voiceover
 from ..settings import CONNECTION, MODEL, OUTPUT, SAMPLING, SCRIPT, SPEECH, load_settings
 from .options import settings_options
 from .texts import COMMANDS, EXIT_CODES_HELP
-from .ui import UI
 
 Decorator = Callable[[Any], Any]
 
 
-def _ui() -> UI:
-    obj = click.get_current_context().find_object(UI)
-    return obj if obj is not None else UI()
+def _ui() -> TerminalReporter:
+    obj = click.get_current_context().find_object(TerminalReporter)
+    return obj if obj is not None else TerminalReporter()
 
 
 def _set_ui(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value and (ui := ctx.find_object(UI)) is not None:
+    if value and (ui := ctx.find_object(TerminalReporter)) is not None:
         setattr(ui, str(param.name), True)
 
 

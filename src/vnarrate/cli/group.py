@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import click
 
+from ..runs.terminal import TerminalReporter
 from ..version import __version__
 from .texts import COMMANDS, EXIT_CODES_HELP, GROUP_HELP
-from .ui import UI
 
 
 class LazyGroup(click.Group):
@@ -43,4 +43,4 @@ class LazyGroup(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="Print only the product and errors.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
-    ctx.obj = UI(verbose=verbose, quiet=quiet)
+    ctx.obj = TerminalReporter(verbose=verbose, quiet=quiet)

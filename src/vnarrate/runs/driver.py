@@ -48,6 +48,18 @@ class Reporter(Protocol):
     def progress(self, label: str) -> Progress | None:
         """A progress callback for one input, or None when nobody watches."""
 
+    def begin(self, total: int) -> None:
+        """A batch of `total` inputs starts."""
+
+    def start(self, label: str) -> None:
+        """One input starts."""
+
+    def end(self, label: str) -> None:
+        """One input has ended (done, failed or skipped)."""
+
+    def finish(self) -> None:
+        """The batch has ended."""
+
 
 Status = Literal["ok", "error", "skipped"]
 
@@ -233,7 +245,11 @@ class Batch:
         inp = members[0]
         if self._skip(inp):
             return Outcome(input=label, status="skipped", record={"reason": "complete"})
-        return work(inp)
+        self.reporter.start(label)
+        try:
+            return work(inp)
+        finally:
+            self.reporter.end(label)
 
     def _emit(self, outcome: Outcome) -> None:
         if outcome.status == "error":
@@ -251,13 +267,17 @@ class Batch:
         """Run `work` per video (and `images` once for all images); report every outcome in
         input order; give the documented exit code."""
         secrets = self.session.secrets if self.session else []
-        outcomes = run_batch(
-            list(self.units),
-            lambda label: self._unit(label, work, images),
-            jobs=self.settings.jobs,
-            emit=self._emit,
-            redact=lambda text: redact(text, *secrets),
-        )
+        self.reporter.begin(len(self.units))
+        try:
+            outcomes = run_batch(
+                list(self.units),
+                lambda label: self._unit(label, work, images),
+                jobs=self.settings.jobs,
+                emit=self._emit,
+                redact=lambda text: redact(text, *secrets),
+            )
+        finally:
+            self.reporter.finish()
         if len(self.units) > 1:
             self.reporter.say(summary(outcomes))
         return exit_code(outcomes)
