@@ -329,10 +329,17 @@ def test_mux_uses_the_default_audio_track(tmp_path: Path) -> None:
     _two_audio_tracks(video, default=1)  # track 0: 440 Hz, track 1 (default): 880 Hz
     track, placed = narration(2.0, (1.5,), 0.3)
     out = mux(video, track, SR, placed, tmp_path / "out.mp4", duck_db=-12.0)
-    assert streams(out) == [("video", "h264"), ("audio", "aac")]
+    # The narrated track first (the default one, 880 Hz), then the other track as it was.
+    assert streams(out) == [("video", "h264"), ("audio", "aac"), ("audio", "aac")]
     x = decode(out, 48000)
     assert tone_level(x, 48000, 880.0, 0.2, 1.0) > 0.15
     assert tone_level(x, 48000, 440.0, 0.2, 1.0) < 0.01
+    with av.open(str(out)) as c:
+        other = c.streams.audio[1]
+        y = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(other)])
+    assert tone_level(y, 48000, 440.0, 0.2, 1.0) > 0.1  # kept, not mixed with the narration
+    replaced = mux(video, track, SR, placed, tmp_path / "r.mp4", duck_db=-12.0, replace_audio=True)
+    assert streams(replaced) == [("video", "h264"), ("audio", "aac")]
 
 
 def test_mux_refuses_bad_targets(tmp_path: Path) -> None:
@@ -396,5 +403,5 @@ def test_mux_real_clips_keep_rotation_and_downmix(tmp_path: Path) -> None:
     track, placed = narration(13.0, (1.0,), 2.0)
     out = mux(nasa, track, SR, placed, tmp_path / "nasa.mkv", duck_db=-12.0)
     with av.open(str(out)) as c:
-        assert [s.type for s in c.streams] == ["video", "audio"]
+        assert [s.type for s in c.streams] == ["video", "audio", "audio"]  # both tracks kept
         assert (c.streams.video[0].width, c.streams.video[0].height) == (320, 180)

@@ -236,9 +236,10 @@ def test_voiceover_mux(api: respx.Router, key: str, name: str) -> None:
     starts = [0.3, round(duration / 2, 2)]
     assert len(found) == 2 and max(abs(a - b) for a, b in zip(found, starts, strict=True)) <= 0.06
 
-    # The muxed copy: the main video stream copied packet for packet, one AAC track.
+    # The muxed copy: the main video stream copied packet for packet, the narrated AAC track,
+    # and every other audio track of the original as it was.
     with av.open(str(clip)) as src, av.open(str(target)) as out:
-        assert [s.type for s in out.streams] == ["video", "audio"]
+        assert [s.type for s in out.streams] == ["video"] + ["audio"] * len(src.streams.audio)
         vin, vout = src.streams.video[0], out.streams.video[0]
         assert vout.codec_context.name == vin.codec_context.name
         assert (vout.codec_context.width, vout.codec_context.height) == (

@@ -69,9 +69,10 @@ def mux(
 
     The original audio (the default or first audio track) is lowered by `duck_db` while the
     narrator speaks, with smooth ramps, or dropped with `replace_audio`; a video without audio
-    gets the narration as its only track. The video stream (the default or first one) is copied
+    gets the narration as its only track; the other audio tracks are kept as they are (dropped
+    too with `replace_audio`). The video stream (the default or first one) is copied
     packet for packet when `out`'s container can hold its codec, else re-encoded as H.264, which
-    `report` is told. Other streams (extra tracks, subtitles) are not carried over. Audio: AAC.
+    `report` is told. Subtitle and data streams are not carried over. Narrated audio: AAC.
     """
     import av
 
@@ -107,9 +108,33 @@ def _video_out(
         return _reencoder(dst, vin), False
 
 
+def _other_audio(
+    src: av.container.InputContainer,
+    dst: av.container.OutputContainer,
+    main: Any,
+    report: Callable[[str], None] | None,
+) -> dict[int, Any]:
+    """Output streams for the audio tracks besides the one narrated over (other languages,
+    commentary), copied packet for packet: input stream index -> output stream."""
+    kept: dict[int, Any] = {}
+    for stream in src.streams.audio:
+        if stream is main:
+            continue
+        try:
+            kept[stream.index] = dst.add_stream_from_template(stream)
+        except ValueError:
+            if report:
+                report(
+                    f"audio track {stream.index} ({stream.codec_context.name}) cannot go in "
+                    f"{dst.format.name}: left out (use .mkv to keep it)"
+                )
+    return kept
+
+
 class _Remux:
-    """One pass over the source: video copied (or re-encoded), the original audio resampled,
-    ducked and mixed with the narration, both written interleaved."""
+    """One pass over the source: video copied (or re-encoded), the main audio track resampled,
+    ducked and mixed with the narration, every other audio track copied as it is, all written
+    interleaved."""
 
     def __init__(
         self,
@@ -147,14 +172,20 @@ class _Remux:
         self.resampler = None
         if self.ain is not None:
             self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=MUX_RATE)
+        self.others = {} if replace_audio else _other_audio(src, dst, self.ain, report)
         self.orig_next: int | None = None  # output index where the next original sample goes
         self.first_frame = True
 
     def run(self) -> None:
-        streams = [self.vin] if self.ain is None else [self.vin, self.ain]
+        kept = [s for s in self.src.streams.audio if s.index in self.others]
+        streams = [self.vin, *([self.ain] if self.ain is not None else []), *kept]
         for packet in self.src.demux(streams):
             if packet.stream.index == self.vin.index:
                 self._video(packet)
+            elif packet.stream.index in self.others:
+                if packet.dts is not None or packet.pts is not None:
+                    packet.stream = self.others[packet.stream.index]
+                    self.dst.mux(packet)
             elif self.resampler is not None:
                 self._audio(packet)
         if self.resampler is not None and self.orig_next is not None:
