@@ -239,7 +239,8 @@ class Session:
     client: openai.OpenAI
     key: str
     cache: ResponseCache | None = None
-    report: Report = _quiet
+    report: Report = _quiet  # what happens (--verbose)
+    warn: Report = _quiet  # what the user should know
     _speech: BackendChoice | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # At most --jobs chat requests in flight for the whole run, whether they come from several
@@ -299,7 +300,7 @@ class Session:
         return choice._replace(backend=cached)
 
 
-def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
+def open_session(settings: Settings, *, report: Report = _quiet, warn: Report = _quiet) -> Session:
     """One client for the whole run; fails early (exit 3) without a key where one is needed."""
     options = stage_options(settings)
     key = api_key(settings, options.profile)
@@ -311,4 +312,4 @@ def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
     )
     secrets = [s for s in (key, settings.secret("tts_api_key")) if s != NO_KEY]
     cache = open_cache(settings, *secrets) if settings.cache else None
-    return Session(options=options, client=client, key=key, cache=cache, report=report)
+    return Session(options=options, client=client, key=key, cache=cache, report=report, warn=warn)

@@ -216,7 +216,9 @@ class Batch:
 
     def open_session(self) -> Session:
         """The run's session (client, cache, options); fails early (exit 3) without a key."""
-        self.session = open_session(self.settings, report=self.reporter.info)
+        self.session = open_session(
+            self.settings, report=self.reporter.info, warn=self.reporter.warn
+        )
         if self.session.cache is not None:
             for w in self.session.cache.warnings:
                 self.reporter.warn(w)

@@ -132,6 +132,22 @@ class _Draft:
         return chat_cost(self.options.model, usage, self.options.prices)
 
 
+# A frame whose short side is below this after resizing shows the model a sliver (a 10000x100
+# panorama at --resize 768 is 768x8): said, not silently sent.
+MIN_VISIBLE_SIDE = 32
+
+
+def thin_frames_note(frames: Sequence[Frame]) -> str | None:
+    """A warning when the frames are too thin for the model to see much, else None."""
+    thin = next((f for f in frames if min(f.width, f.height) < MIN_VISIBLE_SIDE), None)
+    if thin is None:
+        return None
+    return (
+        f"frames are {thin.width}x{thin.height} after resizing, too thin for the model to see "
+        "much: pass --resize 0 to send them whole, or crop the video"
+    )
+
+
 def _estimate(draft: _Draft) -> list[FrameCost]:
     """Image tokens, timestamp tokens and bytes of every frame, with the notes they raise."""
     o, frames, notes = draft.options, draft.frames, draft.notes
@@ -146,6 +162,9 @@ def _estimate(draft: _Draft) -> list[FrameCost]:
             f"{o.provider} server: image tokens follow OpenAI's rules; local models tokenize "
             "images their own way, so counts are indicative only; chat costs nothing per token"
         )
+    thin = thin_frames_note(frames)
+    if thin:
+        notes.append(thin)
     costs = []
     for f in frames:
         e = image_tokens(o.model, f.width, f.height, o.detail)
