@@ -260,7 +260,7 @@ class Session:
         client = self.client
         if server.separate:
             client = make_client(
-                api_key=server.key or self.key or NO_KEY,
+                api_key=server.key or (self.key if self.key != NO_KEY else "") or NO_KEY,
                 base_url=server.base_url,
                 timeout=server.timeout,
                 max_retries=server.max_retries,
@@ -284,10 +284,35 @@ class Session:
         return choice._replace(backend=cached)
 
 
-def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
-    """One client for the whole run; fails early (exit 3) without a key where one is needed."""
+def speech_key(settings: Settings, options: StageOptions, chat_key: str) -> str:
+    """The key for the speech server: --tts-api-key, else the chat key (the same account), else
+    none where the speech server needs none (local or private address, a keyless kind); a
+    ConfigError saying how to set one otherwise."""
+    server = options.speech_server
+    if server.key:
+        return server.key
+    if chat_key and chat_key != NO_KEY:
+        return chat_key
+    keyless = profile_for(server.provider).dummy_key_ok or is_local_url(server.base_url)
+    if keyless:
+        return NO_KEY
+    raise ConfigError(
+        "no API key for the speech server",
+        hint="set OPENAI_API_KEY (or VNARRATE_TTS_API_KEY / --tts-api-key for --tts-base-url)",
+    )
+
+
+def open_session(
+    settings: Settings, *, report: Report = _quiet, chat: bool = True, speech: bool = False
+) -> Session:
+    """One client for the whole run; fails early (exit 3) without a key where one is needed.
+
+    `chat` False (voiceover --script) asks no key of the chat server; `speech` True checks the
+    speech server's key too (a separate --tts-base-url on a local address needs none)."""
     options = stage_options(settings)
-    key = api_key(settings, options.profile)
+    key = api_key(settings, options.profile) if chat else settings.secret("api_key") or NO_KEY
+    if speech:
+        speech_key(settings, options, key)
     client = make_client(
         api_key=key,
         base_url=settings.base_url,

@@ -202,9 +202,12 @@ class Batch:
     def single(self) -> bool:
         return len(self.inputs) == 1
 
-    def open_session(self) -> Session:
-        """The run's session (client, cache, options); fails early (exit 3) without a key."""
-        self.session = open_session(self.settings, report=self.reporter.info)
+    def open_session(self, *, chat: bool = True, speech: bool = False) -> Session:
+        """The run's session (client, cache, options); fails early (exit 3) without a key for a
+        server the run uses (`chat`: the vision server, `speech`: the speech server)."""
+        self.session = open_session(
+            self.settings, report=self.reporter.info, chat=chat, speech=speech
+        )
         if self.session.cache is not None:
             for w in self.session.cache.warnings:
                 self.reporter.warn(w)
