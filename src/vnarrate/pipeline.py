@@ -41,10 +41,10 @@ from .models import (
 from .narration.script import over_budget, repair, suggest_slots, word_budget
 from .narration.speech import Synthesis, faithfulness_note, synthesize_all
 from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
-from .server.prices import speech_cost, usage_cost
+from .server.prices import usage_cost
 from .session import Session, StageOptions
 from .vision.pack import pack_frames
-from .vision.plan import check_budget, plan_frameset, plan_speech
+from .vision.plan import check_budget, plan_frameset, plan_speech, speech_price
 from .vision.prompts import (
     describe_images_messages,
     describe_messages,
@@ -372,7 +372,7 @@ def narrate(
         notes=notes,
         cost_usd=_sum(
             _priced(o, usage),
-            speech_cost(voice.model, characters, seconds, o.plan.prices) if characters else 0.0,
+            speech_price(o.plan, voice.model, characters, seconds),
         ),
     )
     return Voiceover(result=result, track=track, sample_rate=TRACK_RATE)
