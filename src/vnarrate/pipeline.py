@@ -311,6 +311,11 @@ def voiceover(
         script, notes = repair(script, duration)
         if not script.segments:
             raise InputError(f"{path}: the script has no segments inside the video")
+        # --max-cost holds for speech too (and refuses a price that cannot be checked).
+        check_budget(
+            plan_speech(path, script, duration, session.options.plan, notes=[]),
+            session.options.max_cost,
+        )
         usage = Usage()
     else:
         made = write_script(path, session, task="voiceover", progress=progress)

@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .media.images import ImageOptions
 from .models import SamplingSpec, Usage
 from .narration.backend import BackendChoice, BackendMode, choose_backend
+from .narration.realtime import SPEECH_ONLY_VOICES
 from .narration.speech import CachedSpeech, SpeechOptions
 from .narration.timeline import FitOptions
 from .server.cache import ResponseCache, default_cache_dir
@@ -139,13 +140,16 @@ def memory(settings: Settings) -> ServerMemory:
 
 def speech_model(settings: Settings, provider: str) -> str:
     """The speech model: --tts-model, or for `auto` the Realtime model on OpenAI (its
-    /audio/speech models shut down on 2027-01-06; with --tts-backend speech, the last of them),
-    and elsewhere the name OpenAI-compatible speech servers accept or ignore."""
+    /audio/speech models shut down on 2027-01-06; with --tts-backend speech or a voice only the
+    speech endpoint has, the last of them), and elsewhere the name OpenAI-compatible speech
+    servers accept or ignore."""
     if settings.tts_model != "auto":
         return settings.tts_model
     if provider != "openai":
         return COMPATIBLE_SPEECH_MODEL
-    if settings.tts_backend == "speech":
+    if settings.tts_backend == "speech" or settings.voice.strip().lower() in SPEECH_ONLY_VOICES:
+        # Asked for the speech endpoint, or a voice only it has (onyx, nova, fable): its model,
+        # while OpenAI serves it; `auto` then falls back to Realtime and says why.
         return SPEECH_ENDPOINT_MODEL
     return str(settings.realtime_model)
 

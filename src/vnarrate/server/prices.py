@@ -7,6 +7,7 @@ A model missing from the table costs None ("unknown"): never a guessed number.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -290,3 +291,30 @@ def describe_cost(dollars: float | None, basis: PriceBasis = "table") -> str:
     if dollars is None and basis == "unknown":
         return "unknown (no price for this server)"
     return format_usd(dollars)
+
+
+# --- announced shutdowns (data/shutdowns.json, dated, with sources) -----------------------------
+
+
+class Shutdowns(BaseModel):
+    """OpenAI's announced shutdown dates, by model: the one place they are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: str
+    sources: list[str]
+    notes: list[str] = Field(default_factory=list)
+    models: dict[str, datetime.date]
+
+
+@lru_cache(maxsize=1)
+def shutdowns() -> Shutdowns:
+    text = resources.files("vnarrate").joinpath("data/shutdowns.json").read_text(encoding="utf-8")
+    return Shutdowns.model_validate_json(text)
+
+
+def shutdown_date(model: str) -> datetime.date | None:
+    """When OpenAI stops serving `model` (a dated snapshot shares its model's date), or None."""
+    table = shutdowns().models
+    key = _lookup(model, table)
+    return table[key] if key else None

@@ -106,11 +106,11 @@ def speech_price(
 
 def reasoning_allowance(model: str, effort: str | None = None) -> int:
     """Reasoning tokens assumed per request: by `effort` when given, else 1,024 for reasoning
-    families (gpt-5*, o*) and 0 for the others (gpt-4o, gpt-4.1, local models)."""
+    families (gpt-5*, gpt-6*, o*) and 0 for the others (gpt-4o, gpt-4.1, local models)."""
     if effort is not None:
         return REASONING_BY_EFFORT.get(effort, REASONING_BY_EFFORT["medium"])
     name = model.strip().lower().rsplit("/", 1)[-1]
-    if name.startswith(("gpt-5", "o1", "o3", "o4")):
+    if name.startswith(("gpt-5", "gpt-6", "o1", "o3", "o4")):
         return REASONING_BY_EFFORT["medium"]
     return 0
 
