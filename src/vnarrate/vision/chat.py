@@ -208,7 +208,11 @@ def _answer_error(
     begins = one_line(redact(text, key), 80)
     return ApiError(
         f"the model did not answer in JSON{after}; it began: {begins!r} ({options.model} "
-        f"likely cannot do structured output with --structured {options.structured})",
+        + (
+            "likely cannot answer in JSON)"
+            if options.structured == "none"
+            else f"likely cannot do structured output with --structured {options.structured})"
+        ),
         hint=_TRY_INSTEAD.get(options.structured, _TRY_INSTEAD["none"]),
     )
 
@@ -248,8 +252,8 @@ def complete(
         if not changes:
             raise ApiError(rejected.message, hint=rejected.hint) from None
         report(
-            f"{options.model}: the server rejected the request ({one_line(rejected.message, 160)});"
-            f" retrying once with {', '.join(changes)}"
+            f"{options.model}: {one_line(rejected.message, 200)}; retrying once with "
+            f"{', '.join(changes)}"
         )
     try:
         answer, usage = _ask(client, schema, messages, better, key, cache, observe)
