@@ -308,6 +308,10 @@ class Plan(BaseModel):
     cost_usd: float | None = None  # chat + speech, expected; None when any part is unknown
     max_cost_usd: float | None = None  # chat at full output budgets + speech
     prices_as_of: str = ""
+    # Pricing by server (issue 12): "table" (OpenAI's prices), "free" (a local server) or
+    # "unknown" (another server, unless the user's prices file names the model).
+    chat_pricing: str = "table"
+    speech_pricing: str = "table"
     notes: list[str] = Field(default_factory=list)
 
 

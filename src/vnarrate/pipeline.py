@@ -41,12 +41,12 @@ from .models import (
 from .narration.script import over_budget, repair, suggest_slots, word_budget
 from .narration.speech import Synthesis, faithfulness_note, synthesize_all
 from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
-from .server.prices import speech_cost, usage_cost
+from .server.prices import usage_cost
 from .session import Session, StageOptions
 from .soundtrack import SoundtrackError, detect_speech
 from .vision.ask import describe_chunks, script_chunks, shorten
 from .vision.pack import pack_frames
-from .vision.plan import check_budget, plan_frameset, plan_speech, thin_frames_note
+from .vision.plan import check_budget, plan_frameset, plan_speech, speech_price, thin_frames_note
 from .vision.prompts import describe_images_messages, image_input_part
 
 Report = Callable[[str], None]
@@ -273,6 +273,11 @@ def voiceover(
         script, notes = repair(script, duration)
         if not script.segments:
             raise InputError(f"{path}: the script has no segments inside the video")
+        # --max-cost holds for speech too (and refuses a price that cannot be checked).
+        check_budget(
+            plan_speech(path, script, duration, session.options.plan, notes=[]),
+            session.options.max_cost,
+        )
         usage = Usage()
     else:
         made = write_script(path, session, task="voiceover", progress=progress)
@@ -334,7 +339,7 @@ def narrate(
         notes=notes,
         cost_usd=_sum(
             _priced(o, usage),
-            speech_cost(voice.model, characters, seconds, o.plan.prices) if characters else 0.0,
+            speech_price(o.plan, voice.model, characters, seconds),
         ),
     )
     return Voiceover(result=result, track=track, sample_rate=TRACK_RATE)

@@ -214,10 +214,15 @@ class Batch:
     def single(self) -> bool:
         return len(self.inputs) == 1
 
-    def open_session(self) -> Session:
-        """The run's session (client, cache, options); fails early (exit 3) without a key."""
+    def open_session(self, *, chat: bool = True, speech: bool = False) -> Session:
+        """The run's session (client, cache, options); fails early (exit 3) without a key for a
+        server the run uses (`chat`: the vision server, `speech`: the speech server)."""
         self.session = open_session(
-            self.settings, report=self.reporter.info, warn=self.reporter.warn
+            self.settings,
+            report=self.reporter.info,
+            warn=self.reporter.warn,
+            chat=chat,
+            speech=speech,
         )
         if self.session.cache is not None:
             for w in self.session.cache.warnings:

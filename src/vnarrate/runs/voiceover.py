@@ -187,7 +187,8 @@ def voiceover(
         return batch.run(lambda inp: _speech_plan_outcome(inp, given, settings))
     if request.dry_run:
         return batch.run(lambda inp: plan_outcome(inp, batch, "voiceover"))
-    job = VoiceoverJob(settings, batch.open_session(), reporter, flags, output=request.output)
+    session = batch.open_session(chat=flags.script is None, speech=True)
+    job = VoiceoverJob(settings, session, reporter, flags, output=request.output)
 
     def work(inp: Input) -> Outcome:
         result, manifest = job.run(inp.source, batch.stems[inp])
