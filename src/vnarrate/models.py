@@ -6,7 +6,7 @@ Every stage takes and returns these pydantic models; none of them knows about cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,6 +26,8 @@ StructuredMode = Literal["json_schema", "json_object", "none"]
 PackMode = Literal["none", "grid", "auto"]
 ImageUrlMode = Literal["auto", "pass", "download"]
 SpeechBackendMode = Literal["auto", "speech", "realtime"]
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]  # reasoning, lowest first
+EFFORTS: tuple[Effort, ...] = get_args(Effort)
 Task = Literal["describe", "script", "voiceover"]
 
 

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .errors import ConfigError, UsageError
 from .models import (
     Detail,
+    Effort,
     ImageUrlMode,
     PackMode,
     ProviderName,
@@ -44,7 +45,6 @@ Provider = Literal["auto", ProviderName]
 OutputFormat = Literal["markdown", "text", "json"]
 Preset = Literal["general", "youtube", "accessibility", "technical"]
 Style = Literal["documentary", "audio-description", "promo", "tutorial"]
-Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 # --- speech models for `--tts-model auto` (issue 12: no default within 60 days of a shutdown) ---
 # OpenAI shuts down every /v1/audio/speech model on 2027-01-06, so `auto` speaks with

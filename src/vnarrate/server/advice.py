@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..models import EFFORTS
 from .providers import PROFILES
 
 
@@ -222,16 +223,13 @@ def _sampling(m: _Message) -> BadRequestAdvice | None:
     return None
 
 
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
-
-
 def _lowest_effort(low: str) -> str | None:
     """The lowest effort a message lists after "supported values", or None."""
     found = re.search(r"supported values(?: are)?:?(.*)", low)
     if not found:
         return None
     named = set(re.findall(r"[a-z]+", found.group(1)))
-    return next((e for e in _EFFORTS if e in named), None)
+    return next((e for e in EFFORTS if e in named), None)
 
 
 def _size(m: _Message) -> BadRequestAdvice | None:

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, get_args
 
-from ..models import StructuredMode, TokenField
+from ..models import EFFORTS, StructuredMode, TokenField
 from .cache import endpoint_of
 
 try:
@@ -33,7 +33,6 @@ except ImportError:  # Windows: whole files by atomic replace, without a lock
     fcntl = None  # type: ignore[assignment]
 
 OPENAI_URL = "https://api.openai.com/v1"
-EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 # Learned image tokens: observations outside these bounds, or over OUTLIER times away from the
 # mean once it rests on MIN_STEADY requests, are ignored; the mean weighs at most MAX_WEIGHT
 # earlier requests, so it follows a model whose tokenization changes.
