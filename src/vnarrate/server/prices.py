@@ -69,6 +69,15 @@ class SpeechPrice(BaseModel):
     note: str | None = None
 
 
+class TranscriptionPrice(BaseModel):
+    """A speech-to-text model's price: USD per minute of audio sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: float = Field(ge=0)
+    note: str | None = None
+
+
 class PriceTable(BaseModel):
     """The price table: dated, with where it came from."""
 
@@ -80,6 +89,7 @@ class PriceTable(BaseModel):
     notes: list[str] = Field(default_factory=list)
     chat: dict[str, ChatPrice] = Field(default_factory=dict)
     speech: dict[str, SpeechPrice] = Field(default_factory=dict)
+    transcription: dict[str, TranscriptionPrice] = Field(default_factory=dict)
     overrides: list[str] = Field(default_factory=list)  # user files merged in, in order
 
     def chat_price(self, model: str) -> ChatPrice | None:
@@ -89,6 +99,10 @@ class PriceTable(BaseModel):
     def speech_price(self, model: str) -> SpeechPrice | None:
         key = _lookup(model, self.speech)
         return self.speech[key] if key else None
+
+    def transcription_price(self, model: str) -> TranscriptionPrice | None:
+        key = _lookup(model, self.transcription)
+        return self.transcription[key] if key else None
 
 
 def _lookup(model: str, table: Mapping[str, Any]) -> str | None:
@@ -130,6 +144,7 @@ def merge_prices(base: PriceTable, override: Mapping[str, Any], *, origin: str =
     merged = base.model_copy(deep=True)
     merged.chat.update({k.lower(): v for k, v in extra.chat.items()})
     merged.speech.update({k.lower(): v for k, v in extra.speech.items()})
+    merged.transcription.update({k.lower(): v for k, v in extra.transcription.items()})
     if "as_of" in override:
         merged.as_of = extra.as_of
     if "source" in override:
@@ -227,6 +242,17 @@ def speech_cost(
     else:
         dollars += minutes * (price.estimated_per_minute or 0.0)
     return dollars
+
+
+def transcription_cost(
+    model: str, seconds: float, prices: PriceTable | None = None
+) -> float | None:
+    """Dollars to transcribe `seconds` of audio with `model` (billed by the audio's length, to
+    the second), or None when the model has no price."""
+    price = (prices or _packaged()).transcription_price(model)
+    if price is None:
+        return None
+    return max(0.0, seconds) / 60.0 * price.per_minute
 
 
 def format_usd(dollars: float | None) -> str:
