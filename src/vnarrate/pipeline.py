@@ -4,8 +4,9 @@ Takes a path (or a script) and the session's stage options; gives the product in
 (`prepare`, offline), a DescribeResult, a ScriptResult or a Voiceover. It writes no files and
 never sees Settings (session.py turned them into options); the runs layer writes what it returns.
 
-    prepare      frames -> (pack) -> plan                          plan, --dry-run and every run
-    describe     prepare -> prompts -> chat per chunk -> merge      DescribeResult
+    prepare      frames -> (pack) -> (where people speak) -> plan   plan, --dry-run and every run
+    listen/hear  where people speak (offline) -> what they say (transcription)   Soundtrack
+    describe     prepare -> hear -> prompts -> chat per chunk -> merge   DescribeResult
     write_script prepare -> prompts -> chat per chunk -> repair -> shorten once   ScriptResult
     narrate      script -> speech per segment -> timeline          Voiceover (track + placements)
     voiceover    write_script (or a given script) -> narrate       Voiceover
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ApiError, InputError
+from .errors import ApiError, InputError, VnarrateError
 from .media.audio import TRACK_RATE
 from .media.frames import sample_frames
 from .media.images import prepare_image
@@ -44,13 +45,16 @@ from .narration.timeline import fit_timeline, timing_notes, untimed_placements, 
 from .server.prices import speech_cost, usage_cost
 from .session import Session, StageOptions
 from .soundtrack import SoundtrackError, detect_speech
+from .soundtrack.transcribe import plan_transcription, with_transcript
 from .vision.ask import describe_chunks, script_chunks, shorten
+from .vision.context import context_for
 from .vision.pack import pack_frames
 from .vision.plan import check_budget, plan_frameset, plan_speech
-from .vision.prompts import describe_images_messages, image_input_part
+from .vision.prompts import describe_images_messages, image_input_part, listening_tokens
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
+TRANSCRIBED: frozenset[Task] = frozenset({"describe"})  # the flows that hear what is said
 
 
 def _quiet(_: str) -> None:
@@ -67,6 +71,8 @@ class Prepared:
     chosen: FrameSet
     sent: FrameSet
     plan: Plan
+    soundtrack: Soundtrack | None = None  # where people speak (not yet what they say)
+    context: str | None = None  # what the user knows about the video
 
     def chunks(self) -> list[list[Frame]]:
         """The frames of each planned request, in time order."""
@@ -85,9 +91,12 @@ def prepare(
     *,
     report: Report = _quiet,
     progress: Progress | None = None,
+    detect: bool | None = None,
 ) -> Prepared:
-    """frames -> (pack) -> plan. `vnarrate plan`, `--dry-run` and the real runs all go through
-    here, so an estimate is for exactly what a run sends."""
+    """frames -> (pack) -> (where people speak) -> plan. `vnarrate plan`, `--dry-run` and the
+    real runs all go through here, so an estimate is for exactly what a run sends, transcription
+    and the transcript's tokens included. Speech is detected (offline) for the flows that will
+    transcribe, or when `detect` says so."""
     if not Path(path).exists():
         raise InputError(f"{path}: no such file")
     chosen = sample_frames(Path(path), options.sampling, progress=progress)
@@ -96,7 +105,18 @@ def prepare(
     if sheets is not None:
         report(f"{path}: packed {len(chosen.frames)} frames into {len(sheets)} sheet(s)")
         sent = chosen.model_copy(update={"frames": sheets})
-    return Prepared(chosen, sent, plan_frameset(sent, options.plan, task))
+    hears = task in TRANSCRIBED and options.transcription.mode != "off"
+    heard = listen(path, options, report=report) if (hears if detect is None else detect) else None
+    context, notes = context_for(path, options.context)
+    for note in notes:
+        report(f"warning: {path}: {note}")
+    speech = heard.speech if heard is not None and hears else None
+    extra = listening_tokens(speech, chosen.video.duration_s, context)
+    plan = plan_frameset(sent, options.plan, task, heard_tokens=extra)
+    if heard is not None:
+        stt = options.transcription if hears else None
+        plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
+    return Prepared(chosen, sent, plan, heard, context)
 
 
 def speech_plan(path: str, script: Script, options: StageOptions) -> Plan:
@@ -113,18 +133,43 @@ def _priced(options: StageOptions, usage: Usage) -> float | None:
 # --- listen: where people speak in the soundtrack -----------------------------------------------
 
 
-def listen(path: str, options: StageOptions, *, report: Report = _quiet) -> Soundtrack | None:
-    """Where people speak in the video's own audio (offline); None without an audio track, or
-    when the track cannot be read (a warning: the run goes on without the soundtrack)."""
+def listen(
+    path: str, options: StageOptions, *, report: Report = _quiet, session: Session | None = None
+) -> Soundtrack | None:
+    """Where people speak in the video's own audio (offline) and, given a session, what they
+    say (`hear`); None without an audio track, or when the track cannot be read (a warning:
+    the run goes on without the soundtrack)."""
     try:
         speech = detect_speech(path, options.vad)
     except SoundtrackError as exc:
-        report(f"warning: {exc}; continuing without the soundtrack")
+        report(f"warning: {path}: {exc}; continuing without the soundtrack")
         return None
     if speech is None:
         return None
     lines = [SpokenLine(start_s=a, end_s=b) for a, b in speech.regions]
-    return Soundtrack(speech=speech, lines=lines, warnings=speech.warnings)
+    heard = Soundtrack(speech=speech, lines=lines, warnings=speech.warnings)
+    return heard if session is None else hear(path, heard, session)
+
+
+def hear(path: str, heard: Soundtrack | None, session: Session) -> Soundtrack | None:
+    """What is said in each speech region, when transcription is asked for and there is speech.
+    Under `--transcribe auto` a failure is a warning and the soundtrack keeps its speech regions
+    only; under `on` it fails the run."""
+    o, report = session.options.transcription, session.report
+    if heard is None or o.mode == "off" or not heard.speech.regions:
+        return heard
+    report(f"{path}: transcribing {len(heard.speech.regions)} stretch(es) of speech with {o.model}")
+    try:
+        said = session.transcribe(path, heard.speech)
+    except VnarrateError as exc:
+        if o.mode == "on":
+            raise
+        note = f"no transcript: {exc}; going on with where people speak only"
+        report(f"warning: {path}: {note}")
+        return heard.model_copy(update={"warnings": [*heard.warnings, note]})
+    for note in said.warnings:
+        report(f"warning: {path}: {note}")
+    return with_transcript(heard, said, o, session.options.plan.prices)
 
 
 # --- describe ----------------------------------------------------------------------------------
@@ -135,6 +180,7 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
     o, report = session.options, session.report
     prep = prepare(path, o, "describe", report=report, progress=progress)
     check_budget(prep.plan, o.max_cost)
+    heard = hear(path, prep.soundtrack, session)
     video = prep.chosen.video
     report(
         f"{path}: {len(prep.chosen.frames)} frames from {video.duration_s:.1f} s "
@@ -146,6 +192,8 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         prompts=o.prompts,
         ask=session.chat,
         report=lambda msg: report(f"{path}: {msg}"),
+        soundtrack=heard.lines if heard is not None else (),
+        user_context=prep.context,
     )
     return DescribeResult(
         input=path,
@@ -156,7 +204,8 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         requests=usage.requests,
         frames_sent=len(prep.chosen.frames),
         frame_times_s=[round(f.time_s, 3) for f in prep.chosen.frames],
-        cost_usd=_priced(o, usage),
+        soundtrack=heard,
+        cost_usd=_sum(_priced(o, usage), heard.transcription_cost_usd if heard else 0.0),
     )
 
 

@@ -202,9 +202,16 @@ class Batch:
     def single(self) -> bool:
         return len(self.inputs) == 1
 
+    def report(self, msg: str) -> None:
+        """What a flow says: a warning when it starts with "warning: ", else information."""
+        if msg.startswith("warning: "):
+            self.reporter.warn(msg.removeprefix("warning: "))
+        else:
+            self.reporter.info(msg)
+
     def open_session(self) -> Session:
         """The run's session (client, cache, options); fails early (exit 3) without a key."""
-        self.session = open_session(self.settings, report=self.reporter.info)
+        self.session = open_session(self.settings, report=self.report)
         if self.session.cache is not None:
             for w in self.session.cache.warnings:
                 self.reporter.warn(w)
