@@ -54,7 +54,8 @@ from .vision.prompts import describe_images_messages, image_input_part, listenin
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
-TRANSCRIBED: frozenset[Task] = frozenset({"describe"})  # the flows that hear what is said
+# The flows that hear what is said and take the user's context (the script's prompts do not yet).
+LISTENING: frozenset[Task] = frozenset({"describe"})
 
 
 def _quiet(_: str) -> None:
@@ -105,9 +106,9 @@ def prepare(
     if sheets is not None:
         report(f"{path}: packed {len(chosen.frames)} frames into {len(sheets)} sheet(s)")
         sent = chosen.model_copy(update={"frames": sheets})
-    hears = task in TRANSCRIBED and options.transcription.mode != "off"
+    hears = task in LISTENING and options.transcription.mode != "off"
     heard = listen(path, options, report=report) if (hears if detect is None else detect) else None
-    context, notes = context_for(path, options.context)
+    context, notes = context_for(path, options.context) if task in LISTENING else (None, [])
     for note in notes:
         report(f"warning: {path}: {note}")
     speech = heard.speech if heard is not None and hears else None

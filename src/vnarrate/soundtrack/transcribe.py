@@ -190,7 +190,8 @@ def ask(clip: SpeechClip, options: TranscribeOptions, client: openai.OpenAI, key
     """One request: the clip's text as the server gave it (checked, not yet cleaned)."""
     import openai
 
-    name = f"speech-{clip.region + 1:04d}-{clip.start_s:09.3f}s.flac"
+    # One dot: some servers take the format from everything after the first one.
+    name = f"speech-{clip.region + 1:04d}-{round(clip.start_s * 1000):09d}ms.flac"
     try:
         raw = client.audio.transcriptions.with_raw_response.create(
             file=(name, clip.audio, "audio/flac"),
@@ -217,7 +218,10 @@ def transcription_error(exc: BaseException, options: TranscribeOptions, key: str
             hint="point --stt-base-url at a speech-to-text server, pick another --stt-model, "
             "or pass --transcribe off",
         )
-    return map_api_error(exc, model=options.model, base_url=options.base_url, key=key)
+    error = map_api_error(exc, model=options.model, base_url=options.base_url, key=key)
+    if status == 401:
+        error.hint = "check --stt-api-key (a separate --stt-base-url never gets your main key)"
+    return error
 
 
 def answer_text(body: bytes, content_type: str, options: TranscribeOptions, key: str = "") -> str:
