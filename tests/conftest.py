@@ -81,20 +81,19 @@ _SPEC = _load_schema()
 _SCHEMA_FOR = {
     "/chat/completions": "CreateChatCompletionRequest",
     "/audio/speech": "CreateSpeechRequest",
+    "/batches": "CreateBatchRequest",
+    "/files": "CreateFileRequest",  # multipart: validated by check_upload
 }
 
 
-def validate_request_body(path: str, body: dict[str, Any]) -> None:
-    """Raise if `body` does not match the official schema for `path` (no-op without the spec)."""
+def validate_against(name: str, body: dict[str, Any], where: str = "") -> None:
+    """Raise if `body` does not match the official schema `name` (no-op without the spec)."""
     if _SPEC is None:
         return
     import jsonschema
     from referencing import Registry
     from referencing.jsonschema import DRAFT202012
 
-    name = next((n for suffix, n in _SCHEMA_FOR.items() if path.endswith(suffix)), None)
-    if name is None:
-        return
     registry = Registry().with_resource("urn:oai", DRAFT202012.create_resource(_SPEC))
     validator = jsonschema.Draft202012Validator(
         {"$ref": f"urn:oai#/components/schemas/{name}"}, registry=registry
@@ -103,22 +102,74 @@ def validate_request_body(path: str, body: dict[str, Any]) -> None:
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise AssertionError(
-            f"request to {path} violates {name}: {best.message} at {list(best.path)}"
+            f"{where or name}: violates {name}: {best.message} at {list(best.path)}"
         )
 
 
+def validate_request_body(path: str, body: dict[str, Any]) -> None:
+    """Raise if `body` does not match the official schema for `path` (no-op without the spec)."""
+    name = next((n for suffix, n in _SCHEMA_FOR.items() if path.endswith(suffix)), None)
+    if name is not None:
+        validate_against(name, body, f"request to {path}")
+
+
+def multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """The parts of a multipart/form-data body: name -> (file name, bytes)."""
+    import email.parser
+    import email.policy
+
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    out: dict[str, tuple[str | None, bytes]] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        out[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return out
+
+
+def check_batch_line(line: dict[str, Any]) -> None:
+    """One line of a batch input file as the Batch API takes it (raises AssertionError)."""
+    assert set(line) == {"custom_id", "method", "url", "body"}, sorted(line)
+    assert isinstance(line["custom_id"], str) and line["custom_id"], line["custom_id"]
+    assert line["method"] == "POST" and line["url"] == "/v1/chat/completions", line
+    validate_against("CreateChatCompletionRequest", line["body"], "batch line body")
+
+
+def check_upload(fields: dict[str, tuple[str | None, bytes]]) -> list[dict[str, Any]]:
+    """A /files upload: the form against CreateFileRequest (the file's name in place of its
+    bytes, as openapi/README.md says), then, for purpose=batch, every line; gives the lines."""
+    form = {k: (f if f is not None else v.decode()) for k, (f, v) in fields.items()}
+    validate_against("CreateFileRequest", form, "upload to /files")
+    name, data = fields["file"]
+    if form.get("purpose") != "batch":
+        return []
+    assert name and name.endswith(".jsonl"), f"a batch input file must be .jsonl: {name}"
+    lines = [json.loads(raw) for raw in data.splitlines() if raw.strip()]
+    assert lines, "an empty batch input file"
+    for line in lines:
+        check_batch_line(line)
+    return lines
+
+
 def validate_calls(router: respx.Router) -> int:
-    """Validate every captured JSON request body; returns how many were checked."""
+    """Validate every captured request body (JSON, and /files uploads line by line); returns
+    how many were checked."""
     checked = 0
     for call in router.calls:
         req = call.request
-        if req.method == "POST" and req.content:
-            try:
-                body = json.loads(req.content)
-            except ValueError:
-                continue
-            validate_request_body(req.url.path, body)
+        if req.method != "POST" or not req.content:
+            continue
+        ctype = req.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            check_upload(multipart_fields(ctype, req.content))
             checked += 1
+            continue
+        try:
+            body = json.loads(req.content)
+        except ValueError:
+            continue
+        validate_request_body(req.url.path, body)
+        checked += 1
     return checked
 
 
