@@ -140,6 +140,7 @@ def _plan_options(settings: Settings, profile: ProviderProfile, prices: PriceTab
         speech_model=settings.tts_model,
         words_per_second=settings.words_per_second,
         segment_seconds=settings.segment_seconds,
+        batch=settings.batch,
     )
 
 

@@ -32,6 +32,8 @@ CHARS_PER_TOKEN = 4.0
 CHARS_PER_SECOND = 15.0
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+# The Batch API bills every request at half the normal price (OpenAI's Batch API guide).
+BATCH_FACTOR = 0.5
 
 
 class LongContext(BaseModel):
@@ -242,3 +244,8 @@ def format_usd(dollars: float | None) -> str:
     if dollars < 1:
         return f"${dollars:.3f}"
     return f"${dollars:,.2f}"
+
+
+def batch_price(dollars: float | None, batch: bool) -> float | None:
+    """A chat cost at the Batch API's price when `batch` (None stays unknown)."""
+    return dollars * BATCH_FACTOR if batch and dollars is not None else dollars

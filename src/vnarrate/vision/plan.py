@@ -33,7 +33,14 @@ from ..models import (
     Usage,
 )
 from ..narration.script import FILL
-from ..server.prices import PriceTable, chat_cost, format_usd, speech_cost
+from ..server.prices import (
+    BATCH_FACTOR,
+    PriceTable,
+    batch_price,
+    chat_cost,
+    format_usd,
+    speech_cost,
+)
 from .chunks import (
     CHARS_PER_TOKEN_BYTES,
     CHARS_PER_WORD,
@@ -75,6 +82,7 @@ class PlanOptions(BaseModel):
     speech_model: str | None  # what speaks a voiceover
     words_per_second: float
     segment_seconds: float
+    batch: bool  # --batch: chat at the Batch API's price
 
 
 def reasoning_allowance(model: str, effort: str | None = None) -> int:
@@ -129,7 +137,11 @@ class _Draft:
         if self.options.free:
             return 0.0
         usage = Usage(prompt_tokens=inp, completion_tokens=out, requests=1)
-        return chat_cost(self.options.model, usage, self.options.prices)
+        return batch_price(chat_cost(self.options.model, usage, self.options.prices), self.batch)
+
+    @property
+    def batch(self) -> bool:
+        return self.options.batch and not self.options.free
 
 
 def _estimate(draft: _Draft) -> list[FrameCost]:
@@ -387,6 +399,10 @@ def make_plan(
         notes=[],
     )
     costs = _estimate(draft)
+    if draft.batch:
+        draft.notes.append(
+            f"Batch API: chat at {BATCH_FACTOR:.0%} of the normal price, answers within 24 h"
+        )
     shape = _shape(draft, prompt_tokens)
     chunks = split_frames(ordered, costs, shape, options.limits)
     draft.chunks = len(chunks)
