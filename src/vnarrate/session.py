@@ -9,14 +9,15 @@ only these, never Settings: this module is where a setting becomes a stage's opt
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from .errors import ConfigError
+from .errors import ApiError, ConfigError
 from .media.images import ImageOptions
 from .models import SamplingSpec, Usage, VadOptions
 from .narration.backend import BackendChoice, BackendMode, choose_backend
@@ -33,7 +34,7 @@ from .server.providers import (
     profile_for,
 )
 from .settings import Settings
-from .vision.chat import ChatOptions, complete
+from .vision.chat import ChatOptions, cached_answer, chat_body, chat_key, complete
 from .vision.pack import PackOptions
 from .vision.plan import PlanOptions
 from .vision.prompts import PromptOptions
@@ -313,3 +314,67 @@ def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
     secrets = [s for s in (key, settings.secret("tts_api_key")) if s != NO_KEY]
     cache = open_cache(settings, *secrets) if settings.cache else None
     return Session(options=options, client=client, key=key, cache=cache, report=report)
+
+
+# --- batch API: a session whose chat answers from the cache or defers the request ---------------
+
+
+class Deferred(Exception):
+    """A chat request with no answer yet: a --batch run sends it in its next round. The flow
+    that asked stops here, before it writes anything, and runs again once it is answered."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"chat request {key[:12]} waits for the Batch API")
+        self.key = key
+
+
+class ChatLedger(Protocol):
+    """What a --batch run knows of its chat requests (runs/batch_api.py keeps it)."""
+
+    def answered(self, key: str) -> bool:
+        """Whether this run's batches answered `key` (its cost then counts for the input)."""
+        ...
+
+    def failure(self, key: str) -> str | None:
+        """Why the batch gave no usable answer to `key`, or None."""
+        ...
+
+    def defer(self, key: str, schema: type[BaseModel], body: dict[str, Any]) -> None:
+        """Send this request (its /chat/completions body) in the next round."""
+        ...
+
+
+@dataclass
+class DeferringSession(Session):
+    """A Session whose chat never calls the server: an answer comes from the response cache
+    (with what it cost when this run's batches gave it); a request without one goes to the
+    ledger and stops the flow (Deferred); one whose batch line failed fails its input."""
+
+    ledger: ChatLedger | None = None
+
+    def chat(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]:
+        ledger, cache, o = self.ledger, self.cache, self.options.chat
+        if ledger is None or cache is None:
+            raise ConfigError("--batch needs the response cache (drop --no-cache)")
+        key = chat_key(schema, messages, o)
+        hit = cached_answer(cache, schema, key)
+        if hit is not None:
+            return hit[0], (hit[1] if ledger.answered(key) else Usage())
+        why = ledger.failure(key)
+        if why is not None:
+            raise ApiError(why)
+        ledger.defer(key, schema, chat_body(schema, messages, o))
+        raise Deferred(key)
+
+
+def deferring(session: Session) -> DeferringSession:
+    """`session` for a --batch run. The chunks of a video are asked at least two at a time, so
+    that every chunk's request is deferred in the same round even with --jobs 1."""
+    options = dataclasses.replace(session.options, jobs=max(2, session.options.jobs))
+    return DeferringSession(
+        options=options,
+        client=session.client,
+        key=session.key,
+        cache=session.cache,
+        report=session.report,
+    )

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol, TextIO
 from pydantic import BaseModel, Field
 
 from ..errors import InputError, VnarrateError, redact
-from ..session import Session, open_session
+from ..session import Session, deferring, open_session
 from ..settings import Settings
 from .inputs import Input, assign_stems, check_mix, expand_inputs, output_path
 from .manifest import manifest_complete, manifest_suffix
@@ -203,8 +203,11 @@ class Batch:
         return len(self.inputs) == 1
 
     def open_session(self) -> Session:
-        """The run's session (client, cache, options); fails early (exit 3) without a key."""
+        """The run's session (client, cache, options); fails early (exit 3) without a key.
+        With --batch its chat answers from the cache or defers (runs/batch_api.py)."""
         self.session = open_session(self.settings, report=self.reporter.info)
+        if self.settings.batch:
+            self.session = deferring(self.session)
         if self.session.cache is not None:
             for w in self.session.cache.warnings:
                 self.reporter.warn(w)
@@ -258,6 +261,19 @@ class Batch:
             emit=self._emit,
             redact=lambda text: redact(text, *secrets),
         )
+        if len(self.units) > 1:
+            self.reporter.say(summary(outcomes))
+        return exit_code(outcomes)
+
+    def unit(self, label: str, work: Work, images: ImagesWork | None = None) -> Outcome:
+        """One unit (a video, or all the images), as `run` does it: skipped when complete."""
+        return self._unit(label, work, images)
+
+    def report(self, outcomes: Sequence[Outcome]) -> int:
+        """Report outcomes gathered elsewhere (a --batch run) as `run` does: in input order, a
+        summary, the exit code."""
+        for outcome in outcomes:
+            self._emit(outcome)
         if len(self.units) > 1:
             self.reporter.say(summary(outcomes))
         return exit_code(outcomes)
