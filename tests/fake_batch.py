@@ -33,7 +33,7 @@ def _drop_nulls(doc: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class FakeBatches:
-    answer: Callable[[dict[str, Any]], dict[str, Any]] = chat_answer
+    answer: Callable[[dict[str, Any]], dict[str, Any] | str] = chat_answer  # str: raw content
     fail_line: LineFault | None = None  # (custom_id, body) -> (status, message) to fail a line
     expire: set[int] = field(default_factory=set)  # batch numbers (1-based) that expire
     reject: set[int] = field(default_factory=set)  # batch numbers that fail validation
@@ -208,7 +208,8 @@ class FakeBatches:
                 response = {"error": {"message": message, "type": "invalid_request_error"}}
                 err.append(self._line(n, cid, status, response))
                 continue
-            content = json.dumps(self.answer(body))
+            answer = self.answer(body)
+            content = answer if isinstance(answer, str) else json.dumps(answer)
             completion = {
                 "id": f"chatcmpl-{n}",
                 "object": "chat.completion",
@@ -224,11 +225,19 @@ class FakeBatches:
                 "usage": USAGE,
             }
             out.append(self._line(n, cid, 200, completion))
+        for n, line in enumerate(lines[len(answered) :], start=len(answered)):
+            # As the API does: the requests an expired batch never ran are in its error file.
+            message = "This request could not be executed before the completion window expired."
+            error = {"code": "batch_expired", "message": message}
+            err.append({"id": f"batch_req_{n}", "custom_id": line["custom_id"], "response": None,
+                        "error": error})  # fmt: skip
         if out:
             batch["output_file_id"] = self._file("output.jsonl", "batch_output", _jsonl(out))["id"]
         if err:
             batch["error_file_id"] = self._file("errors.jsonl", "batch_output", _jsonl(err))["id"]
-        batch["request_counts"].update(completed=len(out), failed=len(err))
+        batch["request_counts"].update(
+            completed=len(out), failed=len(err) - len(lines) + len(answered)
+        )
         batch["status"] = "expired" if expired else "completed"
 
     @staticmethod

@@ -112,6 +112,47 @@ def test_no_wait_submits_and_a_rerun_collects_without_submitting_again(
     assert not _states(out)
 
 
+@pytest.mark.parametrize("killed", ["after the upload", "after the submission"])
+def test_a_run_killed_before_it_wrote_down_an_id_looks_it_up(
+    fake: FakeBatches, chat: respx.Route, clips: list[Path], tmp_path: Path, killed: str
+) -> None:
+    out = tmp_path / "out"
+    args = ["describe", clips[0], *FAST, "--frames", "2", "--out-dir", out]
+    assert run_cli([*args, "--no-wait"]).code == 0
+    (path,) = _states(out)
+    state = json.loads(path.read_text())
+    (f,) = state["files"]
+    # What a run killed inside the call leaves: the intent written, the answer lost.
+    if killed == "after the upload":
+        f.update(step="uploading", file_id=None, batch_id=None)
+        fake.batches.clear()  # it never got to submit
+    else:
+        f.update(step="submitting", batch_id=None)
+    path.write_text(json.dumps(state))
+    r = run_cli(args)
+    assert r.code == 0, r
+    assert fake.uploads == 1  # the uploaded file was found by its name
+    assert fake.created == (2 if killed == "after the upload" else 1)  # never a second batch
+    assert (out / "a.description.md").is_file() and not chat.called
+
+
+def test_a_state_file_is_never_taken_for_another_run(
+    fake: FakeBatches, chat: respx.Route, clips: list[Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["describe", clips[0], *FAST, "--out-dir", out]
+    assert run_cli([*args, "--frames", "2", "--no-wait"]).code == 0
+    (first,) = _states(out)
+    # Other settings that shape the requests: another state file, the first left alone.
+    r = run_cli([*args, "--frames", "3"])
+    assert r.code == 0 and "resuming" not in r.err
+    assert _states(out) == [first] and fake.created == 2
+    first.write_text("{not json")
+    r = run_cli([*args, "--frames", "2"])
+    assert r.code == 3 and "is damaged" in r.err and "delete it" in r.err
+    assert fake.created == 2
+
+
 def test_a_failed_line_fails_only_its_input_and_a_rerun_sends_only_it(
     fake: FakeBatches, chat: respx.Route, clips: list[Path], tmp_path: Path
 ) -> None:
@@ -252,6 +293,27 @@ def test_voiceover_speaks_the_script_the_batch_wrote(
     row = json.loads(r.out)
     assert (out / "a.narration.mp3").is_file() and row["usage"]["requests"] == 1
     assert json.loads((out / "a.script.json").read_text())["title"] == "A test video"
+
+
+def test_json_mode_repairs_a_bad_answer_in_a_second_round_as_a_live_run_would(
+    fake: FakeBatches, chat: respx.Route, clips: list[Path], tmp_path: Path
+) -> None:
+    def answer(body: dict[str, Any]) -> dict[str, Any] | str:
+        if "That JSON is invalid" in json.dumps(body["messages"]):
+            return {"title": "Fixed", "description": "Now it fits."}
+        return 'Sure! {"title": "x"}'
+
+    fake.answer = answer
+    args = ["describe", clips[1], *FAST, "--frames", "2", "--structured", "json_object"]
+    r = run_cli([*args, "--json"])
+    assert r.code == 0, r
+    row = json.loads(r.out)
+    assert row["title"] == "Fixed" and row["requests"] == 2  # the answer and its repair
+    assert fake.created == 2 and not chat.called
+    first, repair = (line["body"] for line in fake.lines)
+    assert first["response_format"] == {"type": "json_object"}
+    assert repair["messages"][:-2] == first["messages"]
+    assert repair["messages"][-2]["content"] == 'Sure! {"title": "x"}'
 
 
 def test_batch_refuses_no_cache(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 from ..errors import ApiError, ConfigError, UsageError, redact
 from ..models import Usage
@@ -114,6 +115,10 @@ class BatchRun:
         if loaded is None:
             return
         self.state = loaded
+        for label, outcome in list(loaded.done.items()):
+            written = outcome.get("record", {}).get("outputs") or []
+            if not all(Path(p).exists() for p in written):
+                del loaded.done[label]  # its outputs are gone: made again (from the cache)
         self.ledger = Ledger(loaded, self.path.parent, self.path.stem)
         if loaded.finished:
             # The last run reported every input; now its failed requests are sent again.
@@ -260,6 +265,8 @@ class BatchRun:
                     lines += self.server.read(file_id)
         ours, seen = set(f.custom_ids), set()
         for line in lines:
+            if line.status_code is None and st.status != "completed":
+                continue  # never run (an expired or cancelled batch): the batch's reason below
             if line.custom_id in ours and line.custom_id not in seen:
                 seen.add(line.custom_id)
                 self._take(line)
