@@ -302,8 +302,14 @@ class Session:
 
 
 def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
-    """One client for the whole run; fails early (exit 3) without a key where one is needed."""
+    """One client for the whole run; fails early (exit 3) without a key where one is needed.
+    Its chat calls the server, so it is priced at the normal price even with --batch (only a
+    DeferringSession's answers come from the Batch API)."""
     options = stage_options(settings)
+    if options.plan.batch:
+        options = dataclasses.replace(
+            options, plan=options.plan.model_copy(update={"batch": False})
+        )
     key = api_key(settings, options.profile)
     client = make_client(
         api_key=key,
@@ -370,7 +376,9 @@ class DeferringSession(Session):
 def deferring(session: Session) -> DeferringSession:
     """`session` for a --batch run. The chunks of a video are asked at least two at a time, so
     that every chunk's request is deferred in the same round even with --jobs 1."""
-    options = dataclasses.replace(session.options, jobs=max(2, session.options.jobs))
+    o = session.options
+    plan = o.plan.model_copy(update={"batch": True})  # answers at the Batch API's price
+    options = dataclasses.replace(o, jobs=max(2, o.jobs), plan=plan)
     return DeferringSession(
         options=options,
         client=session.client,

@@ -95,10 +95,9 @@ class BatchRun:
         self.server.check()
         self._load()
         while True:
-            if self._running() or any(f.batch_id is None for f in self.state.files):
-                self._submit()
-                if not self._wait(block=self.settings.batch_wait):
-                    return self._leave()
+            pending = self._running() or any(f.batch_id is None for f in self.state.files)
+            if pending and not self._send_and_wait():
+                return self._leave()
             self._replay(work, images)
             files = self.ledger.close_round()
             if not files:
@@ -125,7 +124,9 @@ class BatchRun:
             loaded.attempt += 1
             loaded.finished = False
             self.ledger.retry_failed()
-        self.reporter.say(f"resuming the batch run recorded in {self.path}")
+            self.reporter.say(f"{self.path}: the last run had failures; trying those again")
+        else:
+            self.reporter.say(f"resuming the batch run recorded in {self.path}")
 
     def _replay(self, work: Work, images: ImagesWork | None) -> None:
         """Every unfinished input's work, with the chat answering from the cache; an input whose
@@ -210,34 +211,42 @@ class BatchRun:
 
     # -- waiting --
 
-    def _wait(self, *, block: bool) -> bool:
-        """Poll every running batch until all are done (True) or, without `block`, once (False
-        when some still run). Ctrl-C leaves them running and says how to resume."""
-        delay = min(FIRST_POLL_S, self.settings.batch_poll)
+    def _send_and_wait(self) -> bool:
+        """Submit what is built, then wait (see _wait). Interrupted (Ctrl-C) or failing, the
+        state is kept, the batches keep running, and the message says how to resume."""
         try:
-            while True:
-                for f in self._running():
-                    self._poll(f)
-                if not self._running():
-                    return True
-                if not block:
-                    return False
-                time.sleep(delay)
-                delay = min(delay * 2, self.settings.batch_poll)
+            self._submit()
+            return self._wait(block=self.settings.batch_wait)
         except KeyboardInterrupt:
             self._save()
             ids = ", ".join(str(f.batch_id) for f in self._running())
+            running = f"; the batches keep running on the server ({ids})" if ids else ""
             self.reporter.warn(
-                f"stopped waiting; the batches keep running on the server ({ids}). "
-                f"Run the same command again to resume (state: {self.path})"
+                f"stopped waiting{running}. Run the same command again to resume "
+                f"(state: {self.path})"
             )
             raise
         except ApiError as exc:
             self._save()
             raise ApiError(
                 exc.message,
-                hint="the batches keep running on the server; run the same command again to resume",
+                hint="batches submitted keep running on the server; run the same command again "
+                "to resume",
             ) from None
+
+    def _wait(self, *, block: bool) -> bool:
+        """Poll every running batch until all are done (True) or, without `block`, once (False
+        when some still run): every 5 s at first, then twice as long, up to --batch-poll."""
+        delay = min(FIRST_POLL_S, self.settings.batch_poll)
+        while True:
+            for f in self._running():
+                self._poll(f)
+            if not self._running():
+                return True
+            if not block:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, self.settings.batch_poll)
 
     def _poll(self, f: FileState) -> None:
         assert f.batch_id is not None
