@@ -82,20 +82,19 @@ _SCHEMA_FOR = {
     "/chat/completions": "CreateChatCompletionRequest",
     "/audio/speech": "CreateSpeechRequest",
     "/audio/transcriptions": "CreateTranscriptionRequest",
+    "/batches": "CreateBatchRequest",
+    "/files": "CreateFileRequest",  # multipart: validated by check_upload
 }
 
 
-def validate_request_body(path: str, body: dict[str, Any]) -> None:
-    """Raise if `body` does not match the official schema for `path` (no-op without the spec)."""
+def validate_against(name: str, body: dict[str, Any], where: str = "") -> None:
+    """Raise if `body` does not match the official schema `name` (no-op without the spec)."""
     if _SPEC is None:
         return
     import jsonschema
     from referencing import Registry
     from referencing.jsonschema import DRAFT202012
 
-    name = next((n for suffix, n in _SCHEMA_FOR.items() if path.endswith(suffix)), None)
-    if name is None:
-        return
     registry = Registry().with_resource("urn:oai", DRAFT202012.create_resource(_SPEC))
     validator = jsonschema.Draft202012Validator(
         {"$ref": f"urn:oai#/components/schemas/{name}"}, registry=registry
@@ -104,8 +103,15 @@ def validate_request_body(path: str, body: dict[str, Any]) -> None:
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise AssertionError(
-            f"request to {path} violates {name}: {best.message} at {list(best.path)}"
+            f"{where or name}: violates {name}: {best.message} at {list(best.path)}"
         )
+
+
+def validate_request_body(path: str, body: dict[str, Any]) -> None:
+    """Raise if `body` does not match the official schema for `path` (no-op without the spec)."""
+    name = next((n for suffix, n in _SCHEMA_FOR.items() if path.endswith(suffix)), None)
+    if name is not None:
+        validate_against(name, body, f"request to {path}")
 
 
 # --- multipart requests (transcriptions): the rules the spec keeps in its descriptions ---------
@@ -173,8 +179,33 @@ def check_transcription_rules(fields: dict[str, Any], files: dict[str, bytes]) -
         assert fmt == "verbose_json", "timestamp_granularities needs verbose_json"
 
 
+def check_batch_line(line: dict[str, Any]) -> None:
+    """One line of a batch input file as the Batch API takes it (raises AssertionError)."""
+    assert set(line) == {"custom_id", "method", "url", "body"}, sorted(line)
+    assert isinstance(line["custom_id"], str) and line["custom_id"], line["custom_id"]
+    assert line["method"] == "POST" and line["url"] == "/v1/chat/completions", line
+    validate_against("CreateChatCompletionRequest", line["body"], "batch line body")
+
+
+def check_upload(fields: dict[str, Any], files: dict[str, bytes]) -> list[dict[str, Any]]:
+    """A /files upload (multipart_fields: the file's name in place of its bytes, as
+    openapi/README.md says) against CreateFileRequest, then, for purpose=batch, every line;
+    gives the lines."""
+    validate_against("CreateFileRequest", fields, "upload to /files")
+    name, data = fields["file"], files["file"]
+    if fields.get("purpose") != "batch":
+        return []
+    assert name and name.endswith(".jsonl"), f"a batch input file must be .jsonl: {name}"
+    lines = [json.loads(raw) for raw in data.splitlines() if raw.strip()]
+    assert lines, "an empty batch input file"
+    for line in lines:
+        check_batch_line(line)
+    return lines
+
+
 def validate_calls(router: respx.Router) -> int:
-    """Validate every captured JSON or multipart request body; returns how many were checked."""
+    """Validate every captured request body (JSON, multipart transcriptions, and /files uploads
+    line by line); returns how many were checked."""
     checked = 0
     for call in router.calls:
         req = call.request
@@ -183,7 +214,10 @@ def validate_calls(router: respx.Router) -> int:
         ctype = req.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             fields, files = multipart_fields(ctype, req.content)
-            validate_request_body(req.url.path, fields)
+            if req.url.path.endswith("/files"):
+                check_upload(fields, files)
+            else:
+                validate_request_body(req.url.path, fields)
             if req.url.path.endswith("/audio/transcriptions"):
                 check_transcription_rules(fields, files)
             checked += 1

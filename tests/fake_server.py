@@ -2,9 +2,10 @@
 (examples/, shell pipelines), where respx cannot reach.
 
 It answers /v1/chat/completions (a Description, a Script or ShortenedLines, chosen by the
-response_format's schema name), /v1/audio/speech (real PCM, length proportional to the text) and
-/v1/models; it validates every JSON body against the OpenAPI schema (when ../shared/openapi is
-present), logs every request, and can fail chosen requests.
+response_format's schema name), /v1/audio/speech (real PCM, length proportional to the text),
+/v1/models, and the Files and Batches endpoints (fake_batch.py); it validates every JSON body
+against the OpenAPI schema (when ../shared/openapi is present), logs every request, and can fail
+chosen requests.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FakeOpenAI:
     errors: list[str] = field(default_factory=list)  # schema violations seen
     fault: Fault | None = None  # (path, body) -> (status, json) to fail a request, or None
     words_per_second: float = 2.5
+    batches: Any = None  # fake_batch.FakeBatches: the Files and Batches endpoints
 
     def calls(self, suffix: str) -> int:
         return sum(1 for path, _ in self.log if path.endswith(suffix))
@@ -49,7 +51,7 @@ def _duration_from(messages: list[dict[str, Any]]) -> float:
     return 6.0
 
 
-def _answer(body: dict[str, Any]) -> dict[str, Any]:
+def chat_answer(body: dict[str, Any]) -> dict[str, Any]:
     fmt = body.get("response_format") or {}
     name = (fmt.get("json_schema") or {}).get("name", "")
     if name == "Script":
@@ -79,8 +81,9 @@ def _pcm(text: str, words_per_second: float) -> bytes:
 def serve() -> Iterator[FakeOpenAI]:
     """Run the server for the duration of the block; yields its state (url ends in /v1)."""
     from conftest import validate_request_body
+    from fake_batch import FakeBatches
 
-    state = FakeOpenAI()
+    state = FakeOpenAI(batches=FakeBatches())
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -93,7 +96,20 @@ def serve() -> Iterator[FakeOpenAI]:
             self.end_headers()
             self.wfile.write(payload)
 
+        def _batch_api(self, method: str) -> bool:
+            if not self.path.startswith(("/v1/files", "/v1/batches")):
+                return False
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length) if length else b""
+            state.log.append((self.path, {}))
+            ctype = self.headers.get("content-type", "")
+            status, reply_type, payload = state.batches.handle(method, self.path, ctype, body)
+            self._send(status, payload, reply_type)
+            return True
+
         def do_GET(self) -> None:
+            if self._batch_api("GET"):
+                return
             state.log.append((self.path, {}))
             known = ("gpt-5.4-mini", "gpt-4o-mini-tts")
             model_id = (
@@ -121,6 +137,8 @@ def serve() -> Iterator[FakeOpenAI]:
                 self._send(404, b'{"error": {"message": "not found"}}', "application/json")
 
         def do_POST(self) -> None:
+            if self._batch_api("POST"):
+                return
             length = int(self.headers.get("content-length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
             state.log.append((self.path, body))
@@ -138,7 +156,7 @@ def serve() -> Iterator[FakeOpenAI]:
                     self._send(failed[0], json.dumps(failed[1]).encode(), "application/json")
                     return
             if self.path.endswith("/chat/completions"):
-                content = json.dumps(_answer(body))
+                content = json.dumps(chat_answer(body))
                 reply = {
                     "id": "chatcmpl-fake",
                     "object": "chat.completion",

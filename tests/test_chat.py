@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import openai
 import pytest
@@ -11,7 +12,18 @@ from conftest import chat_response
 
 from vnarrate.errors import ApiError
 from vnarrate.models import Description
-from vnarrate.vision.chat import ChatOptions, complete
+from vnarrate.server.cache import ResponseCache
+from vnarrate.vision.chat import (
+    AnswerMismatch,
+    ChatOptions,
+    answer_from_body,
+    cached_answer,
+    chat_body,
+    chat_key,
+    complete,
+    repair_body,
+    store_answer,
+)
 
 MSGS = [{"role": "user", "content": "describe"}]
 GOOD = {"title": "A dog", "description": "A dog sleeps."}
@@ -284,3 +296,78 @@ def test_json_mode_non_json_after_the_repair_says_what_to_try(api: respx.Router)
     with pytest.raises(ApiError, match="after a repair; it began: 'cat sat mat") as err:
         complete(_client(), Description, MSGS, opts)
     assert "--structured none" in (err.value.hint or "")
+
+
+# --- one request outside a live call (the Batch API) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ChatOptions(max_tokens=8000, model="gpt-5.4-mini", reasoning_effort="low"),
+        ChatOptions(max_tokens=300, model="m", token_field="max_tokens", temperature=0.2),
+        ChatOptions(max_tokens=300, model="m", structured="json_object"),
+        ChatOptions(max_tokens=300, model="m", structured="none"),
+    ],
+)
+def test_chat_body_is_what_a_live_call_sends(api: respx.Router, options: ChatOptions) -> None:
+    route = api.post("/chat/completions").respond(200, json=chat_response(GOOD))
+    complete(_client(), Description, MSGS, options)
+    assert json.loads(route.calls[0].request.content) == chat_body(Description, MSGS, options)
+
+
+def test_a_raw_answer_is_checked_like_a_live_one_and_cached_under_the_live_key(
+    tmp_path: Path, api: respx.Router
+) -> None:
+    options = ChatOptions(max_tokens=8000, model="m")
+    answer, usage = answer_from_body(Description, chat_response(GOOD), options)
+    assert answer == Description(**GOOD) and usage.prompt_tokens == 1000 and usage.requests == 1
+    cache = ResponseCache(tmp_path)
+    store_answer(cache, chat_key(Description, MSGS, options), answer, usage)
+    # A live run with the same request is answered from the cache: no route is mocked.
+    assert complete(_client(), Description, MSGS, options, cache=cache)[0] == answer
+    assert cached_answer(cache, Description, chat_key(Description, MSGS, options)) == (
+        answer,
+        usage,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (chat_response(None, finish_reason="length"), "cut off at 8000 tokens"),
+        (chat_response(None, refusal="No."), "refused: No."),
+        (chat_response("", finish_reason="content_filter"), "content filter"),
+        (chat_response("  "), "empty answer"),
+        (chat_response({"title": "only"}), "did not match the expected fields: description"),
+        (chat_response("```json\n{}\n```"), "did not match"),
+        ({"error": "nope"}, "not a Chat Completions response"),
+        ("<html>", "not a Chat Completions response"),
+        ({"choices": [{"message": {"content": ["a", "list"]}}]}, "not a Chat Completions"),
+    ],
+)
+def test_bad_raw_answers_are_the_live_errors(body: object, match: str) -> None:
+    with pytest.raises(ApiError, match=match):
+        answer_from_body(Description, body, ChatOptions(max_tokens=8000, model="m"))
+
+
+def test_json_mode_raw_answer_that_does_not_fit_asks_for_the_live_repair_turn() -> None:
+    options = ChatOptions(max_tokens=300, model="m", structured="json_object")
+    with pytest.raises(AnswerMismatch) as err:
+        answer_from_body(Description, chat_response('Sure! {"title": "x"}'), options)
+    body = chat_body(Description, MSGS, options)
+    second = repair_body(body, err.value.content, err.value.detail)
+    assert second["messages"][:-2] == body["messages"]
+    assert second["messages"][-2] == {"role": "assistant", "content": 'Sure! {"title": "x"}'}
+    assert "invalid (description: Field required)" in second["messages"][-1]["content"]
+    with pytest.raises(ApiError, match="after a repair"):
+        answer_from_body(Description, chat_response("no"), options, repaired=True)
+    fenced = chat_response("```json\n" + json.dumps(GOOD) + "\n```")
+    assert answer_from_body(Description, fenced, options)[0].title == "A dog"
+
+
+def test_a_raw_answer_never_carries_the_key() -> None:
+    key = "sk-test-key-000000"
+    leaky = chat_response({"title": f"key {key}", "description": "x"})
+    answer, _ = answer_from_body(Description, leaky, ChatOptions(max_tokens=9, model="m"), key=key)
+    assert key not in answer.title

@@ -124,3 +124,59 @@ def test_local_server_env_names_real_settings(tmp_path: Path) -> None:
     options = stage_options(s)
     assert options.provider == "ollama" and options.chat.token_field == "max_tokens"
     assert api_key(s, options.profile) == NO_KEY and s.max_frames == 16
+
+
+def test_shards_over_processes_do_every_video_once_with_one_shared_cache(tmp_path: Path) -> None:
+    # The README's "Thousands of videos" recipe: three shards at once (as three machines, a
+    # Slurm array or an Indexed Job would run them), through the Batch API, one shared cache.
+    videos = tmp_path / "corpus"
+    for n, name in enumerate(["a.mp4", "b.mp4", "c.mp4", "sub/a.mp4", "sub/e.mp4"]):
+        (videos / name).parent.mkdir(parents=True, exist_ok=True)
+        make_video(videos / name, seconds=1.0 + n / 2)
+    out = tmp_path / "out"
+
+    def shards(*flags: str) -> list[subprocess.CompletedProcess[str]]:
+        procs = [
+            subprocess.Popen(
+                [
+                    BASH or "bash",
+                    str(EXAMPLES / "shard.sh"),
+                    str(i),
+                    "3",
+                    str(videos),
+                    str(out),
+                    "describe",
+                    *flags,
+                ],
+                env=env,
+                cwd=tmp_path,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for i in range(3)
+        ]
+        done = []
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=120)
+            done.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+        return done
+
+    with serve() as server:
+        env = _env(server.url)
+        first = shards("--batch", "--batch-poll", "0.05")
+        assert all(p.returncode == 0 for p in first), [p.stderr for p in first]
+        rows = [json.loads(line) for i in range(3) for line in (out / f"shard-{i}.jsonl").open()]
+        inputs = sorted(Path(r["input"]).relative_to(videos).as_posix() for r in rows)
+        assert inputs == ["a.mp4", "b.mp4", "c.mp4", "sub/a.mp4", "sub/e.mp4"]  # each once
+        assert all(r["status"] == "ok" for r in rows)
+        assert len(list(out.glob("shard-*/*.description.json"))) == 5
+        fake = server.batches
+        assert server.calls("/chat/completions") == 0 and fake.created == 3
+        assert len(fake.lines) == 5 and not fake.errors and not server.errors
+
+        again = shards()  # a rerun (or a late machine): everything is complete already
+        assert all(p.returncode == 0 for p in again)
+        rows = [json.loads(line) for i in range(3) for line in (out / f"shard-{i}.jsonl").open()]
+        assert [r["status"] for r in rows] == ["skipped"] * 5
+        assert server.calls("/chat/completions") == 0 and fake.created == 3

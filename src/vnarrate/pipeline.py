@@ -41,7 +41,7 @@ from .models import (
 from .narration.script import over_budget, repair, suggest_slots, word_budget
 from .narration.speech import Synthesis, faithfulness_note, synthesize_all
 from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
-from .server.prices import usage_cost
+from .server.prices import batch_price, usage_cost
 from .session import Session, StageOptions
 from .soundtrack import speech_in
 from .soundtrack.transcribe import plan_transcription
@@ -131,7 +131,8 @@ def speech_plan(path: str, script: Script, options: StageOptions) -> Plan:
 
 
 def _priced(options: StageOptions, usage: Usage) -> float | None:
-    return usage_cost(options.plan.model, usage, options.plan.prices, free=options.plan.free)
+    p = options.plan
+    return batch_price(usage_cost(p.model, usage, p.prices, free=p.free), p.batch)
 
 
 # --- listen: where people speak in the soundtrack -----------------------------------------------

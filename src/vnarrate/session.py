@@ -9,6 +9,7 @@ only these, never Settings: this module is where a setting becomes a stage's opt
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -215,6 +216,7 @@ def _plan_options(
         words_per_second=settings.words_per_second,
         segment_seconds=settings.segment_seconds,
         learned_image_tokens=learned.image_tokens(settings.base_url, settings.model),
+        batch=settings.batch,
     )
 
 
@@ -552,8 +554,14 @@ def open_session(
     """One client for the whole run; fails early (exit 3) without a key where one is needed.
 
     `chat` False (voiceover --script) asks no key of the chat server; `speech` True checks the
-    speech server's key too (a separate --tts-base-url on a local address needs none)."""
+    speech server's key too (a separate --tts-base-url on a local address needs none). Its chat
+    calls the server, so it is priced at the normal price even with --batch (only a
+    DeferringSession's answers come from the Batch API)."""
     options = stage_options(settings)
+    if options.plan.batch:
+        options = dataclasses.replace(
+            options, plan=options.plan.model_copy(update={"batch": False})
+        )
     key = api_key(settings, options.profile) if chat else settings.secret("api_key") or NO_KEY
     if speech:
         speech_key(settings, options, key)

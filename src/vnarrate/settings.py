@@ -309,6 +309,26 @@ class Settings(BaseSettings):
         json_schema_extra=FOLDER,
     )
 
+    # --- batch API -----------------------------------------------------------------------------
+    batch: bool = Field(
+        default=False,
+        description="Send the chat requests through the Batch API: half price, answers within "
+        "24 h; a rerun resumes.",
+    )
+    batch_wait: bool = Field(
+        default=True,
+        description="With --batch: wait for the batches and finish the run.",
+        json_schema_extra={
+            "off": "With --batch: submit, print the batch ids, exit; rerun to collect."
+        },
+    )
+    batch_poll: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="With --batch: longest pause between status checks, seconds.",
+    )
+
     # --- output ------------------------------------------------------------------------------
     format: OutputFormat = Field(default="markdown", description="Output format.")
     force: bool = Field(default=False, description="Overwrite existing outputs.")
@@ -502,3 +522,4 @@ SPEECH: tuple[str | tuple[str, str], ...] = (
     *_names("tts_backend realtime_model wer_threshold strict max_speed max_stretch"),
     *_names("tts_base_url tts_api_key"),
 )
+BATCH: tuple[str | tuple[str, str], ...] = ("batch", ("batch_wait", "--no-wait"), "batch_poll")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from ..errors import InputError, VnarrateError, redact
 from ..session import Session, open_session
 from ..settings import Settings
+from .deferring import deferring
 from .inputs import Input, assign_stems, check_mix, expand_inputs, output_path
 from .manifest import manifest_complete, manifest_suffix
 
@@ -216,7 +217,8 @@ class Batch:
 
     def open_session(self, *, chat: bool = True, speech: bool = False) -> Session:
         """The run's session (client, cache, options); fails early (exit 3) without a key for a
-        server the run uses (`chat`: the vision server, `speech`: the speech server)."""
+        server the run uses (`chat`: the vision server, `speech`: the speech server). With
+        --batch its chat answers from the cache or defers (runs/batch_api.py)."""
         self.session = open_session(
             self.settings,
             report=self.reporter.info,
@@ -224,6 +226,8 @@ class Batch:
             chat=chat,
             speech=speech,
         )
+        if self.settings.batch:
+            self.session = deferring(self.session)
         if self.session.cache is not None:
             for w in self.session.cache.warnings:
                 self.reporter.warn(w)
@@ -285,6 +289,19 @@ class Batch:
             )
         finally:
             self.reporter.finish()
+        if len(self.units) > 1:
+            self.reporter.say(summary(outcomes))
+        return exit_code(outcomes)
+
+    def unit(self, label: str, work: Work, images: ImagesWork | None = None) -> Outcome:
+        """One unit (a video, or all the images), as `run` does it: skipped when complete."""
+        return self._unit(label, work, images)
+
+    def report(self, outcomes: Sequence[Outcome]) -> int:
+        """Report outcomes gathered elsewhere (a --batch run) as `run` does: in input order, a
+        summary, the exit code."""
+        for outcome in outcomes:
+            self._emit(outcome)
         if len(self.units) > 1:
             self.reporter.say(summary(outcomes))
         return exit_code(outcomes)

@@ -24,6 +24,7 @@ from ..server.client import make_client
 from ..server.doctor import check_server
 from ..session import api_key, open_cache, stage_options
 from ..settings import Settings
+from .batch_api import run_all
 from .driver import Batch, Outcome, Reporter
 from .inputs import Input, output_path, stdin_text
 from .manifest import record_output, write_manifest
@@ -160,7 +161,7 @@ def describe(settings: Settings, request: Request, reporter: Reporter) -> int:
     if request.output is not None:
         check_writable(request.output, force=settings.force)
     job = _Describe(batch, request)
-    return batch.run(job.video, job.images)
+    return run_all(batch, job.video, job.images)
 
 
 # --- script --------------------------------------------------------------------------------------
@@ -202,7 +203,7 @@ def script(settings: Settings, request: Request, reporter: Reporter) -> int:
         reporter.say(f"{inp.source}: wrote {written} ({len(result.script.segments)} segments)")
         return Outcome(input=inp.source, record={**record, "outputs": [str(written)]})
 
-    return batch.run(work)
+    return run_all(batch, work)
 
 
 # --- frames --------------------------------------------------------------------------------------

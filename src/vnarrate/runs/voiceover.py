@@ -21,6 +21,7 @@ from ..pipeline import speech_plan
 from ..pipeline import voiceover as voiceover_flow
 from ..session import Session, stage_options
 from ..settings import Settings
+from .batch_api import run_all
 from .driver import Outcome, Reporter
 from .inputs import Input, output_path
 from .jobs import Request, plan_outcome
@@ -177,6 +178,8 @@ def voiceover(
     settings: Settings, request: Request, reporter: Reporter, flags: VoiceoverFlags
 ) -> int:
     """`vnarrate voiceover`: a narration timed to each video, with subtitles and a manifest."""
+    if flags.script is not None:
+        settings = settings.model_copy(update={"batch": False})  # no chat request to batch
     batch = request.batch(settings, reporter, "voiceover")
     if not batch.single and (request.output or flags.mux or flags.script):
         raise UsageError("-o, --mux and --script take one input; use --out-dir for several")
@@ -196,4 +199,4 @@ def voiceover(
         record = {**voiceover_record(result), "outputs": [*shown, str(manifest)]}
         return Outcome(input=inp.source, record=record)
 
-    return batch.run(work)
+    return run_all(batch, work)

@@ -33,6 +33,8 @@ CHARS_PER_TOKEN = 4.0
 CHARS_PER_SECOND = 15.0
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+# The Batch API bills every request at half the normal price (OpenAI's Batch API guide).
+BATCH_FACTOR = 0.5
 
 
 class LongContext(BaseModel):
@@ -344,3 +346,8 @@ def shutdown_date(model: str) -> datetime.date | None:
     table = shutdowns().models
     key = _lookup(model, table)
     return table[key] if key else None
+
+
+def batch_price(dollars: float | None, batch: bool) -> float | None:
+    """A chat cost at the Batch API's price when `batch` (None stays unknown)."""
+    return dollars * BATCH_FACTOR if batch and dollars is not None else dollars

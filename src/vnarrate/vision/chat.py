@@ -309,6 +309,11 @@ def _image_parts(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return parts
 
 
+def sent_messages(messages: Sequence[dict[str, Any]], options: ChatOptions) -> list[dict[str, Any]]:
+    """The messages as they are sent: without image `detail` where the server refused it."""
+    return list(messages) if options.send_detail else _without_detail(messages)
+
+
 def _without_detail(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Copies of `messages` whose image parts carry no `detail` (the originals are untouched)."""
 
@@ -335,35 +340,18 @@ def _ask(
     observe: Observe | None,
 ) -> tuple[T, Usage]:
     """One request as `options` say (from the cache when identical), keyed by what is sent."""
-    sent = list(messages) if options.send_detail else _without_detail(messages)
-    cache_key = ""
+    sent = sent_messages(messages, options)
+    cache_key = chat_key(schema, messages, options) if cache is not None else ""
     if cache is not None:
-        cache_key = request_key(
-            "chat",
-            {
-                "model": options.model,
-                "messages": sent,
-                "response_format": schema,
-                "structured": options.structured,
-                **request_params(options),
-            },
-            provider=options.provider,
-            base_url=options.base_url,
-        )
-        hit = cache.get_json(cache_key)
+        hit = cached_answer(cache, schema, cache_key)
         if hit is not None:
-            try:
-                return schema.model_validate(hit["answer"]), Usage()
-            except (KeyError, TypeError, ValidationError):
-                pass  # an entry from an older schema: ask again and replace it
+            return hit[0], Usage()  # a cache hit costs nothing
     answer, usage = _complete(client, schema, sent, options, key)
     answer = _without_key(answer, key)
     if observe is not None and usage.requests == 1:
         observe(sent, usage, json.dumps(schema.model_json_schema(), separators=(",", ":")))
     if cache is not None:
-        cache.put_json(
-            cache_key, {"answer": answer.model_dump(mode="json"), "usage": usage.model_dump()}
-        )
+        store_answer(cache, cache_key, answer, usage)
     return answer, usage
 
 
@@ -425,11 +413,7 @@ def _complete_json_mode(
     key: str,
 ) -> tuple[T, Usage]:
     """For servers without json_schema: describe the schema in the prompt, validate, repair once."""
-    shape = json.dumps(schema.model_json_schema(), separators=(",", ":"))
-    instruction = f"Answer with one JSON object only, matching this JSON schema: {shape}"
-    msgs = [*messages, {"role": "system", "content": instruction}]
-    if options.structured == "json_object":
-        params = {**params, "response_format": {"type": "json_object"}}
+    msgs, params = _json_mode_request(schema, messages, options, params)
     usage = Usage()
     for attempt in range(2):  # the answer, then at most one repair turn
         completion = _call(
@@ -444,13 +428,168 @@ def _complete_json_mode(
             if attempt == 1:
                 after = " after a repair"
                 raise _answer_error(exc, options, key, said=message.content, after=after) from None
-            msgs = [
-                *msgs,
-                {"role": "assistant", "content": message.content},
-                {
-                    "role": "user",
-                    "content": f"That JSON is invalid ({last_error}). Send the corrected "
-                    "JSON object only.",
-                },
-            ]
+            msgs = [*msgs, *_repair_turn(message.content, last_error)]
     raise AssertionError("unreachable: the repair turn returns or raises")
+
+
+def _json_mode_request(
+    schema: type[BaseModel],
+    messages: Sequence[dict[str, Any]],
+    options: ChatOptions,
+    params: dict[str, Any],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """JSON mode's first request: the schema described in a system message (and
+    response_format json_object where the server takes it)."""
+    shape = json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    instruction = f"Answer with one JSON object only, matching this JSON schema: {shape}"
+    msgs = [*messages, {"role": "system", "content": instruction}]
+    if options.structured == "json_object":
+        params = {**params, "response_format": {"type": "json_object"}}
+    return msgs, params
+
+
+def _repair_turn(content: str, error: str) -> list[dict[str, Any]]:
+    """What JSON mode adds to the conversation when the answer does not validate."""
+    return [
+        {"role": "assistant", "content": content},
+        {
+            "role": "user",
+            "content": f"That JSON is invalid ({error}). Send the corrected JSON object only.",
+        },
+    ]
+
+
+# --- one request outside a live call: its cache key, its body, its answer (the Batch API) ------
+
+
+class AnswerMismatch(ApiError):
+    """A JSON-mode answer that does not fit the schema: a live run repairs it once (`detail`
+    and `content` are what the repair turn quotes; `usage` what the answer cost)."""
+
+    def __init__(self, message: str, *, content: str, detail: str, usage: Usage) -> None:
+        super().__init__(message)
+        self.content, self.detail, self.usage = content, detail, usage
+
+
+def chat_key(
+    schema: type[BaseModel], messages: Sequence[dict[str, Any]], options: ChatOptions
+) -> str:
+    """The response cache's key of one chat request: what `complete` looks up and stores under."""
+    return request_key(
+        "chat",
+        {
+            "model": options.model,
+            "messages": sent_messages(messages, options),
+            "response_format": schema,
+            "structured": options.structured,
+            **request_params(options),
+        },
+        provider=options.provider,
+        base_url=options.base_url,
+    )
+
+
+def cached_answer(cache: ResponseStore, schema: type[T], key: str) -> tuple[T, Usage] | None:
+    """The validated answer stored under `key` and the usage it cost when it was asked; None when
+    there is none, or when it no longer fits the schema (an entry from an older schema)."""
+    hit = cache.get_json(key)
+    if hit is None:
+        return None
+    try:
+        answer = schema.model_validate(hit["answer"])
+    except (KeyError, TypeError, ValidationError):
+        return None
+    try:
+        usage = Usage.model_validate(hit.get("usage") or {})
+    except ValidationError:
+        usage = Usage(requests=1)
+    return answer, usage
+
+
+def store_answer(cache: ResponseStore, key: str, answer: BaseModel, usage: Usage) -> None:
+    """Keep a validated answer (and what it cost) under its request's key."""
+    cache.put_json(key, {"answer": answer.model_dump(mode="json"), "usage": usage.model_dump()})
+
+
+def chat_body(
+    schema: type[BaseModel], messages: Sequence[dict[str, Any]], options: ChatOptions
+) -> dict[str, Any]:
+    """The JSON body a live run POSTs to /chat/completions for this request: what the SDK's
+    `parse()` sends (its own response_format for the schema) or, in JSON mode, what `create()`
+    sends for the first turn."""
+    params = request_params(options)
+    messages = sent_messages(messages, options)
+    if options.structured == "json_schema":
+        from openai.lib._parsing import type_to_response_format_param
+
+        fmt = type_to_response_format_param(schema)
+        return {
+            "model": options.model,
+            "stream": False,
+            "messages": list(messages),
+            **params,
+            "response_format": fmt,
+        }
+    msgs, params = _json_mode_request(schema, messages, options, params)
+    return {"model": options.model, "messages": msgs, **params}
+
+
+def repair_body(body: dict[str, Any], content: str, detail: str) -> dict[str, Any]:
+    """The second turn of a JSON-mode request (`body`, the first) whose answer `content` did not
+    validate (`detail`, the AnswerMismatch's): what a live run sends next."""
+    return {**body, "messages": [*body["messages"], *_repair_turn(content, detail)]}
+
+
+class _Fields:
+    """A JSON object read by attribute, None where a field is missing (as the SDK's lenient
+    models read a response), so the live checks apply unchanged to a raw body."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        return _fields(self._data.get(name))
+
+
+def _fields(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _Fields(value)
+    if isinstance(value, list):
+        return [_fields(v) for v in value]
+    return value
+
+
+def answer_from_body(
+    schema: type[T], body: Any, options: ChatOptions, *, key: str = "", repaired: bool = False
+) -> tuple[T, Usage]:
+    """A validated answer (and its usage) from a raw Chat Completions response body, such as a
+    Batch API output line's `response.body`, with the checks of a live answer: refused, cut
+    off, filtered, empty or non-JSON answers are ApiErrors. A JSON-mode answer that does not fit
+    is an AnswerMismatch (the caller may send the repair turn) unless it is the repair."""
+    completion = _fields(body)
+    try:
+        message = _check_choice(completion, options)
+        content = str(message.content)
+    except (AttributeError, TypeError):
+        raise _not_json_error(options) from None
+    try:
+        usage = usage_of(completion)
+    except ValidationError:
+        usage = Usage(requests=1)
+    try:
+        # As a live answer: parse() validates the content, then fenced or wrapped JSON is tried.
+        answer = schema.model_validate_json(_extract_json(content))
+    except ValidationError as exc:
+        if options.structured == "json_schema" and not content.strip():
+            raise _empty_error() from None
+        detail = _first_error(exc)
+        if options.structured == "json_schema" or repaired:
+            after = " after a repair" if repaired else ""
+            raise _answer_error(exc, options, key, said=content, after=after) from None
+        raise AnswerMismatch(
+            f"the answer did not match the expected fields: {detail}",
+            content=content,
+            detail=detail,
+            usage=usage,
+        ) from None
+    return _without_key(answer, key), usage

@@ -33,7 +33,15 @@ from ..models import (
     Usage,
 )
 from ..narration.script import FILL
-from ..server.prices import PriceBasis, PriceTable, chat_cost, format_usd, speech_cost
+from ..server.prices import (
+    BATCH_FACTOR,
+    PriceBasis,
+    PriceTable,
+    batch_price,
+    chat_cost,
+    format_usd,
+    speech_cost,
+)
 from .chunks import (
     CHARS_PER_TOKEN_BYTES,
     CHARS_PER_WORD,
@@ -87,6 +95,7 @@ class PlanOptions(BaseModel):
     # Image tokens per image learned from the API's usage ("WxH@detail" -> (requests, mean)),
     # used for models whose rule is not published.
     learned_image_tokens: dict[str, tuple[int, float]]
+    batch: bool  # --batch: chat at the Batch API's price
 
     @property
     def free(self) -> bool:
@@ -157,7 +166,11 @@ class _Draft:
         if self.options.chat_pricing == "free":
             return 0.0
         usage = Usage(prompt_tokens=inp, completion_tokens=out, requests=1)
-        return chat_cost(self.options.model, usage, self.options.prices)
+        return batch_price(chat_cost(self.options.model, usage, self.options.prices), self.batch)
+
+    @property
+    def batch(self) -> bool:
+        return self.options.batch and not self.options.free
 
 
 # A frame whose short side is below this after resizing shows the model a sliver (a 10000x100
@@ -468,6 +481,10 @@ def make_plan(
         notes=[],
     )
     costs = _estimate(draft)
+    if draft.batch:
+        draft.notes.append(
+            f"Batch API: chat at {BATCH_FACTOR:.0%} of the normal price, answers within 24 h"
+        )
     shape = _shape(draft, prompt_tokens, heard_tokens)
     chunks = split_frames(ordered, costs, shape, options.limits)
     draft.chunks = len(chunks)
