@@ -33,7 +33,7 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
 
 def test_temp_file_keeps_suffix_for_format_detection(tmp_path: Path) -> None:
     with atomic_path(tmp_path / "a.m4a", force=False) as tmp:
-        assert tmp.suffix == ".m4a" and tmp.parent == tmp_path
+        assert tmp.suffix == ".m4a" and tmp.parent.parent == tmp_path
         tmp.write_bytes(b"x")
     assert (tmp_path / "a.m4a").read_bytes() == b"x"
 
