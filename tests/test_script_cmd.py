@@ -112,7 +112,7 @@ def test_named_output_and_out_dir(api: respx.Router, key: str, clip: Path, tmp_p
     r = run_cli(["script", clip, "--frames", "3", "-o", "mine.json"])
     assert r.code == 0, r
     assert written(Path("mine.json")) == SCRIPT
-    assert Path("mine.json.vnarrate.json").is_file()
+    assert Path("mine.script.vnarrate.json").is_file()  # named after -o
     r = run_cli(["script", clip, "--frames", "3", "--out-dir", tmp_path / "out"])
     assert r.code == 0, r
     assert written(tmp_path / "out" / "clip.script.json") == SCRIPT

@@ -361,8 +361,8 @@ def test_audio_format_follows_the_output_name(
     r = voiceover(clip, "-o", name)
     assert r.code == 0, r
     stem = name.split(".")[0]
-    assert listing(Path.cwd()) == sorted(
-        [name, f"{stem}.srt", f"{stem}.vtt", "clip.script.json", "clip.vnarrate.json"]
+    assert listing(Path.cwd()) == sorted(  # every output named after -o
+        [name, f"{stem}.srt", f"{stem}.vtt", f"{stem}.script.json", f"{stem}.vnarrate.json"]
     )
     with av.open(name) as c:
         assert c.format.name == container
