@@ -280,6 +280,7 @@ def test_a_line_that_cannot_fit_pushes_the_next_one_later_and_says_so(
     assert [c[0] for c in cues] == pytest.approx(found, abs=ONSET_TOLERANCE_S)
     assert [c[1] for c in cues] == pytest.approx([p["end_s"] for p in placed], abs=0.002)
     assert f"segment 3 starts {pushed_to - STARTS[2]:.2f} s late" in r.err
+    assert [p["segment"] for p in placed] == [1, 2, 3]  # counted as the warnings count them
     assert "past the end" not in r.err
 
 

@@ -227,7 +227,8 @@ class VoiceoverJob:
         )
         outputs = _Writer(self.session, flags, claim).write(video, made, paths, journal)
         if kept is not None and _reads(kept) == dump_script(made.result.script):
-            outputs.append(source_file("script", kept))  # as vnarrate would write it: listed
+            journal.outputs.append(source_file("script", kept))  # as vnarrate writes it: listed
+            outputs = list(journal.outputs)
         result = made.result.model_copy(update={"outputs": outputs})
         ACTIVITY.stage(video, f"writing {paths.manifest}")
         journal.complete(voiceover_record(result))
