@@ -71,7 +71,8 @@ class Activity:
             command = self.command
         shown = []
         for label, stage in items[:4]:
-            stage = " ".join(stage.split())
+            # "speech via auto: OpenAI serves ..." -> "speech via auto": what, not why.
+            stage = " ".join(stage.split(": ", 1)[0].split())
             if len(stage) > STAGE_CHARS:
                 stage = stage[: STAGE_CHARS - 1] + "…"
             shown.append(f"{label} ({stage})" if stage else label)
