@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,7 +38,7 @@ class TempFiles:
             if self.stopping:
                 raise OutputError(f"cannot write {target}: the run is stopping")
             for _ in range(100):
-                folder = target.parent / f".{prefix}.{secrets.token_hex(4)}.part"
+                folder = target.parent / f".{prefix}.{os.urandom(4).hex()}.part"
                 self._live.add(folder)
                 try:
                     os.mkdir(folder, 0o700)
