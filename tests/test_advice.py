@@ -155,3 +155,15 @@ def test_parse_image_limit() -> None:
     assert parse_image_limit("At most 2 image(s) may be provided in one request.") == 2
     assert parse_image_limit("maximum of 12 images per request") == 12
     assert parse_image_limit("no number here") is None
+
+
+def test_a_rejected_reasoning_effort_falls_to_the_lowest_the_model_takes() -> None:
+    # GPT-6 Sol/Astra reject `none` (Sol also `minimal`).
+    msg = (
+        "Unsupported value: 'reasoning_effort' does not support 'minimal' with this model. "
+        "Supported values are: 'low', 'medium', 'high', and 'xhigh'."
+    )
+    advice = advise_bad_request(msg, "openai")
+    assert advice is not None and advice.fix == {"reasoning_effort": "low"}
+    plain = advise_bad_request("Unrecognized request argument supplied: reasoning_effort", "vllm")
+    assert plain is not None and plain.fix == {"reasoning_effort": None}

@@ -62,6 +62,7 @@ def test_write_script_then_voiceover_with_the_edited_script(
     from _media import make_video
 
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("VNARRATE_TTS_BACKEND", "speech")  # the endpoint FakeApi mocks
     fake = FakeApi(api, SCRIPT)
     clip = make_video(tmp_path / "clip.mp4", seconds=6.0, fps=10, cuts_s=(2.5, 4.5))
     made = vnarrate.write_script(clip, frames=3)

@@ -141,3 +141,146 @@ def test_json_mode_gives_up_after_one_repair(api: respx.Router) -> None:
         complete(
             _client(), Description, MSGS, ChatOptions(max_tokens=8000, model="m", structured="none")
         )
+
+
+# --- a rejected request is retried once with the fix its advice names (issue 12, item 5) ------
+
+MAX_TOKENS_400 = {
+    "error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+}
+IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}}
+WITH_IMAGE = [{"role": "user", "content": [{"type": "text", "text": "what?"}, IMAGE]}]
+
+
+def _sequence(api: respx.Router, *answers: tuple[int, dict]) -> respx.Route:
+    return api.post("/chat/completions").mock(
+        side_effect=[respx.MockResponse(code, json=body) for code, body in answers]
+    )
+
+
+def test_max_tokens_rejected_is_retried_once_with_the_fix(api: respx.Router) -> None:
+    route = _sequence(api, (400, MAX_TOKENS_400), (200, chat_response(GOOD)))
+    said: list[str] = []
+    fixed: list[tuple[ChatOptions, list[str]]] = []
+    opts = ChatOptions(model="gpt-5.4", max_tokens=900, token_field="max_tokens")
+    answer, usage = complete(
+        _client(),
+        Description,
+        MSGS,
+        opts,
+        report=said.append,
+        fixed=lambda o, c: fixed.append((o, c)),
+    )
+    assert answer == Description(**GOOD) and usage.requests == 1
+    first, second = (json.loads(c.request.content) for c in route.calls)
+    assert first["max_tokens"] == 900 and "max_completion_tokens" not in first
+    assert second["max_completion_tokens"] == 900 and "max_tokens" not in second
+    assert fixed[0][0].token_field == "max_completion_tokens"
+    assert "max_tokens -> max_completion_tokens" in fixed[0][1][0]
+    assert "retrying once" in said[0] and "max_tokens" in said[0]
+
+
+def test_a_fix_that_changes_nothing_sent_is_not_retried(api: respx.Router) -> None:
+    route = api.post("/chat/completions").respond(400, json=MAX_TOKENS_400)
+    opts = ChatOptions(model="m", max_tokens=900, token_field="max_completion_tokens")
+    with pytest.raises(ApiError, match=r"rejected the request \(400\)") as err:
+        complete(_client(), Description, MSGS, opts)
+    assert route.call_count == 1 and "max_completion_tokens" in (err.value.hint or "")
+
+
+def test_a_second_rejection_is_not_retried_again(api: respx.Router) -> None:
+    temperature_400 = {
+        "error": {
+            "message": "Unsupported value: 'temperature' does not support 0.2 with this "
+            "model. Only the default (1) value is supported."
+        }
+    }
+    route = _sequence(api, (400, MAX_TOKENS_400), (400, temperature_400))
+    opts = ChatOptions(model="m", max_tokens=900, token_field="max_tokens", temperature=0.2)
+    with pytest.raises(ApiError, match="temperature"):
+        complete(_client(), Description, MSGS, opts)
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("message", "opts", "check"),
+    [
+        (
+            "Unsupported value: 'temperature' does not support 0.2 with this model. Only the "
+            "default (1) value is supported.",
+            {"temperature": 0.2},
+            lambda body: "temperature" not in body,
+        ),
+        (
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported with "
+            "this model.",
+            {},
+            lambda body: body["response_format"] == {"type": "json_object"},
+        ),
+        (
+            "Unsupported value: 'reasoning_effort' does not support 'none' with this model. "
+            "Supported values are: 'low', 'medium', 'high', and 'xhigh'.",
+            {"reasoning_effort": "none"},
+            lambda body: body["reasoning_effort"] == "low",
+        ),
+        (
+            "Extra inputs are not permitted: messages.0.content.1.image_url.detail",
+            {},
+            lambda body: "detail" not in body["messages"][0]["content"][1]["image_url"],
+        ),
+    ],
+    ids=["temperature", "response_format", "reasoning_effort", "detail"],
+)
+def test_each_known_fix_is_applied_on_the_retry(
+    api: respx.Router, message: str, opts: dict, check: object
+) -> None:
+    route = _sequence(api, (400, {"error": {"message": message}}), (200, chat_response(GOOD)))
+    options = ChatOptions(model="gpt-6.2-astra", max_tokens=900, provider="compatible", **opts)
+    answer, _ = complete(_client(), Description, WITH_IMAGE, options)
+    assert answer.title == "A dog" and route.call_count == 2
+    assert check(json.loads(route.calls[1].request.content))  # type: ignore[operator]
+    assert "detail" in WITH_IMAGE[0]["content"][1]["image_url"]  # the caller's copy untouched
+
+
+def test_the_cache_keys_the_request_actually_sent(api: respx.Router, tmp_path) -> None:
+    from vnarrate.server.cache import ResponseCache
+
+    cache = ResponseCache(tmp_path)
+    route = _sequence(api, (400, MAX_TOKENS_400), (200, chat_response(GOOD)))
+    opts = ChatOptions(model="m", max_tokens=900, token_field="max_tokens")
+    fixed: list[ChatOptions] = []
+    complete(_client(), Description, MSGS, opts, cache=cache, fixed=lambda o, _: fixed.append(o))
+    assert route.call_count == 2
+    # A later run that starts with the fix gets the answer from the cache: nothing is sent.
+    answer, usage = complete(_client(), Description, MSGS, fixed[0], cache=cache)
+    assert answer.title == "A dog" and usage.requests == 0 and route.call_count == 2
+
+
+# --- a non-JSON answer says how it began and what to try (issue 12, item 8) -------------------
+
+
+def test_a_non_json_answer_shows_its_start_masked_and_what_to_try(api: respx.Router) -> None:
+    key = "sk-test-key-000000"
+    said = "Sure! Here is the video: a man " + key + " walks " + "very " * 40 + "far."
+    api.post("/chat/completions").respond(200, json=chat_response(said))
+    with pytest.raises(ApiError) as err:
+        complete(_client(), Description, MSGS, ChatOptions(max_tokens=800, model="m"), key=key)
+    text = str(err.value)
+    assert "did not answer in JSON" in text and "Sure! Here is the video" in text
+    assert key not in text and "***" in text and "Invalid JSON" not in text
+    assert "--structured json_object" in (err.value.hint or "")
+    assert "--model" in (err.value.hint or "") and len(text) < 400
+
+
+def test_json_mode_non_json_after_the_repair_says_what_to_try(api: respx.Router) -> None:
+    api.post("/chat/completions").respond(200, json=chat_response("cat sat mat " * 3))
+    opts = ChatOptions(max_tokens=800, model="m", structured="json_object")
+    with pytest.raises(ApiError, match="after a repair; it began: 'cat sat mat") as err:
+        complete(_client(), Description, MSGS, opts)
+    assert "--structured none" in (err.value.hint or "")

@@ -281,3 +281,10 @@ def test_long_video_chunks_are_asked_at_once_then_merged(
     merge = next(b for b in bodies if "consecutive parts" in json.dumps(b["messages"]))
     text = merge["messages"][1]["content"]
     assert text.index("Colour 1") < text.index("Colour 2") < text.index("Colour 3")
+
+
+def test_a_panorama_is_warned_about(tmp_path: Path) -> None:
+    strip = make_video(tmp_path / "strip.mp4", seconds=1.0, fps=5, size=(2000, 40))
+    r = run_cli(["plan", strip, "--frames", "1"])
+    assert r.code == 0, r
+    assert "warning: " in r.err and "too thin" in r.err and "768x15" in r.out

@@ -32,6 +32,7 @@ def _env(url: str) -> dict[str, str]:
         OPENAI_API_KEY=TEST_KEY,
         OPENAI_BASE_URL=url,
         VNARRATE_PROVIDER="openai",  # OpenAI's request shape, validated by the fake server
+        VNARRATE_TTS_BACKEND="speech",  # the fake server has /audio/speech, no Realtime API
         VNARRATE_CACHE_DIR=os.environ["VNARRATE_CACHE_DIR"],
         VNARRATE_MAX_RETRIES="0",
         VNARRATE_FRAMES="2",

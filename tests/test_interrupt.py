@@ -57,7 +57,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def voiceover(clip: Path, server: FakeOpenAI, *extra: object) -> list[str]:
     return vnarrate("voiceover", clip, "--mux", "clip.narrated.mp4", "--frames", "3",
-                    "--base-url", server.url, "--provider", "openai", *extra)  # fmt: skip
+                    "--base-url", server.url, "--provider", "openai", "--tts-backend", "speech",
+                    *extra)  # fmt: skip
 
 
 def interrupt(cmd: list[str], cwd: Path, sig: signal.Signals, when: str | float) -> tuple[int, str]:

@@ -66,6 +66,8 @@ def check_size(name: str, width: int, height: int) -> None:
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    # These tests mock /audio/speech; OpenAI's default speech is now the Realtime API.
+    monkeypatch.setenv("VNARRATE_TTS_BACKEND", "speech")
     return TEST_KEY
 
 

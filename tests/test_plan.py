@@ -394,3 +394,12 @@ def test_check_budget_names_an_unpriced_speech_model() -> None:
     )
     with pytest.raises(ConfigError, match="my-tts"):
         check_budget(plan, 100.0)
+
+
+def test_frames_too_thin_to_see_are_said() -> None:
+    panorama = [Frame(index=0, time_s=0.0, width=768, height=8, jpeg=b"")]
+    plan = make_plan(panorama, model="gpt-5.4-mini", duration_s=1.0)
+    assert any("768x8" in n and "--resize 0" in n for n in plan.notes)
+    assert not any(
+        "too thin" in n for n in make_plan(frames(2), model="gpt-4o", duration_s=2).notes
+    )

@@ -175,3 +175,65 @@ def test_format_usd() -> None:
     assert format_usd(0.0123) == "$0.012"
     assert format_usd(0.00123) == "$0.0012"
     assert format_usd(12345.678) == "$12,345.68"
+
+
+# --- GPT-6, prices by server, shutdowns (issue 12) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "inp", "cached", "out"),
+    [
+        ("gpt-6-luna", 0.10, 0.01, 0.50),
+        ("gpt-6.1-terra", 1.00, 0.05, 5.00),
+        ("gpt-6.1-sol", 2.00, 0.10, 10.00),
+        ("gpt-6.2-sol", 2.00, 0.10, 10.00),
+        ("gpt-6.2-astra", 8.00, None, 40.00),
+    ],
+)
+def test_gpt_6_prices(model: str, inp: float, cached: float | None, out: float) -> None:
+    price = packaged_prices().chat_price(model)
+    assert price is not None
+    assert (price.input, price.cached_input, price.output) == (inp, cached, out)
+    tenth = Usage(prompt_tokens=100_000, completion_tokens=100_000, requests=1)
+    assert chat_cost(model, tenth) == pytest.approx((inp + out) / 10)
+
+
+def test_an_unpublished_price_is_left_out_and_said_so() -> None:
+    table = packaged_prices()
+    assert any("gpt-6.2-astra" in n and "cached" in n for n in table.notes)
+    # Cached tokens of gpt-6.2-astra cost the input rate: the estimate errs high, never low.
+    cached = Usage(prompt_tokens=100_000, cached_tokens=100_000, requests=1)
+    assert chat_cost("gpt-6.2-astra", cached) == pytest.approx(0.8)
+
+
+def test_a_server_that_is_not_openai_gets_only_the_users_prices(tmp_path: Path) -> None:
+    from vnarrate.server.prices import describe_cost, price_basis, prices_for
+
+    assert price_basis(openai=True, local=False) == "table"
+    assert price_basis(openai=False, local=True) == "free"
+    assert price_basis(openai=False, local=False) == "unknown"
+    file = tmp_path / "p.json"
+    file.write_text(json.dumps({"chat": {"My-VLM": {"input": 1, "output": 1}}}))
+    table = load_prices(file)
+    theirs = prices_for(table, "unknown")
+    assert theirs.chat_price("my-vlm") is not None and theirs.chat_price("gpt-5.4-mini") is None
+    assert theirs.speech_price("gpt-4o-mini-tts") is None
+    assert prices_for(table, "table").chat_price("gpt-5.4-mini") is not None
+    assert describe_cost(0.0, "free") == "free"
+    assert describe_cost(None, "unknown") == "unknown (no price for this server)"
+    assert describe_cost(0.0, "table") == "$0.00"
+    # A user's file cannot pose as the bookkeeping of which entries are theirs.
+    file.write_text(json.dumps({"user_chat": ["gpt-5.4"], "chat": {}}))
+    assert load_prices(file).user_chat == ["my-vlm"] or load_prices(file).user_chat == []
+
+
+def test_shutdown_dates_are_kept_once_with_their_sources() -> None:
+    import datetime
+
+    from vnarrate.server.prices import shutdown_date, shutdowns
+
+    assert shutdowns().as_of and shutdowns().sources
+    assert shutdown_date("gpt-4o-mini-tts") == datetime.date(2027, 1, 6)
+    assert shutdown_date("gpt-5-2025-08-07") == datetime.date(2026, 12, 11)
+    assert shutdown_date("openai/gpt-4.1") == datetime.date(2027, 1, 14)
+    assert shutdown_date("gpt-realtime-2.1-mini") is None and shutdown_date("gpt-5.4-mini") is None

@@ -21,6 +21,7 @@ from vnarrate.runs.manifest import manifest_complete
 @pytest.fixture
 def fake(api: respx.Router, monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("VNARRATE_TTS_BACKEND", "speech")  # the mocked speech endpoint
     return FakeApi(api)
 
 

@@ -107,3 +107,41 @@ def test_frame_choice_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         load_settings()
     monkeypatch.setenv("VNARRATE_SAMPLE", "interval")
     assert stage_options(load_settings()).sampling.every_s == 2
+
+
+# --- no default model near its shutdown (issue 12, item 17) -----------------------------------
+
+
+def test_no_default_model_is_within_60_days_of_a_known_shutdown() -> None:
+    import datetime
+
+    from vnarrate.server.prices import shutdown_date, shutdowns
+    from vnarrate.session import speech_model
+
+    today = max(datetime.date.today(), datetime.date(2026, 12, 5))
+    s = Settings()
+    defaults = {
+        "model": s.model,
+        "realtime_model": s.realtime_model,
+        # `--tts-model auto` on OpenAI and on other servers, as a new user's command runs.
+        "tts_model on OpenAI": speech_model(s, "openai"),
+    }
+    # Off OpenAI, `auto` sends the name compatible speech servers accept (tts-1): it is not
+    # OpenAI's model there, and is never what `auto` asks of OpenAI.
+    assert speech_model(s, "openai") != speech_model(s, "compatible")
+    assert shutdowns().models  # the table is there, dated
+    for name, model in defaults.items():
+        date = shutdown_date(model)
+        assert date is None or (date - today).days > 60, (name, model, date)
+
+
+def test_tts_model_auto_speaks_over_realtime_on_openai_and_keeps_speech_only_voices() -> None:
+    from vnarrate.session import speech_model
+
+    assert Settings().tts_model == "auto"
+    assert speech_model(Settings(), "openai") == "gpt-realtime-2.1-mini"
+    assert speech_model(Settings(), "ollama") == "tts-1"
+    # A voice only /audio/speech has, or that endpoint asked for: its model while it is served.
+    assert speech_model(Settings(voice="onyx"), "openai") == "gpt-4o-mini-tts"
+    assert speech_model(Settings(tts_backend="speech"), "openai") == "gpt-4o-mini-tts"
+    assert speech_model(Settings(tts_model="tts-1-hd"), "openai") == "tts-1-hd"

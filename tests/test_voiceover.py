@@ -88,6 +88,8 @@ class FakeApi:
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    # These tests mock /audio/speech; OpenAI's default speech is now the Realtime API.
+    monkeypatch.setenv("VNARRATE_TTS_BACKEND", "speech")
     return TEST_KEY
 
 
@@ -201,7 +203,7 @@ def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
     assert doc["input"] == str(clip)
     settings = doc["settings"]
     assert "api_key" not in settings and "tts_api_key" not in settings
-    assert settings["model"] == "gpt-5.4-mini" and settings["tts_model"] == "gpt-4o-mini-tts"
+    assert settings["model"] == "gpt-5.4-mini" and settings["tts_model"] == "auto"
     assert settings["voice"] == "onyx" and settings["tts_instructions"] == "Warm and unhurried."
     assert "gpt-4o-mini-tts" in doc["speech_backend"]
     assert doc["usage"]["requests"] == 1 and doc["usage"]["prompt_tokens"] == 1000
@@ -239,7 +241,17 @@ def test_out_dir_holds_every_output(fake: FakeApi, clip: Path, tmp_path: Path) -
 
 
 def test_tts_1_gets_no_instructions(fake: FakeApi, clip: Path) -> None:
-    r = voiceover(clip, "--tts-model", "tts-1", "--instructions", "Warm.", "--voice", "echo")
+    r = voiceover(
+        clip,
+        "--tts-model",
+        "tts-1",
+        "--tts-backend",
+        "auto",
+        "--instructions",
+        "Warm.",
+        "--voice",
+        "echo",
+    )
     assert r.code == 0, r
     bodies = fake.speech_bodies()
     assert len(bodies) == 4
@@ -539,7 +551,8 @@ def test_dry_run_plans_and_calls_nothing(api: respx.Router, clip: Path) -> None:
     r = voiceover(clip, "--dry-run")  # no key needed: nothing is sent
     assert r.code == 0, r
     assert "voiceover with gpt-5.4-mini" in r.out
-    assert "speech: ~" in r.out and "characters with gpt-4o-mini-tts" in r.out
+    # OpenAI's /audio/speech models shut down on 2027-01-06: the default speaks over Realtime.
+    assert "speech: ~" in r.out and "characters with gpt-realtime-2.1-mini" in r.out
     assert "frames: 3" in r.out
     assert len(api.calls) == 0
     assert listing(Path.cwd()) == []
@@ -547,6 +560,6 @@ def test_dry_run_plans_and_calls_nothing(api: respx.Router, clip: Path) -> None:
     r = voiceover(clip, "--dry-run", "--json")
     assert r.code == 0, r
     plan = json.loads(r.out)["plan"]
-    assert plan["task"] == "voiceover" and plan["speech_model"] == "gpt-4o-mini-tts"
+    assert plan["task"] == "voiceover" and plan["speech_model"] == "gpt-realtime-2.1-mini"
     assert plan["speech_characters"] > 0 and len(plan["frame_times_s"]) == 3
     assert len(api.calls) == 0

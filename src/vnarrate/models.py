@@ -6,7 +6,7 @@ Every stage takes and returns these pydantic models; none of them knows about cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,6 +26,8 @@ StructuredMode = Literal["json_schema", "json_object", "none"]
 PackMode = Literal["none", "grid", "auto"]
 ImageUrlMode = Literal["auto", "pass", "download"]
 SpeechBackendMode = Literal["auto", "speech", "realtime"]
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]  # reasoning, lowest first
+EFFORTS: tuple[Effort, ...] = get_args(Effort)
 Task = Literal["describe", "script", "voiceover"]
 
 
@@ -308,6 +310,10 @@ class Plan(BaseModel):
     cost_usd: float | None = None  # chat + speech, expected; None when any part is unknown
     max_cost_usd: float | None = None  # chat at full output budgets + speech
     prices_as_of: str = ""
+    # Pricing by server (issue 12): "table" (OpenAI's prices), "free" (a local server) or
+    # "unknown" (another server, unless the user's prices file names the model).
+    chat_pricing: str = "table"
+    speech_pricing: str = "table"
     notes: list[str] = Field(default_factory=list)
 
 

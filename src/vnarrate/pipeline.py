@@ -41,12 +41,12 @@ from .models import (
 from .narration.script import over_budget, repair, suggest_slots, word_budget
 from .narration.speech import Synthesis, faithfulness_note, synthesize_all, synthesize_segment
 from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
-from .server.prices import speech_cost, usage_cost
+from .server.prices import usage_cost
 from .session import Session, StageOptions
 from .soundtrack import SoundtrackError, detect_speech
 from .vision.ask import describe_chunks, script_chunks, shorten
 from .vision.pack import pack_frames
-from .vision.plan import check_budget, plan_frameset, plan_speech
+from .vision.plan import check_budget, plan_frameset, plan_speech, speech_price, thin_frames_note
 from .vision.prompts import describe_images_messages, image_input_part
 
 Report = Callable[[str], None]
@@ -84,6 +84,7 @@ def prepare(
     task: Task,
     *,
     report: Report = _quiet,
+    warn: Report = _quiet,
     progress: Progress | None = None,
 ) -> Prepared:
     """frames -> (pack) -> plan. `vnarrate plan`, `--dry-run` and the real runs all go through
@@ -91,6 +92,9 @@ def prepare(
     if not Path(path).exists():
         raise InputError(f"{path}: no such file")
     chosen = sample_frames(Path(path), options.sampling, progress=progress)
+    thin = thin_frames_note(chosen.frames)
+    if thin:
+        warn(f"{path}: {thin}")
     sent = chosen
     sheets = pack_frames(chosen.frames, options.pack)
     if sheets is not None:
@@ -113,13 +117,13 @@ def _priced(options: StageOptions, usage: Usage) -> float | None:
 # --- listen: where people speak in the soundtrack -----------------------------------------------
 
 
-def listen(path: str, options: StageOptions, *, report: Report = _quiet) -> Soundtrack | None:
+def listen(path: str, options: StageOptions, *, warn: Report = _quiet) -> Soundtrack | None:
     """Where people speak in the video's own audio (offline); None without an audio track, or
     when the track cannot be read (a warning: the run goes on without the soundtrack)."""
     try:
         speech = detect_speech(path, options.vad)
     except SoundtrackError as exc:
-        report(f"warning: {exc}; continuing without the soundtrack")
+        warn(f"{path}: {exc}; continuing without the soundtrack")
         return None
     if speech is None:
         return None
@@ -133,7 +137,7 @@ def listen(path: str, options: StageOptions, *, report: Report = _quiet) -> Soun
 def describe(path: str, session: Session, *, progress: Progress | None = None) -> DescribeResult:
     """frames -> plan -> prompts -> chat (per chunk, then a merge): a title and description."""
     o, report = session.options, session.report
-    prep = prepare(path, o, "describe", report=report, progress=progress)
+    prep = prepare(path, o, "describe", report=report, warn=session.warn, progress=progress)
     check_budget(prep.plan, o.max_cost)
     video = prep.chosen.video
     report(
@@ -208,7 +212,7 @@ def write_script(
 
     `task` is what the budget check prices: "voiceover" adds the speech to the estimate."""
     o, report = session.options, session.report
-    prep = prepare(path, o, task, report=report, progress=progress)
+    prep = prepare(path, o, task, report=report, warn=session.warn, progress=progress)
     check_budget(prep.plan, o.max_cost)
     duration = prep.chosen.video.duration_s
     wps = o.plan.words_per_second
@@ -269,6 +273,11 @@ def voiceover(
         script, notes = repair(script, duration)
         if not script.segments:
             raise InputError(f"{path}: the script has no segments inside the video")
+        # --max-cost holds for speech too (and refuses a price that cannot be checked).
+        check_budget(
+            plan_speech(path, script, duration, session.options.plan, notes=[]),
+            session.options.max_cost,
+        )
         usage = Usage()
     else:
         made = write_script(path, session, task="voiceover", progress=progress)
@@ -332,7 +341,7 @@ def narrate(
         notes=notes,
         cost_usd=_sum(
             _priced(o, usage),
-            speech_cost(voice.model, characters, seconds, o.plan.prices) if characters else 0.0,
+            speech_price(o.plan, voice.model, characters, seconds),
         ),
     )
     return Voiceover(result=result, track=track, sample_rate=TRACK_RATE)

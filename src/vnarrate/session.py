@@ -20,11 +20,13 @@ from .errors import ConfigError
 from .media.images import ImageOptions
 from .models import SamplingSpec, Usage, VadOptions
 from .narration.backend import BackendChoice, BackendMode, choose_backend
+from .narration.realtime import SPEECH_ONLY_VOICES
 from .narration.speech import CachedSpeech, SpeechOptions
 from .narration.timeline import FitOptions
 from .server.cache import ResponseCache, default_cache_dir
 from .server.client import make_client
-from .server.prices import PriceTable, load_prices
+from .server.memory import ServerMemory
+from .server.prices import PriceBasis, PriceTable, load_prices, price_basis, prices_for
 from .server.providers import (
     ProviderProfile,
     detect_provider,
@@ -32,17 +34,21 @@ from .server.providers import (
     plan_limits,
     profile_for,
 )
-from .settings import Settings
+from .settings import COMPATIBLE_SPEECH_MODEL, SPEECH_ENDPOINT_MODEL, Settings
 from .vision.chat import ChatOptions, complete
 from .vision.pack import PackOptions
 from .vision.plan import PlanOptions
 from .vision.prompts import PromptOptions
+from .vision.tokens import image_tokens_from_usage, resolve_model
 
 if TYPE_CHECKING:
     import openai
 
 Report = Callable[[str], None]
 T = TypeVar("T", bound=BaseModel)
+
+# The chat options a server's 400 may fix and a run remembers (server/memory.py).
+FIX_FIELDS = ("token_field", "structured", "temperature", "reasoning_effort", "send_detail")
 
 NO_KEY = "not-needed"  # what the SDK is given for servers that ignore the key (it insists on one)
 
@@ -86,6 +92,8 @@ class StageOptions:
     duck_db: float
     jobs: int
     max_cost: float | None
+    # What earlier runs learned about this server and model (see server/memory.py).
+    remembered: dict[str, Any] = field(default_factory=dict)  # request fixes applied
 
 
 def sampling_spec(settings: Settings) -> SamplingSpec:
@@ -107,10 +115,12 @@ def _profile(settings: Settings) -> ProviderProfile:
     return profile_for(name)
 
 
-def _chat_options(settings: Settings, profile: ProviderProfile) -> ChatOptions:
+def _chat_options(
+    settings: Settings, profile: ProviderProfile, remembered: dict[str, Any]
+) -> ChatOptions:
     token_field = settings.token_field
     structured = settings.structured
-    return ChatOptions(
+    options = ChatOptions(
         model=settings.model,
         max_tokens=settings.max_completion_tokens,
         token_field=profile.token_field if token_field == "auto" else token_field,
@@ -120,26 +130,67 @@ def _chat_options(settings: Settings, profile: ProviderProfile) -> ChatOptions:
         base_url=settings.base_url,
         provider=profile.name,
     )
+    # A server that rejected a setting before has taught its fix: start with it.
+    return options.model_copy(update=remembered)
 
 
-def _plan_options(settings: Settings, profile: ProviderProfile, prices: PriceTable) -> PlanOptions:
+def memory(settings: Settings) -> ServerMemory:
+    """What vnarrate learned about servers, kept beside the response cache."""
+    return ServerMemory(settings.cache_dir or default_cache_dir())
+
+
+def speech_model(settings: Settings, provider: str) -> str:
+    """The speech model: --tts-model, or for `auto` the Realtime model on OpenAI (its
+    /audio/speech models shut down on 2027-01-06; with --tts-backend speech or a voice only the
+    speech endpoint has, the last of them), and elsewhere the name OpenAI-compatible speech
+    servers accept or ignore."""
+    if settings.tts_model != "auto":
+        return settings.tts_model
+    if provider != "openai":
+        return COMPATIBLE_SPEECH_MODEL
+    if settings.tts_backend == "speech" or settings.voice.strip().lower() in SPEECH_ONLY_VOICES:
+        # Asked for the speech endpoint, or a voice only it has (onyx, nova, fable): its model,
+        # while OpenAI serves it; `auto` then falls back to Realtime and says why.
+        return SPEECH_ENDPOINT_MODEL
+    return str(settings.realtime_model)
+
+
+def pricing(settings: Settings, profile: ProviderProfile) -> tuple[PriceBasis, PriceBasis]:
+    """How chat and speech are priced: by OpenAI's table only on OpenAI itself; free on a
+    local server kind; unknown elsewhere (unless the user's prices file names the model)."""
+    on_openai = profile.name == "openai" and detect_provider(settings.base_url) == "openai"
+    chat = price_basis(openai=on_openai, local=profile.local)
+    if settings.tts_base_url is None:
+        return chat, chat
+    kind = detect_provider(settings.tts_base_url)
+    return chat, price_basis(openai=kind == "openai", local=profile_for(kind).local)
+
+
+def _plan_options(
+    settings: Settings, profile: ProviderProfile, prices: PriceTable, learned: ServerMemory
+) -> PlanOptions:
     limits = plan_limits(
         profile,
         max_images=settings.max_images_per_request,
         max_input_tokens=settings.max_input_tokens,
         max_output_tokens=settings.max_completion_tokens,
     )
+    chat_pricing, speech_pricing = pricing(settings, profile)
+    speech_kind = detect_provider(settings.tts_base_url) if settings.tts_base_url else profile.name
     return PlanOptions(
         model=settings.model,
         detail=settings.detail,
         limits=limits,
-        prices=prices,
+        prices=prices_for(prices, chat_pricing),
         provider=profile.name,
-        free=profile.local,
+        chat_pricing=chat_pricing,
         reasoning_effort=settings.reasoning_effort,
-        speech_model=settings.tts_model,
+        speech_model=speech_model(settings, speech_kind),
+        speech_prices=prices_for(prices, speech_pricing),
+        speech_pricing=speech_pricing,
         words_per_second=settings.words_per_second,
         segment_seconds=settings.segment_seconds,
+        learned_image_tokens=learned.image_tokens(settings.base_url, settings.model),
     )
 
 
@@ -164,6 +215,10 @@ def stage_options(settings: Settings) -> StageOptions:
     no client (plan, frames and --dry-run need nothing more)."""
     profile = _profile(settings)
     cap = settings.max_images_per_request or profile.max_images_per_request
+    learned = memory(settings)
+    remembered = learned.fixes(settings.base_url, settings.model)
+    send_detail = profile.send_detail and remembered.get("send_detail", True)
+    server = _speech_server(settings, profile)
     return StageOptions(
         provider=profile.name,
         profile=profile,
@@ -180,16 +235,16 @@ def stage_options(settings: Settings) -> StageOptions:
             detail=settings.detail,
             jpeg_quality=settings.jpeg_quality,
         ),
-        plan=_plan_options(settings, profile, load_prices(settings.prices)),
+        plan=_plan_options(settings, profile, load_prices(settings.prices), learned),
         prompts=PromptOptions(
             preset=settings.preset,
             prompt=settings.prompt,
             language=settings.language,
-            detail=settings.detail if profile.send_detail else None,
+            detail=settings.detail if send_detail else None,
             style=settings.style,
             instructions=settings.instructions,
         ),
-        chat=_chat_options(settings, profile),
+        chat=_chat_options(settings, profile, remembered),
         images=ImageOptions(
             detail=settings.detail,
             jpeg_quality=settings.jpeg_quality,
@@ -197,16 +252,17 @@ def stage_options(settings: Settings) -> StageOptions:
             url_images_ok=profile.url_images_ok,
         ),
         voice=SpeechOptions(
-            model=settings.tts_model,
+            model=speech_model(settings, server.provider),
             voice=settings.voice,
             speed=settings.speed,
             instructions=settings.tts_instructions,
         ),
         fit=FitOptions(max_speed=settings.max_speed, max_stretch=settings.max_stretch),
-        speech_server=_speech_server(settings, profile),
+        speech_server=server,
         duck_db=settings.duck_db,
         jobs=settings.jobs,
         max_cost=settings.max_cost,
+        remembered=remembered,
     )
 
 
@@ -239,9 +295,13 @@ class Session:
     client: openai.OpenAI
     key: str
     cache: ResponseCache | None = None
-    report: Report = _quiet
+    report: Report = _quiet  # what happens (--verbose)
+    warn: Report = _quiet  # what the user should know
+    memory: ServerMemory | None = None  # remembered fixes and learned image tokens
     _speech: BackendChoice | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _chat: ChatOptions | None = field(default=None, repr=False)  # after a fix worked this run
+    _learned: set[str] = field(default_factory=set, repr=False)
     # At most --jobs chat requests in flight for the whole run, whether they come from several
     # inputs or from the chunks of one long video.
     _slots: threading.BoundedSemaphore | None = field(default=None, repr=False)
@@ -254,12 +314,65 @@ class Session:
         """What must never be shown: the keys in use."""
         return [s for s in (self.key, self.options.speech_server.key) if s and s != NO_KEY]
 
+    @property
+    def chat_options(self) -> ChatOptions:
+        """The chat options now: the run's, with any fix a server taught during the run."""
+        with self._lock:
+            return self._chat or self.options.chat
+
     def chat(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]:
-        """One validated answer of type `schema` (from the cache when identical)."""
+        """One validated answer of type `schema` (from the cache when identical); a request a
+        server rejects with a known fix is retried once with it (see vision/chat.py). At most
+        --jobs requests are in flight at once."""
         assert self._slots is not None
         with self._slots:
             return complete(
-                self.client, schema, messages, self.options.chat, key=self.key, cache=self.cache
+                self.client,
+                schema,
+                messages,
+                self.chat_options,
+                key=self.key,
+                cache=self.cache,
+                report=self.report,
+                fixed=self._fixed,
+                observe=self._observe if self.memory is not None else None,
+            )
+
+    def _fixed(self, better: ChatOptions, changes: list[str]) -> None:
+        """A fix worked: the rest of the run uses it, and later runs start with it."""
+        with self._lock:
+            before = self._chat or self.options.chat
+            self._chat = better
+        fixes = {
+            name: getattr(better, name)
+            for name in FIX_FIELDS
+            if getattr(better, name) != getattr(before, name)
+        }
+        stored = self.memory is not None and self.memory.remember_fixes(
+            better.base_url, better.model, fixes
+        )
+        where = f"; remembered in {self.memory.root}" if stored and self.memory else ""
+        self.report(f"{better.model}: the retry with {', '.join(changes)} worked{where}")
+
+    def _observe(self, messages: Sequence[dict[str, Any]], usage: Usage, schema: str) -> None:
+        """Learn tokens per image from the API's usage, for a model whose rule is unpublished."""
+        model = self.options.chat.model
+        if self.memory is None or resolve_model(model).known or usage.prompt_tokens <= 0:
+            return
+        found = image_tokens_from_usage(model, messages, usage.prompt_tokens, extra_text=schema)
+        if found is None:
+            return
+        size, tokens = found
+        base_url = self.options.chat.base_url
+        if (
+            self.memory.learn_image_tokens(base_url, model, size, tokens)
+            and size not in self._learned
+        ):
+            self._learned.add(size)
+            count, mean = self.memory.image_tokens(base_url, model).get(size, (0, tokens))
+            self.report(
+                f"{model}: images at {size} cost ~{mean:.0f} tokens each by the API's usage "
+                f"(learned from {count} request{'s' if count != 1 else ''})"
             )
 
     def speech(self) -> BackendChoice:
@@ -275,7 +388,7 @@ class Session:
         client = self.client
         if server.separate:
             client = make_client(
-                api_key=server.key or self.key or NO_KEY,
+                api_key=server.key or (self.key if self.key != NO_KEY else "") or NO_KEY,
                 base_url=server.base_url,
                 timeout=server.timeout,
                 max_retries=server.max_retries,
@@ -299,10 +412,40 @@ class Session:
         return choice._replace(backend=cached)
 
 
-def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
-    """One client for the whole run; fails early (exit 3) without a key where one is needed."""
+def speech_key(settings: Settings, options: StageOptions, chat_key: str) -> str:
+    """The key for the speech server: --tts-api-key, else the chat key (the same account), else
+    none where the speech server needs none (local or private address, a keyless kind); a
+    ConfigError saying how to set one otherwise."""
+    server = options.speech_server
+    if server.key:
+        return server.key
+    if chat_key and chat_key != NO_KEY:
+        return chat_key
+    keyless = profile_for(server.provider).dummy_key_ok or is_local_url(server.base_url)
+    if keyless:
+        return NO_KEY
+    raise ConfigError(
+        "no API key for the speech server",
+        hint="set OPENAI_API_KEY (or VNARRATE_TTS_API_KEY / --tts-api-key for --tts-base-url)",
+    )
+
+
+def open_session(
+    settings: Settings,
+    *,
+    report: Report = _quiet,
+    warn: Report = _quiet,
+    chat: bool = True,
+    speech: bool = False,
+) -> Session:
+    """One client for the whole run; fails early (exit 3) without a key where one is needed.
+
+    `chat` False (voiceover --script) asks no key of the chat server; `speech` True checks the
+    speech server's key too (a separate --tts-base-url on a local address needs none)."""
     options = stage_options(settings)
-    key = api_key(settings, options.profile)
+    key = api_key(settings, options.profile) if chat else settings.secret("api_key") or NO_KEY
+    if speech:
+        speech_key(settings, options, key)
     client = make_client(
         api_key=key,
         base_url=settings.base_url,
@@ -311,4 +454,15 @@ def open_session(settings: Settings, *, report: Report = _quiet) -> Session:
     )
     secrets = [s for s in (key, settings.secret("tts_api_key")) if s != NO_KEY]
     cache = open_cache(settings, *secrets) if settings.cache else None
-    return Session(options=options, client=client, key=key, cache=cache, report=report)
+    if options.remembered:
+        said = ", ".join(f"{k}={v}" for k, v in sorted(options.remembered.items()))
+        report(f"{settings.model}: using what this server taught an earlier run: {said}")
+    return Session(
+        options=options,
+        client=client,
+        key=key,
+        cache=cache,
+        report=report,
+        warn=warn,
+        memory=memory(settings),
+    )

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .errors import ConfigError, UsageError
 from .models import (
     Detail,
+    Effort,
     ImageUrlMode,
     PackMode,
     ProviderName,
@@ -44,7 +45,16 @@ Provider = Literal["auto", ProviderName]
 OutputFormat = Literal["markdown", "text", "json"]
 Preset = Literal["general", "youtube", "accessibility", "technical"]
 Style = Literal["documentary", "audio-description", "promo", "tutorial"]
-Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+
+# --- speech models for `--tts-model auto` (issue 12: no default within 60 days of a shutdown) ---
+# OpenAI shuts down every /v1/audio/speech model on 2027-01-06, so `auto` speaks with
+# --realtime-model over the Realtime API there. SPEECH_ENDPOINT_MODEL is what `auto` asks of
+# OpenAI's speech endpoint when --tts-backend speech insists on it (until that date).
+# COMPATIBLE_SPEECH_MODEL is the name sent to other speech servers: the one OpenAI-compatible
+# speech servers accept (openedai-speech, Kokoro-FastAPI) or ignore (Piper servers); pass
+# --tts-model for a server that wants its own.
+SPEECH_ENDPOINT_MODEL = "gpt-4o-mini-tts"
+COMPATIBLE_SPEECH_MODEL = "tts-1"
 
 # Which of the sampling settings chooses the mode when --sample is not given.
 SAMPLE_MODE_OF = {"stride": "stride", "frames": "count", "every": "interval"}
@@ -141,13 +151,17 @@ class Settings(BaseSettings):
     )
 
     # --- speech --------------------------------------------------------------------------------
-    tts_model: str = Field(default="gpt-4o-mini-tts", min_length=1, description="Speech model.")
+    tts_model: str = Field(
+        default="auto",
+        min_length=1,
+        description="Speech model (auto: --realtime-model on OpenAI, tts-1 on other servers).",
+    )
     voice: str = Field(
-        default="alloy", min_length=1, description="Voice, e.g. onyx, nova, coral, sage, echo."
+        default="alloy", min_length=1, description="Voice, e.g. alloy, coral, sage, marin, cedar."
     )
     speed: float = Field(default=1.0, ge=0.25, le=4.0, description="Speaking speed.")
     tts_instructions: str | None = Field(
-        default=None, description="Tone of voice (gpt-4o-mini-tts; ignored by tts-1)."
+        default=None, description="Tone of voice (Realtime models, gpt-4o-mini-tts; not tts-1)."
     )
     tts_backend: SpeechBackendMode = Field(
         default="auto", description="Speech via /audio/speech or the Realtime API."

@@ -227,9 +227,16 @@ class Batch:
     def single(self) -> bool:
         return len(self.inputs) == 1
 
-    def open_session(self) -> Session:
-        """The run's session (client, cache, options); fails early (exit 3) without a key."""
-        self.session = open_session(self.settings, report=self._info)
+    def open_session(self, *, chat: bool = True, speech: bool = False) -> Session:
+        """The run's session (client, cache, options); fails early (exit 3) without a key for a
+        server the run uses (`chat`: the vision server, `speech`: the speech server)."""
+        self.session = open_session(
+            self.settings,
+            report=self._info,
+            warn=self.reporter.warn,
+            chat=chat,
+            speech=speech,
+        )
         self._cache_warnings()
         return self.session
 

@@ -85,7 +85,8 @@ def one_input(batch: Batch, what: str) -> None:
 def plan_outcome(inp: Input, batch: Batch, task: str) -> Outcome:
     """`plan` and `--dry-run` for one input: frames -> pack -> plan, offline."""
     options = stage_options(batch.settings)
-    plan = prepare(inp.source, options, task, report=batch.reporter.info).plan  # type: ignore[arg-type]
+    reporter = batch.reporter
+    plan = prepare(inp.source, options, task, report=reporter.info, warn=reporter.warn).plan  # type: ignore[arg-type]
     return Outcome(input=inp.source, record=plan_record(plan), text=render_plan(plan))
 
 

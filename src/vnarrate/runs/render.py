@@ -13,7 +13,7 @@ from typing import Any
 
 from ..media.timecode import format_ts
 from ..models import DescribeResult, Plan, ScriptResult, VoiceoverResult
-from ..server.prices import format_usd
+from ..server.prices import PriceBasis, describe_cost, format_usd
 
 
 def render_plan(plan: Plan) -> str:
@@ -38,22 +38,36 @@ def render_plan(plan: Plan) -> str:
             f"  request {req.index} ({req.kind}, {span}): {req.images} images, "
             f"~{req.input_tokens} input + ~{req.expected_output_tokens} output tokens"
         )
+    chat = _basis(plan.chat_pricing)
     if plan.requests:
+        cost = describe_cost(plan.chat_cost_usd, chat)
+        most = _at_most(plan.chat_cost_usd, plan.max_chat_cost_usd)
         lines.append(
             f"  total: ~{plan.input_tokens} input + ~{plan.expected_output_tokens} output tokens,"
-            f" chat {format_usd(plan.chat_cost_usd)} (at most {format_usd(plan.max_chat_cost_usd)})"
+            f" chat {cost}{most}"
         )
     if plan.speech_model:
         lines.append(
             f"  speech: ~{plan.speech_characters} characters with {plan.speech_model}, "
-            f"{format_usd(plan.speech_cost_usd)}"
+            f"{describe_cost(plan.speech_cost_usd, _basis(plan.speech_pricing))}"
         )
-    lines.append(
-        f"  estimated cost: {format_usd(plan.cost_usd)} (at most {format_usd(plan.max_cost_usd)};"
-        f" prices as of {plan.prices_as_of or 'unknown'})"
-    )
+    both = chat if plan.speech_pricing == plan.chat_pricing or not plan.speech_model else "table"
+    total = describe_cost(plan.cost_usd, both)
+    if plan.cost_usd is None and "unknown" in (plan.chat_pricing, plan.speech_pricing):
+        total = "unknown (no price for this server)"
+    most = f"at most {format_usd(plan.max_cost_usd)}; " if plan.cost_usd else ""
+    lines.append(f"  estimated cost: {total} ({most}prices as of {plan.prices_as_of or 'unknown'})")
     lines.extend(f"  note: {n}" for n in plan.notes)
     return "\n".join(lines)
+
+
+def _basis(value: str) -> PriceBasis:
+    return "free" if value == "free" else "unknown" if value == "unknown" else "table"
+
+
+def _at_most(cost: float | None, most: float | None) -> str:
+    """ " (at most $x)" where it says something: not for free or unknown costs."""
+    return f" (at most {format_usd(most)})" if cost else ""
 
 
 def plan_record(plan: Plan) -> dict[str, Any]:

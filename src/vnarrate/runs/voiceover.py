@@ -250,13 +250,9 @@ def voiceover(
         return batch.run(lambda inp: _speech_plan_outcome(inp, given, settings))
     if request.dry_run:
         return batch.run(lambda inp: plan_outcome(inp, batch, "voiceover"))
+    session = batch.open_session(chat=flags.script is None, speech=True)
     job = VoiceoverJob(
-        settings,
-        batch.open_session(),
-        reporter,
-        flags,
-        output=request.output,
-        resume=request.skip_existing,
+        settings, session, reporter, flags, output=request.output, resume=request.skip_existing
     )
     batch.manifest_path = lambda inp: job.paths(batch.stems[inp]).manifest
 

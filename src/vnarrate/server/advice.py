@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..models import EFFORTS
 from .providers import PROFILES
 
 
@@ -206,11 +207,29 @@ def _sampling(m: _Message) -> BadRequestAdvice | None:
             fix={"temperature": None},
         )
     if "reasoning" in m.low and m.rejects:
+        lowest = _lowest_effort(m.low)
+        if lowest is not None:
+            # GPT-6 Astra and Sol reject `none` (Sol also `minimal`): the cheapest effort they
+            # take keeps the request cheap, where leaving it unset would mean medium.
+            return BadRequestAdvice(
+                advice=f"this model does not take that --reasoning-effort: pass "
+                f"--reasoning-effort {lowest} (the lowest it takes) or leave it unset",
+                fix={"reasoning_effort": lowest},
+            )
         return BadRequestAdvice(
             advice=f"{m.label} does not take --reasoning-effort with this model: leave it unset",
             fix={"reasoning_effort": None},
         )
     return None
+
+
+def _lowest_effort(low: str) -> str | None:
+    """The lowest effort a message lists after "supported values", or None."""
+    found = re.search(r"supported values(?: are)?:?(.*)", low)
+    if not found:
+        return None
+    named = set(re.findall(r"[a-z]+", found.group(1)))
+    return next((e for e in EFFORTS if e in named), None)
 
 
 def _size(m: _Message) -> BadRequestAdvice | None:

@@ -128,6 +128,11 @@ def _endpoint(base_url: str | None) -> str:
     return f"{parts.scheme.lower()}://{host}{port}{path}"
 
 
+def endpoint_of(base_url: str | None) -> str:
+    """A server's endpoint as keys use it: scheme://host:port/path, never credentials or query."""
+    return _endpoint(base_url)
+
+
 def canonical_request(
     kind: str, request: Mapping[str, Any], *, provider: str, base_url: str | None
 ) -> str:
@@ -495,5 +500,6 @@ __all__ = [
     "ResponseCache",
     "canonical_request",
     "default_cache_dir",
+    "endpoint_of",
     "request_key",
 ]

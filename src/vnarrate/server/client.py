@@ -94,7 +94,8 @@ def _retry_after_s(exc: openai.APIStatusError) -> float | None:
     return None
 
 
-def _server_message(exc: openai.APIStatusError) -> str:
+def server_message(exc: openai.APIStatusError) -> str:
+    """The server's own words in an error answer (its `error.message`, or the body)."""
     body = exc.body
     if isinstance(body, dict):
         inner = body.get("error", body)
@@ -133,7 +134,7 @@ def map_api_error(
         )
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        msg = one_line(redact(_server_message(exc), key))
+        msg = one_line(redact(server_message(exc), key))
         if isinstance(exc, openai.AuthenticationError):
             return ApiError(
                 f"the API key was rejected (401): {msg}",

@@ -7,6 +7,7 @@ A model missing from the table costs None ("unknown"): never a guessed number.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -81,6 +82,19 @@ class PriceTable(BaseModel):
     chat: dict[str, ChatPrice] = Field(default_factory=dict)
     speech: dict[str, SpeechPrice] = Field(default_factory=dict)
     overrides: list[str] = Field(default_factory=list)  # user files merged in, in order
+    user_chat: list[str] = Field(default_factory=list)  # models the user's files price
+    user_speech: list[str] = Field(default_factory=list)
+
+    def only_user(self) -> PriceTable:
+        """The entries the user's own price files gave: what prices a server that is not
+        OpenAI (its models may share OpenAI's names, never its prices)."""
+        return self.model_copy(
+            update={
+                "chat": {k: v for k, v in self.chat.items() if k in self.user_chat},
+                "speech": {k: v for k, v in self.speech.items() if k in self.user_speech},
+            },
+            deep=True,
+        )
 
     def chat_price(self, model: str) -> ChatPrice | None:
         key = _lookup(model, self.chat)
@@ -116,10 +130,14 @@ def packaged_prices() -> PriceTable:
     return _packaged().model_copy(deep=True)
 
 
+_BOOKKEEPING = ("overrides", "user_chat", "user_speech")  # never taken from a user's file
+
+
 def merge_prices(base: PriceTable, override: Mapping[str, Any], *, origin: str = "") -> PriceTable:
     """`base` with `override`'s entries on top. An entry replaces the model's entry as a whole."""
     try:
-        extra = PriceTable.model_validate({k: v for k, v in override.items() if k != "overrides"})
+        mine = {k: v for k, v in override.items() if k not in _BOOKKEEPING}
+        extra = PriceTable.model_validate(mine)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
@@ -130,6 +148,8 @@ def merge_prices(base: PriceTable, override: Mapping[str, Any], *, origin: str =
     merged = base.model_copy(deep=True)
     merged.chat.update({k.lower(): v for k, v in extra.chat.items()})
     merged.speech.update({k.lower(): v for k, v in extra.speech.items()})
+    merged.user_chat = sorted({*merged.user_chat, *(k.lower() for k in extra.chat)})
+    merged.user_speech = sorted({*merged.user_speech, *(k.lower() for k in extra.speech)})
     if "as_of" in override:
         merged.as_of = extra.as_of
     if "source" in override:
@@ -242,3 +262,59 @@ def format_usd(dollars: float | None) -> str:
     if dollars < 1:
         return f"${dollars:.3f}"
     return f"${dollars:,.2f}"
+
+
+# --- which prices a server gets (issue 12: a local server is not priced as OpenAI) --------------
+
+PriceBasis = Literal["table", "free", "unknown"]
+
+
+def price_basis(*, openai: bool, local: bool) -> PriceBasis:
+    """How a server's requests are priced: OpenAI's by the table; a local server kind (Ollama,
+    vLLM, llama.cpp, LM Studio) is free; any other server (a hosted compatible API, a proxy, an
+    unknown local server) is unknown, except for models the user's own price file names."""
+    if openai:
+        return "table"
+    return "free" if local else "unknown"
+
+
+def prices_for(table: PriceTable, basis: PriceBasis) -> PriceTable:
+    """The table a server's costs are looked up in: all of it for OpenAI, the user's own
+    entries elsewhere."""
+    return table if basis == "table" else table.only_user()
+
+
+def describe_cost(dollars: float | None, basis: PriceBasis = "table") -> str:
+    """format_usd, except that a free server says "free" and an unpriced one says why."""
+    if basis == "free" and not dollars:
+        return "free"
+    if dollars is None and basis == "unknown":
+        return "unknown (no price for this server)"
+    return format_usd(dollars)
+
+
+# --- announced shutdowns (data/shutdowns.json, dated, with sources) -----------------------------
+
+
+class Shutdowns(BaseModel):
+    """OpenAI's announced shutdown dates, by model: the one place they are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: str
+    sources: list[str]
+    notes: list[str] = Field(default_factory=list)
+    models: dict[str, datetime.date]
+
+
+@lru_cache(maxsize=1)
+def shutdowns() -> Shutdowns:
+    text = resources.files("vnarrate").joinpath("data/shutdowns.json").read_text(encoding="utf-8")
+    return Shutdowns.model_validate_json(text)
+
+
+def shutdown_date(model: str) -> datetime.date | None:
+    """When OpenAI stops serving `model` (a dated snapshot shares its model's date), or None."""
+    table = shutdowns().models
+    key = _lookup(model, table)
+    return table[key] if key else None

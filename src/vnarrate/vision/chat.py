@@ -3,21 +3,26 @@
 Takes an OpenAI client, messages and the few request options; gives (answer, Usage). Uses
 `chat.completions.parse(response_format=Model)` where the server supports json_schema, and JSON
 mode with validation and one repair turn where it does not. A cut-off, refused, empty or
-non-JSON answer becomes an ApiError with advice, never an empty output.
+non-JSON answer becomes an ApiError with advice, never an empty output. A 400 whose advice names a
+fix (server/advice.py: the token field, structured output, `detail`, temperature, reasoning
+effort) that changes what was sent is retried once with it, and the caller is told (`fixed`) so
+the run, and later runs, start right.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import ApiError
+from ..errors import ApiError, redact
 from ..models import StructuredMode, TokenField, Usage
-from ..server.client import map_api_error, one_line
+from ..server.advice import advise_bad_request
+from ..server.cache import request_key
+from ..server.client import map_api_error, one_line, server_message
 
 if TYPE_CHECKING:
     import openai
@@ -46,6 +51,26 @@ class ChatOptions(BaseModel):
     structured: StructuredMode = "json_schema"
     base_url: str | None = None
     provider: str = "openai"
+    send_detail: bool = True  # False: `detail` is left out of image parts (a server rejected it)
+
+
+# What a successful retry tells the caller: the options that worked and what was changed.
+Fixed = Callable[[ChatOptions, list[str]], None]
+# Called with the messages, usage and response schema (JSON) of each single request the server
+# answered (never for cache hits).
+Observe = Callable[[Sequence[dict[str, Any]], Usage, str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class RejectedRequest(ApiError):
+    """A 400 whose advice names a setting change (`fix`) that may let the request pass."""
+
+    def __init__(self, error: ApiError, fix: Mapping[str, Any]) -> None:
+        super().__init__(error.message, hint=error.hint)
+        self.fix = dict(fix)
 
 
 def request_params(options: ChatOptions) -> dict[str, Any]:
@@ -132,9 +157,14 @@ def _call(client: openai.OpenAI, options: ChatOptions, key: str, **kwargs: Any) 
     except openai.ContentFilterFinishReasonError:
         raise ApiError("the answer was withheld by the provider's content filter") from None
     except openai.APIError as exc:
-        raise map_api_error(
+        error = map_api_error(
             exc, model=options.model, base_url=options.base_url, key=key, provider=options.provider
-        ) from None
+        )
+        if isinstance(exc, openai.BadRequestError):
+            advice = advise_bad_request(one_line(server_message(exc)), options.provider)
+            if advice is not None and advice.fix:
+                raise RejectedRequest(error, advice.fix) from None
+        raise error from None
     except (AttributeError, TypeError):
         # The SDK hands back a plain str for a non-JSON body (an HTML page with status 200),
         # which parse() then trips over.
@@ -150,9 +180,41 @@ def _call(client: openai.OpenAI, options: ChatOptions, key: str, **kwargs: Any) 
         # parse() validates the content itself; a non-conforming answer lands here.
         if not str(exc.errors()[0].get("input", "x")).strip():
             raise _empty_error() from None
-        raise ApiError(
-            f"the answer did not match the expected fields: {_first_error(exc)}"
-        ) from None
+        raise _answer_error(exc, options, key) from None
+
+
+_TRY_INSTEAD = {
+    "json_schema": "pass --structured json_object (JSON mode) or --structured none (the schema "
+    "goes in the prompt), or try another --model",
+    "json_object": "pass --structured none (the schema goes in the prompt), or try another --model",
+    "none": "try another --model, one that can answer in JSON",
+}
+
+
+def _answer_error(
+    exc: ValidationError,
+    options: ChatOptions,
+    key: str,
+    *,
+    said: str | None = None,
+    after: str = "",
+) -> ApiError:
+    """What to say of an answer that failed validation: a non-JSON answer shows how it began
+    (secrets masked) and what to try; a JSON answer names the first field that is wrong."""
+    err = exc.errors()[0]
+    if err.get("type") != "json_invalid":
+        return ApiError(f"the answer did not match the expected fields{after}: {_first_error(exc)}")
+    text = said if said is not None else str(err.get("input", ""))
+    begins = one_line(redact(text, key), 80)
+    return ApiError(
+        f"the model did not answer in JSON{after}; it began: {begins!r} ({options.model} "
+        + (
+            "likely cannot answer in JSON)"
+            if options.structured == "none"
+            else f"likely cannot do structured output with --structured {options.structured})"
+        ),
+        hint=_TRY_INSTEAD.get(options.structured, _TRY_INSTEAD["none"]),
+    )
 
 
 def _first_error(exc: Exception) -> str:
@@ -171,41 +233,137 @@ def complete(
     *,
     key: str = "",
     cache: ResponseStore | None = None,
+    report: Callable[[str], None] = _quiet,
+    fixed: Fixed | None = None,
+    observe: Observe | None = None,
 ) -> tuple[T, Usage]:
     """Ask for an answer of type `schema`; return it validated, with the usage it cost.
 
     With a cache, an identical earlier request (same model, messages with image bytes,
     parameters, schema, server) is answered from it at zero usage; only validated answers are
-    stored, so a bad answer is never served again.
+    stored, so a bad answer is never served again. A 400 whose advice names a fix that changes
+    what was sent is retried once with that fix (never more), `report` says so, and `fixed` is
+    told the options that worked.
     """
-    if cache is None:
-        answer, usage = _complete(client, schema, messages, options, key)
-        return _without_key(answer, key), usage
-    from ..server.cache import request_key
+    try:
+        return _ask(client, schema, messages, options, key, cache, observe)
+    except RejectedRequest as rejected:
+        better, changes = apply_fix(options, rejected.fix, messages)
+        if not changes:
+            raise ApiError(rejected.message, hint=rejected.hint) from None
+        report(
+            f"{options.model}: {one_line(rejected.message, 200)}; retrying once with "
+            f"{', '.join(changes)}"
+        )
+    try:
+        answer, usage = _ask(client, schema, messages, better, key, cache, observe)
+    except RejectedRequest as again:
+        raise ApiError(again.message, hint=again.hint) from None
+    if fixed is not None:
+        fixed(better, changes)
+    return answer, usage
 
-    cache_key = request_key(
-        "chat",
-        {
-            "model": options.model,
-            "messages": list(messages),
-            "response_format": schema,
-            "structured": options.structured,
-            **request_params(options),
-        },
-        provider=options.provider,
-        base_url=options.base_url,
-    )
-    hit = cache.get_json(cache_key)
-    if hit is not None:
-        try:
-            return schema.model_validate(hit["answer"]), Usage()
-        except (KeyError, TypeError, ValidationError):
-            pass  # an entry from an older schema: ask again and replace it
-    answer, usage = _complete(client, schema, messages, options, key)
+
+def apply_fix(
+    options: ChatOptions, fix: Mapping[str, Any], messages: Sequence[dict[str, Any]] = ()
+) -> tuple[ChatOptions, list[str]]:
+    """`options` changed as a 400's advice says, only where that changes what was sent, and the
+    changes in words ("max_tokens -> max_completion_tokens"); no change: the same options, []."""
+    update: dict[str, Any] = {}
+    said: list[str] = []
+    wanted = fix.get("token_field")
+    if wanted in ("max_tokens", "max_completion_tokens") and wanted != options.token_field:
+        update["token_field"] = wanted
+        said.append(f"{options.token_field} -> {wanted}")
+    wanted = fix.get("structured_output")
+    if wanted in ("json_schema", "json_object", "none") and wanted != options.structured:
+        update["structured"] = wanted
+        said.append(f"--structured {options.structured} -> {wanted}")
+    if "temperature" in fix and fix["temperature"] is None and options.temperature is not None:
+        update["temperature"] = None
+        said.append("no temperature")
+    if "reasoning_effort" in fix and options.reasoning_effort is not None:
+        wanted = fix["reasoning_effort"]
+        if wanted != options.reasoning_effort:
+            update["reasoning_effort"] = wanted
+            said.append(f"reasoning_effort {wanted}" if wanted else "no reasoning_effort")
+    if fix.get("send_detail") is False and options.send_detail and _has_detail(messages):
+        update["send_detail"] = False
+        said.append("no image detail")
+    return options.model_copy(update=update), said
+
+
+def _has_detail(messages: Sequence[dict[str, Any]]) -> bool:
+    return any("detail" in part for part in _image_parts(messages))
+
+
+def _image_parts(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                image = part.get("image_url") if isinstance(part, dict) else None
+                if isinstance(image, dict):
+                    parts.append(image)
+    return parts
+
+
+def _without_detail(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of `messages` whose image parts carry no `detail` (the originals are untouched)."""
+
+    def part(p: Any) -> Any:
+        if isinstance(p, dict) and isinstance(p.get("image_url"), dict):
+            image = {k: v for k, v in p["image_url"].items() if k != "detail"}
+            return {**p, "image_url": image}
+        return p
+
+    out = []
+    for m in messages:
+        content = m.get("content")
+        out.append({**m, "content": [part(p) for p in content]} if isinstance(content, list) else m)
+    return out
+
+
+def _ask(
+    client: openai.OpenAI,
+    schema: type[T],
+    messages: Sequence[dict[str, Any]],
+    options: ChatOptions,
+    key: str,
+    cache: ResponseStore | None,
+    observe: Observe | None,
+) -> tuple[T, Usage]:
+    """One request as `options` say (from the cache when identical), keyed by what is sent."""
+    sent = list(messages) if options.send_detail else _without_detail(messages)
+    cache_key = ""
+    if cache is not None:
+        cache_key = request_key(
+            "chat",
+            {
+                "model": options.model,
+                "messages": sent,
+                "response_format": schema,
+                "structured": options.structured,
+                **request_params(options),
+            },
+            provider=options.provider,
+            base_url=options.base_url,
+        )
+        hit = cache.get_json(cache_key)
+        if hit is not None:
+            try:
+                return schema.model_validate(hit["answer"]), Usage()
+            except (KeyError, TypeError, ValidationError):
+                pass  # an entry from an older schema: ask again and replace it
+    answer, usage = _complete(client, schema, sent, options, key)
     answer = _without_key(answer, key)
-    cache.put_json(
-        cache_key, {"answer": answer.model_dump(mode="json"), "usage": usage.model_dump()}
-    )
+    if observe is not None and usage.requests == 1:
+        observe(sent, usage, json.dumps(schema.model_json_schema(), separators=(",", ":")))
+    if cache is not None:
+        cache.put_json(
+            cache_key, {"answer": answer.model_dump(mode="json"), "usage": usage.model_dump()}
+        )
     return answer, usage
 
 
@@ -253,9 +411,7 @@ def _complete(
             try:
                 parsed = schema.model_validate_json(_extract_json(message.content))
             except ValidationError as exc:
-                raise ApiError(
-                    f"the answer did not match the expected fields: {_first_error(exc)}"
-                ) from None
+                raise _answer_error(exc, options, key, said=message.content) from None
         return parsed, usage_of(completion)
     return _complete_json_mode(client, schema, list(messages), options, params, key)
 
@@ -275,7 +431,6 @@ def _complete_json_mode(
     if options.structured == "json_object":
         params = {**params, "response_format": {"type": "json_object"}}
     usage = Usage()
-    last_error = ""
     for attempt in range(2):  # the answer, then at most one repair turn
         completion = _call(
             client, options, key, _fn=client.chat.completions.create, messages=msgs, **params
@@ -286,14 +441,16 @@ def _complete_json_mode(
             return schema.model_validate_json(_extract_json(message.content)), usage
         except ValidationError as exc:
             last_error = _first_error(exc)
-            if attempt == 0:
-                msgs = [
-                    *msgs,
-                    {"role": "assistant", "content": message.content},
-                    {
-                        "role": "user",
-                        "content": f"That JSON is invalid ({last_error}). Send the corrected "
-                        "JSON object only.",
-                    },
-                ]
-    raise ApiError(f"the answer did not match the expected fields after a repair: {last_error}")
+            if attempt == 1:
+                after = " after a repair"
+                raise _answer_error(exc, options, key, said=message.content, after=after) from None
+            msgs = [
+                *msgs,
+                {"role": "assistant", "content": message.content},
+                {
+                    "role": "user",
+                    "content": f"That JSON is invalid ({last_error}). Send the corrected "
+                    "JSON object only.",
+                },
+            ]
+    raise AssertionError("unreachable: the repair turn returns or raises")

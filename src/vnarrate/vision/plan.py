@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,7 +33,7 @@ from ..models import (
     Usage,
 )
 from ..narration.script import FILL
-from ..server.prices import PriceTable, chat_cost, format_usd, speech_cost
+from ..server.prices import PriceBasis, PriceTable, chat_cost, format_usd, speech_cost
 from .chunks import (
     CHARS_PER_TOKEN_BYTES,
     CHARS_PER_WORD,
@@ -52,7 +52,14 @@ from .chunks import (
     split_frames,
 )
 from .prompts import describe_messages, script_messages
-from .tokens import ImageEstimate, image_tokens, message_overhead, resolve_model, text_tokens
+from .tokens import (
+    ImageEstimate,
+    image_tokens,
+    message_overhead,
+    resolve_model,
+    size_key,
+    text_tokens,
+)
 
 # Reasoning tokens are billed as output but not visible in the answer. Assumed per request when
 # the model reasons by default and no effort is given (see reasoning_allowance).
@@ -68,22 +75,42 @@ class PlanOptions(BaseModel):
     model: str
     detail: str
     limits: PlanLimits
-    prices: PriceTable
+    prices: PriceTable  # for the chat server: the whole table on OpenAI, the user's elsewhere
     provider: str
-    free: bool  # a local server: chat costs nothing per token
+    chat_pricing: PriceBasis  # table, free (a local server) or unknown (another server)
     reasoning_effort: str | None
     speech_model: str | None  # what speaks a voiceover
+    speech_prices: PriceTable  # for the speech server (it may be another one)
+    speech_pricing: PriceBasis
     words_per_second: float
     segment_seconds: float
+    # Image tokens per image learned from the API's usage ("WxH@detail" -> (requests, mean)),
+    # used for models whose rule is not published.
+    learned_image_tokens: dict[str, tuple[int, float]]
+
+    @property
+    def free(self) -> bool:
+        """A local server: chat costs nothing per token."""
+        return self.chat_pricing == "free"
+
+
+def speech_price(
+    options: PlanOptions, model: str, characters: int, seconds: float | None = None
+) -> float | None:
+    """Dollars for speech on the run's speech server: 0 when free or nothing was spoken, None
+    when the server's price for `model` is unknown."""
+    if options.speech_pricing == "free" or characters <= 0:
+        return 0.0
+    return speech_cost(model, characters, seconds, options.speech_prices)
 
 
 def reasoning_allowance(model: str, effort: str | None = None) -> int:
     """Reasoning tokens assumed per request: by `effort` when given, else 1,024 for reasoning
-    families (gpt-5*, o*) and 0 for the others (gpt-4o, gpt-4.1, local models)."""
+    families (gpt-5*, gpt-6*, o*) and 0 for the others (gpt-4o, gpt-4.1, local models)."""
     if effort is not None:
         return REASONING_BY_EFFORT.get(effort, REASONING_BY_EFFORT["medium"])
     name = model.strip().lower().rsplit("/", 1)[-1]
-    if name.startswith(("gpt-5", "o1", "o3", "o4")):
+    if name.startswith(("gpt-5", "gpt-6", "o1", "o3", "o4")):
         return REASONING_BY_EFFORT["medium"]
     return 0
 
@@ -122,14 +149,31 @@ class _Draft:
     options: PlanOptions
     notes: list[str]
     estimate: ImageEstimate | None = None
+    learned: str = ""  # "learned from N requests" when the image tokens were learned
     requests: list[PlannedRequest] | None = None
     chunks: int = 0
 
     def priced(self, inp: int, out: int) -> float | None:
-        if self.options.free:
+        if self.options.chat_pricing == "free":
             return 0.0
         usage = Usage(prompt_tokens=inp, completion_tokens=out, requests=1)
         return chat_cost(self.options.model, usage, self.options.prices)
+
+
+# A frame whose short side is below this after resizing shows the model a sliver (a 10000x100
+# panorama at --resize 768 is 768x8): said, not silently sent.
+MIN_VISIBLE_SIDE = 32
+
+
+def thin_frames_note(frames: Sequence[Frame]) -> str | None:
+    """A warning when the frames are too thin for the model to see much, else None."""
+    thin = next((f for f in frames if min(f.width, f.height) < MIN_VISIBLE_SIDE), None)
+    if thin is None:
+        return None
+    return (
+        f"frames are {thin.width}x{thin.height} after resizing, too thin for the model to see "
+        "much: pass --resize 0 to send them whole, or crop the video"
+    )
 
 
 def _estimate(draft: _Draft) -> list[FrameCost]:
@@ -146,17 +190,43 @@ def _estimate(draft: _Draft) -> list[FrameCost]:
             f"{o.provider} server: image tokens follow OpenAI's rules; local models tokenize "
             "images their own way, so counts are indicative only; chat costs nothing per token"
         )
+    thin = thin_frames_note(frames)
+    if thin:
+        notes.append(thin)
     costs = []
     for f in frames:
-        e = image_tokens(o.model, f.width, f.height, o.detail)
+        tokens = _learned(draft, f) or image_tokens(o.model, f.width, f.height, o.detail).tokens
         # The label prompts.frame_parts puts before each frame, so its tokens are counted.
-        costs.append(FrameCost(e.tokens, text_tokens(f"[{format_ts(f.time_s)}]"), frame_bytes(f)))
+        costs.append(FrameCost(tokens, text_tokens(f"[{format_ts(f.time_s)}]"), frame_bytes(f)))
     if any(not f.jpeg for f in frames):
         notes.append(
             f"request bytes assume {JPEG_BYTES_PER_PIXEL} bytes per pixel for frames "
             "without JPEG data"
         )
     return costs
+
+
+def _learned(draft: _Draft, frame: Frame) -> int | None:
+    """Image tokens learned from the API's usage for a model whose rule is not published."""
+    o = draft.options
+    if not o.learned_image_tokens or resolve_model(o.model).known:
+        return None
+    found = o.learned_image_tokens.get(size_key(frame.width, frame.height, o.detail))
+    if found is None:
+        return None
+    count, mean = found
+    tokens = max(1, round(mean))
+    if not draft.learned:
+        draft.learned = f"learned from {count} request{'s' if count != 1 else ''}"
+        assumed = f"unknown model {o.model!r}: image tokens assume the"
+        draft.notes[:] = [n for n in draft.notes if not n.startswith(assumed)]
+        draft.notes.append(
+            f"image tokens of {o.model!r} at {frame.width}x{frame.height}, detail {o.detail}: "
+            f"{tokens} each, {draft.learned} (the API's usage; its rule is not published)"
+        )
+        if draft.estimate is not None:
+            draft.estimate = replace(draft.estimate, tokens=tokens)
+    return tokens
 
 
 def _shape(draft: _Draft, prompt_tokens: int | None) -> Shape:
@@ -246,15 +316,9 @@ class SpeechEstimate:
     cost_usd: float | None
 
 
-def estimate_speech(
-    duration_s: float,
-    *,
-    words_per_second: float,
-    speech_model: str | None,
-    prices: PriceTable,
-    notes: list[str],
-) -> SpeechEstimate:
+def estimate_speech(duration_s: float, options: PlanOptions, *, notes: list[str]) -> SpeechEstimate:
     """The narration of a video of `duration_s`: words at the voice's pace over FILL of it."""
+    words_per_second, speech_model = options.words_per_second, options.speech_model
     words = duration_s * words_per_second * FILL
     characters = math.ceil(words * CHARS_PER_WORD)
     seconds = round(words / max(0.1, words_per_second), 1)
@@ -262,14 +326,23 @@ def estimate_speech(
     if speech_model is None:
         notes.append("no speech model given: speech cost unknown")
     else:
-        cost = speech_cost(speech_model, characters, seconds, prices)
+        cost = speech_price(options, speech_model, characters, seconds)
         if cost is None:
-            notes.append(f"no price for speech model {speech_model!r}: speech cost unknown")
+            notes.append(_no_speech_price(options, speech_model))
     notes.append(
         f"speech length assumes {words_per_second:g} words/s over {FILL:.0%} of the video "
         f"and {CHARS_PER_WORD:g} characters a word"
     )
     return SpeechEstimate(characters, seconds, cost)
+
+
+def _no_speech_price(options: PlanOptions, model: str) -> str:
+    if options.speech_pricing == "unknown":
+        return (
+            f"speech server is not OpenAI: speech cost unknown (price {model!r} for it in a "
+            "prices file: --prices FILE)"
+        )
+    return f"no price for speech model {model!r}: speech cost unknown"
 
 
 def plan_speech(
@@ -278,8 +351,10 @@ def plan_speech(
     """The plan of speaking a given script: no vision request, only its speech."""
     characters = sum(len(seg.text) for seg in script.segments)
     model = options.speech_model or ""
-    cost = speech_cost(model, characters, None, options.prices) if characters else 0.0
+    cost = speech_price(options, model, characters)
     said = f"speaks the given script ({len(script.segments)} segments): no vision request"
+    if cost is None:
+        notes = [*notes, _no_speech_price(options, model)]
     return Plan(
         input=path,
         task="voiceover",
@@ -294,6 +369,8 @@ def plan_speech(
         cost_usd=cost,
         max_cost_usd=cost,
         prices_as_of=options.prices.as_of,
+        chat_pricing=options.chat_pricing,
+        speech_pricing=options.speech_pricing,
         notes=[said, *notes],
     )
 
@@ -310,17 +387,14 @@ def _assemble(draft: _Draft, input: str, shot_starts_s: Sequence[float]) -> Plan
     chat_max = _sum([r.max_cost_usd for r in requests])
     if chat_usd is None and requests:
         draft.notes.append(
-            f"no price for {o.model!r}: cost unknown (add it to a prices file: --prices FILE)"
+            f"{o.provider} server is not OpenAI: chat cost unknown (price {o.model!r} for it in "
+            "a prices file: --prices FILE)"
+            if o.chat_pricing == "unknown"
+            else f"no price for {o.model!r}: cost unknown (add it to a prices file: --prices FILE)"
         )
     speech = SpeechEstimate(0, 0.0, 0.0)
     if draft.task == "voiceover":
-        speech = estimate_speech(
-            draft.duration,
-            words_per_second=o.words_per_second,
-            speech_model=o.speech_model,
-            prices=o.prices,
-            notes=draft.notes,
-        )
+        speech = estimate_speech(draft.duration, o, notes=draft.notes)
     speech_usd = speech.cost_usd
     rule = resolve_model(o.model)
     est = draft.estimate
@@ -337,7 +411,8 @@ def _assemble(draft: _Draft, input: str, shot_starts_s: Sequence[float]) -> Plan
         frame_width=first.width if first else 0,
         frame_height=first.height if first else 0,
         image_tokens_per_frame=est.tokens if est else 0,
-        image_rule=est.rule if est else f"{rule.family} {rule.rule.describe(o.detail)}",
+        image_rule=draft.learned
+        or (est.rule if est else f"{rule.family} {rule.rule.describe(o.detail)}"),
         image_rule_known=rule.known,
         limits=o.limits,
         requests=requests,
@@ -354,6 +429,8 @@ def _assemble(draft: _Draft, input: str, shot_starts_s: Sequence[float]) -> Plan
         cost_usd=None if chat_usd is None or speech_usd is None else chat_usd + speech_usd,
         max_cost_usd=None if chat_max is None or speech_usd is None else chat_max + speech_usd,
         prices_as_of=o.prices.as_of,
+        chat_pricing=o.chat_pricing,
+        speech_pricing=o.speech_pricing if draft.task == "voiceover" else "table",
         notes=draft.notes,
     )
 

@@ -547,3 +547,38 @@ def messages_tokens(
         known=all(e.known for e in ests) if ests else resolve_model(model).known,
         notes=(*_merge_notes(ests), *notes),
     )
+
+
+# --- learning from usage --------------------------------------------------------------------
+
+
+def size_key(width: int, height: int, detail: str) -> str:
+    """How learned image tokens are filed: one image size at one detail level."""
+    return f"{width}x{height}@{detail}"
+
+
+def image_tokens_from_usage(
+    model: str, messages: Sequence[Mapping[str, Any]], prompt_tokens: int, *, extra_text: str = ""
+) -> tuple[str, float] | None:
+    """(size key, tokens per image) from the prompt tokens the API reported for `messages`, or
+    None when the request cannot tell: no images, images of several sizes or details, an image
+    whose size is unknown (a remote URL). The text part is estimated (text_tokens and the
+    message framing, plus `extra_text`, e.g. the response_format schema) and taken off."""
+    sizes: set[str] = set()
+    images = 0
+    for message in messages:
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            image = part.get("image_url") if isinstance(part, Mapping) else None
+            if not isinstance(image, Mapping):
+                continue
+            size = data_url_size(str(image.get("url", "")))
+            if size is None:
+                return None
+            sizes.add(size_key(size[0], size[1], str(image.get("detail") or "auto")))
+            images += 1
+    if images == 0 or len(sizes) != 1:
+        return None
+    estimate = messages_tokens(model, messages)
+    text = estimate.text_tokens + estimate.overhead_tokens + text_tokens(extra_text)
+    return sizes.pop(), (prompt_tokens - text) / images
