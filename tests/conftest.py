@@ -81,6 +81,7 @@ _SPEC = _load_schema()
 _SCHEMA_FOR = {
     "/chat/completions": "CreateChatCompletionRequest",
     "/audio/speech": "CreateSpeechRequest",
+    "/audio/transcriptions": "CreateTranscriptionRequest",
 }
 
 
@@ -107,19 +108,101 @@ def validate_request_body(path: str, body: dict[str, Any]) -> None:
         )
 
 
+# --- multipart requests (transcriptions): the rules the spec keeps in its descriptions ---------
+
+# ../shared/openapi/README.md, item 7: formats the endpoint takes, the upload limit, and which
+# response_format each model accepts (None: any).
+AUDIO_EXTENSIONS = {"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"}
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+RESPONSE_FORMATS: dict[str, set[str] | None] = {
+    "gpt-transcribe": {"json", "text"},
+    "gpt-4o-transcribe": {"json"},
+    "gpt-4o-mini-transcribe": {"json"},
+    "gpt-4o-mini-transcribe-2025-12-15": {"json"},
+    "gpt-4o-transcribe-diarize": {"json", "text", "diarized_json"},
+    "whisper-1": None,
+}
+_NUMBERS = {"temperature"}
+_BOOLEANS = {"stream"}
+
+
+def multipart_fields(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A multipart/form-data body as (fields, files): each file field holds its file name, as
+    the README says to validate it; `name[]` fields become lists; numbers and booleans are
+    parsed. `files` maps each file field to its bytes."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    assert message.is_multipart(), "not a multipart body"
+    fields: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        assert isinstance(name, str), "a multipart part without a name"
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            fields[name], files[name] = filename, data
+            continue
+        text = data.decode("utf-8")
+        value: Any = text
+        if name in _NUMBERS:
+            value = float(text)
+        elif name in _BOOLEANS:
+            value = {"true": True, "false": False}.get(text, text)
+        if name.endswith("[]"):
+            fields.setdefault(name[:-2], []).append(value)
+        else:
+            assert name not in fields, f"field {name} sent twice"
+            fields[name] = value
+    return fields, files
+
+
+def check_transcription_rules(fields: dict[str, Any], files: dict[str, bytes]) -> None:
+    """The transcription rules that live in the spec's descriptions (README item 7)."""
+    name = str(fields.get("file", ""))
+    assert name.rsplit(".", 1)[-1].lower() in AUDIO_EXTENSIONS, f"file name {name!r}"
+    assert 0 < len(files.get("file", b"")) <= MAX_UPLOAD_BYTES, "empty or over 25 MB"
+    allowed = RESPONSE_FORMATS.get(str(fields.get("model")))
+    fmt = fields.get("response_format", "json")
+    assert allowed is None or fmt in allowed, f"{fields.get('model')} does not take {fmt}"
+    if "timestamp_granularities" in fields:
+        assert fmt == "verbose_json", "timestamp_granularities needs verbose_json"
+
+
 def validate_calls(router: respx.Router) -> int:
-    """Validate every captured JSON request body; returns how many were checked."""
+    """Validate every captured JSON or multipart request body; returns how many were checked."""
     checked = 0
     for call in router.calls:
         req = call.request
-        if req.method == "POST" and req.content:
-            try:
-                body = json.loads(req.content)
-            except ValueError:
-                continue
-            validate_request_body(req.url.path, body)
+        if req.method != "POST" or not req.content:
+            continue
+        ctype = req.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            fields, files = multipart_fields(ctype, req.content)
+            validate_request_body(req.url.path, fields)
+            if req.url.path.endswith("/audio/transcriptions"):
+                check_transcription_rules(fields, files)
             checked += 1
+            continue
+        try:
+            body = json.loads(req.content)
+        except ValueError:
+            continue
+        validate_request_body(req.url.path, body)
+        checked += 1
     return checked
+
+
+def transcription_response(text: str) -> dict[str, Any]:
+    """A transcription response body (json format), as gpt-transcribe gives it."""
+    return {
+        "text": text,
+        "usage": {"type": "duration", "seconds": 3},
+    }
 
 
 @pytest.fixture

@@ -18,7 +18,15 @@ import numpy as np
 import pytest
 import respx
 from _media import decode_audio, onsets, speech_pcm, video_packets
-from conftest import MEDIA, TEST_KEY, chat_response, media_clips, requires_media, run_cli
+from conftest import (
+    MEDIA,
+    TEST_KEY,
+    chat_response,
+    media_clips,
+    requires_media,
+    run_cli,
+    transcription_response,
+)
 
 pytestmark = [requires_media, pytest.mark.media]
 
@@ -36,6 +44,7 @@ SHOWN = {
     "one-by-one-person-detection.mp4": (768, 432),
 }
 DESC = {"title": "A clip", "description": "Something happens."}
+SAID = "Every move is slow and careful."
 
 
 def facts(path: Path) -> tuple[float, int, int]:
@@ -86,10 +95,17 @@ def jpeg(url: str) -> np.ndarray:
 def test_describe(api: respx.Router, key: str, name: str) -> None:
     clip = MEDIA / name
     route = api.post("/chat/completions").respond(200, json=chat_response(DESC))
+    heard = api.post("/audio/transcriptions").respond(200, json=transcription_response(SAID))
     r = run_cli(["describe", clip, "--json", "--frames", FRAMES, "--no-cache"])
     assert r.code == 0, r
     record = json.loads(r.out)
     assert record["status"] == "ok" and record["title"] == DESC["title"]
+    # Where people speak was transcribed (one request per stretch of speech), and what they
+    # say reached the prompt; a clip without speech (or audio) asked nothing.
+    regions = record["soundtrack"]["speech"]["regions"] if "soundtrack" in record else []
+    assert len(heard.calls) == len(regions)
+    prompt = json.loads(route.calls[0].request.content)["messages"][1]["content"][0]["text"]
+    assert (SAID in prompt) == bool(regions)
     assert record["frames_sent"] == FRAMES
     duration, _, _ = facts(clip)
     times = record["frame_times_s"]

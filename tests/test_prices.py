@@ -17,6 +17,7 @@ from vnarrate.server.prices import (
     merge_prices,
     packaged_prices,
     speech_cost,
+    transcription_cost,
 )
 
 
@@ -237,3 +238,16 @@ def test_shutdown_dates_are_kept_once_with_their_sources() -> None:
     assert shutdown_date("gpt-5-2025-08-07") == datetime.date(2026, 12, 11)
     assert shutdown_date("openai/gpt-4.1") == datetime.date(2027, 1, 14)
     assert shutdown_date("gpt-realtime-2.1-mini") is None and shutdown_date("gpt-5.4-mini") is None
+
+
+def test_transcription_is_priced_per_minute_of_audio_sent() -> None:
+    table = packaged_prices()
+    # The default speech-to-text model is priced (OpenAI's model page: $0.0045 a minute).
+    assert transcription_cost("gpt-transcribe", 60.0, table) == pytest.approx(0.0045)
+    assert transcription_cost("openai/gpt-transcribe", 30.0, table) == pytest.approx(0.00225)
+    assert transcription_cost("whisper-1", 120.0, table) == pytest.approx(0.012)
+    assert transcription_cost("my-local-whisper", 60.0, table) is None
+    mine = merge_prices(table, {"transcription": {"my-local-whisper": {"per_minute": 0.001}}})
+    assert transcription_cost("my-local-whisper", 600.0, mine) == pytest.approx(0.01)
+    with pytest.raises(ConfigError, match="transcription"):
+        merge_prices(table, {"transcription": {"x": {"per_minute": -1}}})

@@ -136,6 +136,7 @@ class DescribeResult(ChatResult):
     description: str
     frames_sent: int
     frame_times_s: list[float] = Field(default_factory=list)
+    soundtrack: Soundtrack | None = None  # what was heard (None: no audio, or not listened to)
 
 
 class Clip(BaseModel):
@@ -315,6 +316,12 @@ class Plan(BaseModel):
     chat_pricing: str = "table"
     speech_pricing: str = "table"
     notes: list[str] = Field(default_factory=list)
+    # The soundtrack (issue 11): where people speak, and what transcribing it would send and cost.
+    soundtrack: SpeechMap | None = None  # None: not listened to (no audio track, or not asked)
+    transcription_model: str | None = None  # None: nothing would be transcribed
+    transcription_requests: int = 0
+    transcription_seconds: float = 0.0  # of audio sent
+    transcription_cost_usd: float | None = None
 
 
 # --- soundtrack: where people speak in a video's own audio --------------------------------------
@@ -376,3 +383,7 @@ class Soundtrack(BaseModel):
     lines: list[SpokenLine] = Field(default_factory=list)  # one per speech region, in time order
     transcribed: bool = False
     warnings: list[str] = Field(default_factory=list)
+    transcription_model: str | None = None  # what transcribed it
+    transcription_requests: int = 0  # sent to the server (cache hits are not)
+    transcription_seconds: float = 0.0  # of audio sent: what is billed
+    transcription_cost_usd: float | None = 0.0  # None: no price for the model

@@ -4,8 +4,9 @@ Takes a path (or a script) and the session's stage options; gives the product in
 (`prepare`, offline), a DescribeResult, a ScriptResult or a Voiceover. It writes no files and
 never sees Settings (session.py turned them into options); the runs layer writes what it returns.
 
-    prepare      frames -> (pack) -> plan                          plan, --dry-run and every run
-    describe     prepare -> prompts -> chat per chunk -> merge      DescribeResult
+    prepare      frames -> (pack) -> (where people speak) -> plan   plan, --dry-run and every run
+    listen/hear  where people speak (offline) -> what they say (transcription)   Soundtrack
+    describe     prepare -> hear -> prompts -> chat per chunk -> merge   DescribeResult
     write_script prepare -> prompts -> chat per chunk -> repair -> shorten once   ScriptResult
     narrate      script -> speech per segment -> timeline          Voiceover (track + placements)
     voiceover    write_script (or a given script) -> narrate       Voiceover
@@ -32,7 +33,6 @@ from .models import (
     Script,
     ScriptResult,
     Soundtrack,
-    SpokenLine,
     Task,
     Usage,
     Voiceover,
@@ -43,14 +43,18 @@ from .narration.speech import Synthesis, faithfulness_note, synthesize_all, synt
 from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
 from .server.prices import usage_cost
 from .session import Session, StageOptions
-from .soundtrack import SoundtrackError, detect_speech
+from .soundtrack import speech_in
+from .soundtrack.transcribe import plan_transcription
 from .vision.ask import describe_chunks, script_chunks, shorten
+from .vision.context import context_for
 from .vision.pack import pack_frames
 from .vision.plan import check_budget, plan_frameset, plan_speech, speech_price, thin_frames_note
-from .vision.prompts import describe_images_messages, image_input_part
+from .vision.prompts import describe_images_messages, image_input_part, listening_tokens
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
+# The flows that hear what is said and take the user's context (the script's prompts do not yet).
+LISTENING: frozenset[Task] = frozenset({"describe"})
 
 
 def _quiet(_: str) -> None:
@@ -67,6 +71,8 @@ class Prepared:
     chosen: FrameSet
     sent: FrameSet
     plan: Plan
+    soundtrack: Soundtrack | None = None  # where people speak (not yet what they say)
+    context: str | None = None  # what the user knows about the video
 
     def chunks(self) -> list[list[Frame]]:
         """The frames of each planned request, in time order."""
@@ -86,9 +92,12 @@ def prepare(
     report: Report = _quiet,
     warn: Report = _quiet,
     progress: Progress | None = None,
+    detect: bool | None = None,
 ) -> Prepared:
-    """frames -> (pack) -> plan. `vnarrate plan`, `--dry-run` and the real runs all go through
-    here, so an estimate is for exactly what a run sends."""
+    """frames -> (pack) -> (where people speak) -> plan. `vnarrate plan`, `--dry-run` and the
+    real runs all go through here, so an estimate is for exactly what a run sends, transcription
+    and the transcript's tokens included. Speech is detected (offline) for the flows that will
+    transcribe, or when `detect` says so."""
     if not Path(path).exists():
         raise InputError(f"{path}: no such file")
     chosen = sample_frames(Path(path), options.sampling, progress=progress)
@@ -100,7 +109,18 @@ def prepare(
     if sheets is not None:
         report(f"{path}: packed {len(chosen.frames)} frames into {len(sheets)} sheet(s)")
         sent = chosen.model_copy(update={"frames": sheets})
-    return Prepared(chosen, sent, plan_frameset(sent, options.plan, task))
+    hears = task in LISTENING and options.transcription.mode != "off"
+    heard = listen(path, options, warn=warn) if (hears if detect is None else detect) else None
+    context, notes = context_for(path, options.context) if task in LISTENING else (None, [])
+    for note in notes:
+        warn(f"{path}: {note}")
+    speech = heard.speech if heard is not None and hears else None
+    extra = listening_tokens(speech, chosen.video.duration_s, context)
+    plan = plan_frameset(sent, options.plan, task, heard_tokens=extra)
+    if heard is not None:
+        stt = options.transcription if hears else None
+        plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
+    return Prepared(chosen, sent, plan, heard, context)
 
 
 def speech_plan(path: str, script: Script, options: StageOptions) -> Plan:
@@ -117,18 +137,14 @@ def _priced(options: StageOptions, usage: Usage) -> float | None:
 # --- listen: where people speak in the soundtrack -----------------------------------------------
 
 
-def listen(path: str, options: StageOptions, *, warn: Report = _quiet) -> Soundtrack | None:
-    """Where people speak in the video's own audio (offline); None without an audio track, or
-    when the track cannot be read (a warning: the run goes on without the soundtrack)."""
-    try:
-        speech = detect_speech(path, options.vad)
-    except SoundtrackError as exc:
-        warn(f"{path}: {exc}; continuing without the soundtrack")
-        return None
-    if speech is None:
-        return None
-    lines = [SpokenLine(start_s=a, end_s=b) for a, b in speech.regions]
-    return Soundtrack(speech=speech, lines=lines, warnings=speech.warnings)
+def listen(
+    path: str, options: StageOptions, *, warn: Report = _quiet, session: Session | None = None
+) -> Soundtrack | None:
+    """Where people speak in the video's own audio (offline) and, given a session, what they
+    say; None without an audio track, or when the track cannot be read (a warning: the run goes
+    on without the soundtrack)."""
+    heard = speech_in(path, options.vad, warn=warn)
+    return heard if session is None else session.hear(path, heard)
 
 
 # --- describe ----------------------------------------------------------------------------------
@@ -139,6 +155,7 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
     o, report = session.options, session.report
     prep = prepare(path, o, "describe", report=report, warn=session.warn, progress=progress)
     check_budget(prep.plan, o.max_cost)
+    heard = session.hear(path, prep.soundtrack)
     video = prep.chosen.video
     report(
         f"{path}: {len(prep.chosen.frames)} frames from {video.duration_s:.1f} s "
@@ -151,6 +168,8 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         ask=session.chat,
         report=lambda msg: report(f"{path}: {msg}"),
         jobs=o.jobs,
+        soundtrack=heard.lines if heard is not None else (),
+        user_context=prep.context,
     )
     return DescribeResult(
         input=path,
@@ -161,7 +180,8 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         requests=usage.requests,
         frames_sent=len(prep.chosen.frames),
         frame_times_s=[round(f.time_s, 3) for f in prep.chosen.frames],
-        cost_usd=_priced(o, usage),
+        soundtrack=heard,
+        cost_usd=_sum(_priced(o, usage), heard.transcription_cost_usd if heard else 0.0),
     )
 
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from .errors import ConfigError
+from .errors import ConfigError, VnarrateError
 from .media.images import ImageOptions
-from .models import SamplingSpec, Usage, VadOptions
+from .models import SamplingSpec, Soundtrack, SpeechMap, Usage, VadOptions
 from .narration.backend import BackendChoice, BackendMode, choose_backend
 from .narration.realtime import SPEECH_ONLY_VOICES
 from .narration.speech import CachedSpeech, SpeechOptions
@@ -35,7 +35,15 @@ from .server.providers import (
     profile_for,
 )
 from .settings import COMPATIBLE_SPEECH_MODEL, SPEECH_ENDPOINT_MODEL, Settings
+from .soundtrack.transcribe import (
+    NoTranscriptionEndpoint,
+    TranscribeOptions,
+    Transcript,
+    transcribe,
+    with_transcript,
+)
 from .vision.chat import ChatOptions, complete
+from .vision.context import read_context_file
 from .vision.pack import PackOptions
 from .vision.plan import PlanOptions
 from .vision.prompts import PromptOptions
@@ -74,6 +82,18 @@ class SpeechServer:
 
 
 @dataclass(frozen=True)
+class SttServer:
+    """Where speech is transcribed: the vision server, or `--stt-base-url` with its own key
+    (the main key is never sent to another server)."""
+
+    base_url: str | None
+    separate: bool  # --stt-base-url or --stt-api-key given: a client of its own
+    key: str
+    timeout: float
+    max_retries: int
+
+
+@dataclass(frozen=True)
 class StageOptions:
     """Every stage's options for one run, built from Settings once (see `stage_options`)."""
 
@@ -92,6 +112,10 @@ class StageOptions:
     duck_db: float
     jobs: int
     max_cost: float | None
+    # the soundtrack: transcription, and what the user knows about the video (issue 11)
+    transcription: TranscribeOptions
+    stt_server: SttServer
+    context: str | None  # --context, else --context-file's text (else VIDEO.context.md, per input)
     # What earlier runs learned about this server and model (see server/memory.py).
     remembered: dict[str, Any] = field(default_factory=dict)  # request fixes applied
 
@@ -210,6 +234,34 @@ def _speech_server(settings: Settings, profile: ProviderProfile) -> SpeechServer
     )
 
 
+def _transcription(settings: Settings, profile: ProviderProfile) -> TranscribeOptions:
+    own = settings.stt_base_url
+    return TranscribeOptions(
+        mode=settings.transcribe,
+        model=settings.stt_model,
+        provider=detect_provider(own) if own else profile.name,
+        base_url=own or settings.base_url,
+        free=is_local_url(own) if own else profile.local or is_local_url(settings.base_url),
+    )
+
+
+def _stt_server(settings: Settings) -> SttServer:
+    own = settings.stt_base_url
+    return SttServer(
+        base_url=own or settings.base_url,
+        separate=own is not None or settings.stt_api_key is not None,
+        key=settings.secret("stt_api_key"),
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+    )
+
+
+def _context(settings: Settings) -> str | None:
+    if settings.context is not None or settings.context_file is None:
+        return settings.context
+    return read_context_file(settings.context_file)
+
+
 def stage_options(settings: Settings) -> StageOptions:
     """Every stage's options from Settings, with the provider resolved once. Offline: no key,
     no client (plan, frames and --dry-run need nothing more)."""
@@ -263,6 +315,9 @@ def stage_options(settings: Settings) -> StageOptions:
         jobs=settings.jobs,
         max_cost=settings.max_cost,
         remembered=remembered,
+        transcription=_transcription(settings, profile),
+        stt_server=_stt_server(settings),
+        context=_context(settings),
     )
 
 
@@ -309,10 +364,14 @@ class Session:
     def __post_init__(self) -> None:
         self._slots = threading.BoundedSemaphore(max(1, self.options.jobs))
 
+    _stt: openai.OpenAI | None = field(default=None, repr=False)
+    _stt_gone: NoTranscriptionEndpoint | None = field(default=None, repr=False)
+
     @property
     def secrets(self) -> list[str]:
         """What must never be shown: the keys in use."""
-        return [s for s in (self.key, self.options.speech_server.key) if s and s != NO_KEY]
+        keys = (self.key, self.options.speech_server.key, self.options.stt_server.key)
+        return [s for s in keys if s and s != NO_KEY]
 
     @property
     def chat_options(self) -> ChatOptions:
@@ -374,6 +433,58 @@ class Session:
                 f"{model}: images at {size} cost ~{mean:.0f} tokens each by the API's usage "
                 f"(learned from {count} request{'s' if count != 1 else ''})"
             )
+
+    def hear(self, path: str, heard: Soundtrack | None) -> Soundtrack | None:
+        """What is said in each speech region, when transcription is asked for and there is
+        speech. Under `--transcribe auto` a failure is a warning and the soundtrack keeps its
+        speech regions only; under `on` it fails the run."""
+        o = self.options.transcription
+        if heard is None or o.mode == "off" or not heard.speech.regions:
+            return heard
+        regions = len(heard.speech.regions)
+        self.report(f"{path}: transcribing {regions} stretch(es) of speech with {o.model}")
+        try:
+            said = self.transcribe(path, heard.speech)
+        except VnarrateError as exc:
+            if o.mode == "on":
+                raise
+            note = f"no transcript: {exc}; going on with where people speak only"
+            self.warn(f"{path}: {note}")
+            return heard.model_copy(update={"warnings": [*heard.warnings, note]})
+        for note in said.warnings:
+            self.warn(f"{path}: {note}")
+        return with_transcript(heard, said, o, self.options.plan.prices)
+
+    def transcribe(self, path: str, speech: SpeechMap) -> Transcript:
+        """What is said in each speech region (soundtrack/transcribe.py). A server found to
+        have no transcription endpoint is not asked again in this run."""
+        if self._stt_gone is not None:
+            raise self._stt_gone
+        server = self.options.stt_server
+        with self._lock:
+            if self._stt is None:
+                self._stt = self.client
+                if server.separate:  # the main key stays with the main server
+                    self._stt = make_client(
+                        api_key=server.key or NO_KEY,
+                        base_url=server.base_url,
+                        timeout=server.timeout,
+                        max_retries=server.max_retries,
+                    )
+            client = self._stt
+        try:
+            return transcribe(
+                path,
+                speech,
+                self.options.transcription,
+                client=client,
+                cache=self.cache,
+                key=server.key if server.separate else self.key,
+                jobs=self.options.jobs,
+            )
+        except NoTranscriptionEndpoint as exc:
+            self._stt_gone = exc
+            raise
 
     def speech(self) -> BackendChoice:
         """The speech backend (chosen once per run, on first use), why it was chosen, and the
@@ -452,7 +563,8 @@ def open_session(
         timeout=settings.timeout,
         max_retries=settings.max_retries,
     )
-    secrets = [s for s in (key, settings.secret("tts_api_key")) if s != NO_KEY]
+    extra = (settings.secret("tts_api_key"), settings.secret("stt_api_key"))
+    secrets = [s for s in (key, *extra) if s != NO_KEY]
     cache = open_cache(settings, *secrets) if settings.cache else None
     if options.remembered:
         said = ", ".join(f"{k}={v}" for k, v in sorted(options.remembered.items()))

@@ -249,6 +249,32 @@ class Settings(BaseSettings):
         description="Seconds added before and after each stretch of speech.",
     )
 
+    # --- transcription: what is said goes into the prompt (issue 11) --------------------------
+    transcribe: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Transcribe what is said in the video (auto: when speech is found; a "
+        "failure is then a warning).",
+    )
+    # gpt-transcribe: whisper-1 and the gpt-4o-*-transcribe models shut down on 2027-02-26.
+    stt_model: str = Field(
+        default="gpt-transcribe", min_length=1, description="Speech-to-text model."
+    )
+    stt_base_url: str | None = Field(
+        default=None, description="A separate OpenAI-compatible server for speech-to-text."
+    )
+    stt_api_key: SecretStr | None = Field(
+        default=None, description="Key for --stt-base-url [env: VNARRATE_STT_API_KEY]."
+    )
+    context: str | None = Field(
+        default=None,
+        description="What you know about the video (names, place, topic), given to the model.",
+    )
+    context_file: Path | None = Field(
+        default=None,
+        description="Read the context from FILE (else VIDEO.context.md beside a video is used).",
+        json_schema_extra=FILE,
+    )
+
     # --- plan, budget, limits ----------------------------------------------------------------
     max_cost: float | None = Field(
         default=None, ge=0, description="Refuse runs estimated above this many USD (exit 3)."
@@ -305,6 +331,11 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v if v and v.strip() else None
 
+    @field_validator("stt_base_url", "context")
+    @classmethod
+    def _blank_listening_is_none(cls, v: str | None) -> str | None:
+        return v if v and v.strip() else None
+
     @model_validator(mode="after")
     def _sample_mode_from_what_was_set(self) -> Settings:
         # VNARRATE_FRAMES=8 alone (in the environment or .env) should mean "8 frames", as
@@ -320,7 +351,7 @@ class Settings(BaseSettings):
                 object.__setattr__(self, "sample", SAMPLE_MODE_OF[chosen[0]])
         return self
 
-    def secret(self, name: Literal["api_key", "tts_api_key"]) -> str:
+    def secret(self, name: Literal["api_key", "tts_api_key", "stt_api_key"]) -> str:
         """A key as text ("" when unset or blank)."""
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value().strip() if value is not None else ""
@@ -464,6 +495,8 @@ MODEL = _names(
 OUTPUT = _names("out_dir jobs force cache cache_dir")
 SCRIPT = _names("style words_per_second segment_seconds")
 SOUNDTRACK = _names("speech_threshold speech_min_s speech_min_silence_s speech_pad_s")
+TRANSCRIPTION = _names("transcribe stt_model stt_base_url stt_api_key context context_file")
+LISTEN = (*SOUNDTRACK, *TRANSCRIPTION)  # the commands that listen to the soundtrack
 SPEECH: tuple[str | tuple[str, str], ...] = (
     *_names("duck_db subtitles tts_model voice speed"),
     ("tts_instructions", "--instructions"),

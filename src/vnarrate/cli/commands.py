@@ -13,7 +13,7 @@ from ..runs import jobs
 from ..runs.jobs import Request
 from ..runs.terminal import TerminalReporter
 from ..runs.voiceover import VoiceoverFlags, voiceover
-from ..settings import CONNECTION, MODEL, OUTPUT, SAMPLING, SCRIPT, SPEECH, load_settings
+from ..settings import CONNECTION, LISTEN, MODEL, OUTPUT, SAMPLING, SCRIPT, SPEECH, load_settings
 from .options import settings_options
 from .texts import COMMANDS, EXIT_CODES_HELP
 
@@ -85,7 +85,7 @@ def _run(job: Callable[..., int], flags: dict[str, Any], *extra: Any, **kw: Any)
 @_output("Write to FILE.", dir_okay=False)
 @settings_options("format", "prompt", "preset")
 @_batch
-@settings_options(*OUTPUT, *CONNECTION, *MODEL, *SAMPLING)
+@settings_options(*OUTPUT, *CONNECTION, *MODEL, *SAMPLING, *LISTEN)
 def describe_command(**flags: Any) -> None:
     _run(jobs.describe, flags)
 
@@ -103,7 +103,7 @@ def _schema(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 @_output("Script file [VIDEO.script.json]; - prints it.", dir_okay=False, allow_dash=True)
 @settings_options("instructions")
 @_batch
-@settings_options(*OUTPUT, *SCRIPT, *CONNECTION, *MODEL, *SAMPLING)
+@settings_options(*OUTPUT, *SCRIPT, *CONNECTION, *MODEL, *SAMPLING, *LISTEN)
 def script_command(**flags: Any) -> None:
     _run(jobs.script, flags)
 
@@ -117,7 +117,7 @@ def script_command(**flags: Any) -> None:
 @_flag("--untimed", help="One continuous narration (the notebook's way).")
 @settings_options(*SPEECH)
 @_batch
-@settings_options(*OUTPUT, *SCRIPT, *CONNECTION, *MODEL, *SAMPLING)
+@settings_options(*OUTPUT, *SCRIPT, *CONNECTION, *MODEL, *SAMPLING, *LISTEN)
 def voiceover_command(
     script_file: Path | None, mux: Path | None, replace_audio: bool, untimed: bool, **flags: Any
 ) -> None:
@@ -131,7 +131,7 @@ def voiceover_command(
 @_flag("--json", "as_json", help="One JSON plan per input (JSONL).")
 @_flag("--dry-run", hidden=True, help="Accepted for symmetry: a plan makes no calls anyway.")
 @_recursive
-@settings_options("tts_model", "jobs", *SCRIPT, *CONNECTION, *MODEL, *SAMPLING)
+@settings_options("tts_model", "jobs", *SCRIPT, *CONNECTION, *MODEL, *SAMPLING, *LISTEN)
 def plan_command(task: str, **flags: Any) -> None:
     _run(jobs.plan, flags, task=task)
 

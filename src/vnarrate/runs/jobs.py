@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from ..errors import UsageError
 from ..media.sheets import contact_sheet
-from ..models import DescribeResult, FrameSet
+from ..models import DescribeResult, FrameSet, SpeechMap
 from ..narration.script import dump_script
 from ..pipeline import describe as describe_flow
 from ..pipeline import describe_images, prepare, write_script
@@ -37,6 +37,7 @@ from .render import (
     render_description,
     render_plan,
     script_record,
+    speech_summary,
 )
 
 DESCRIPTION_SUFFIX = {"markdown": ".md", "text": ".txt", "json": ".json"}
@@ -85,9 +86,10 @@ def one_input(batch: Batch, what: str) -> None:
 def plan_outcome(inp: Input, batch: Batch, task: str) -> Outcome:
     """`plan` and `--dry-run` for one input: frames -> pack -> plan, offline."""
     options = stage_options(batch.settings)
-    reporter = batch.reporter
-    plan = prepare(inp.source, options, task, report=reporter.info, warn=reporter.warn).plan  # type: ignore[arg-type]
-    return Outcome(input=inp.source, record=plan_record(plan), text=render_plan(plan))
+    # Where people speak is shown whatever the task (offline, no key).
+    r = batch.reporter
+    prep = prepare(inp.source, options, task, report=r.info, warn=r.warn, detect=True)  # type: ignore[arg-type]
+    return Outcome(input=inp.source, record=plan_record(prep.plan), text=render_plan(prep.plan))
 
 
 # --- plan ----------------------------------------------------------------------------------------
@@ -239,8 +241,11 @@ def script_schema() -> str:
 # --- frames --------------------------------------------------------------------------------------
 
 
-def write_frames(frameset: FrameSet, folder: Path, settings: Settings) -> int:
-    """The sampled JPEGs, frames.json and contact_sheet.jpg in `folder`; how many frames."""
+def write_frames(
+    frameset: FrameSet, folder: Path, settings: Settings, speech: SpeechMap | None = None
+) -> int:
+    """The sampled JPEGs, frames.json (with where people speak) and contact_sheet.jpg in
+    `folder`; how many frames."""
     force = settings.force
     manifest_path, sheet = folder / "frames.json", folder / "contact_sheet.jpg"
     # Check before writing anything, so a refused run leaves the folder as it was.
@@ -263,6 +268,7 @@ def write_frames(frameset: FrameSet, folder: Path, settings: Settings) -> int:
         "sampling": stage_options(settings).sampling.model_dump(),
         "shot_starts_s": frameset.shot_starts_s,
         "frames": records,
+        "soundtrack": speech.model_dump(mode="json") if speech is not None else None,
     }
     write_text(manifest_path, json.dumps(doc, indent=2, ensure_ascii=False), force=force)
     return len(records)
@@ -282,8 +288,19 @@ def frames(settings: Settings, request: Request, reporter: Reporter) -> int:
         else:
             folder = output_path(request.output, stem, ".frames")
         progress = reporter.progress(inp.source)
-        frameset = prepare(inp.source, options, "describe", progress=progress).chosen
-        n = write_frames(frameset, folder, settings)
+        prep = prepare(
+            inp.source,
+            options,
+            "describe",
+            report=reporter.info,
+            warn=reporter.warn,
+            progress=progress,
+            detect=True,
+        )
+        speech = prep.soundtrack.speech if prep.soundtrack is not None else None
+        n = write_frames(prep.chosen, folder, settings, speech)
+        for line in speech_summary(speech) if speech is not None else []:
+            reporter.say(f"{inp.source}: {line}")
         reporter.say(
             f"{inp.source}: wrote {n} frames, frames.json and contact_sheet.jpg to {folder}"
         )

@@ -12,8 +12,10 @@ import json
 from typing import Any
 
 from ..media.timecode import format_ts
-from ..models import DescribeResult, Plan, ScriptResult, VoiceoverResult
+from ..models import DescribeResult, Plan, ScriptResult, SpeechMap, VoiceoverResult
 from ..server.prices import PriceBasis, describe_cost, format_usd
+
+SHOWN_SPANS = 12  # speech regions and gaps listed in text; --json and frames.json have them all
 
 
 def render_plan(plan: Plan) -> str:
@@ -32,6 +34,8 @@ def render_plan(plan: Plan) -> str:
         lines.append(f"  at: {shown}{' …' if len(times) > 12 else ''}")
     if plan.shot_starts_s:
         lines.append(f"  shots start at: {', '.join(format_ts(t) for t in plan.shot_starts_s)}")
+    if plan.soundtrack is not None:
+        lines.extend(f"  {line}" for line in speech_summary(plan.soundtrack))
     for req in plan.requests:
         span = f"{format_ts(req.start_s)}–{format_ts(req.end_s)}" if req.kind == "frames" else "—"
         lines.append(
@@ -50,6 +54,13 @@ def render_plan(plan: Plan) -> str:
         lines.append(
             f"  speech: ~{plan.speech_characters} characters with {plan.speech_model}, "
             f"{describe_cost(plan.speech_cost_usd, _basis(plan.speech_pricing))}"
+        )
+    if plan.transcription_model:
+        lines.append(
+            f"  transcription: {plan.transcription_seconds:.1f} s of speech "
+            f"({plan.transcription_seconds / 60:.2f} min) in {plan.transcription_requests} "
+            f"request(s) with {plan.transcription_model}, "
+            f"{format_usd(plan.transcription_cost_usd)}"
         )
     both = chat if plan.speech_pricing == plan.chat_pricing or not plan.speech_model else "table"
     total = describe_cost(plan.cost_usd, both)
@@ -70,6 +81,23 @@ def _at_most(cost: float | None, most: float | None) -> str:
     return f" (at most {format_usd(most)})" if cost else ""
 
 
+def speech_summary(speech: SpeechMap) -> list[str]:
+    """Where people speak, for people: the stretches of speech and the gaps between them."""
+    if not speech.regions:
+        return [f"speech: none heard in {format_ts(speech.duration_s)} ({speech.detector})"]
+    return [
+        f"speech: {len(speech.regions)} stretch(es), {speech.speech_s:.1f} s of "
+        f"{speech.duration_s:.1f} s: {_spans(speech.regions)}",
+        f"gaps: {_spans(speech.gaps) or 'none'}",
+    ]
+
+
+def _spans(spans: list[tuple[float, float]]) -> str:
+    shown = ", ".join(f"{format_ts(a)}–{format_ts(b)}" for a, b in spans[:SHOWN_SPANS])
+    more = len(spans) - SHOWN_SPANS
+    return shown + (f" … ({more} more)" if more > 0 else "")
+
+
 def plan_record(plan: Plan) -> dict[str, Any]:
     return {"plan": plan.model_dump(mode="json")}
 
@@ -85,6 +113,7 @@ def description_record(result: DescribeResult) -> dict[str, Any]:
         "requests": result.requests,
         "usage": result.usage.model_dump(),
         "cost_usd": result.cost_usd,
+        **({"soundtrack": result.soundtrack.model_dump(mode="json")} if result.soundtrack else {}),
     }
 
 
@@ -101,9 +130,11 @@ def render_description(result: DescribeResult, fmt: str) -> str:
 def describe_summary(result: DescribeResult) -> str:
     """One line for --verbose: what the description cost."""
     u = result.usage
+    heard = result.soundtrack
+    said = f", {heard.transcription_seconds:.1f} s of speech transcribed" if heard else ""
     return (
         f"{result.input}: {result.frames_sent} images, {result.requests} request(s), "
-        f"{u.prompt_tokens} input + {u.completion_tokens} output tokens, "
+        f"{u.prompt_tokens} input + {u.completion_tokens} output tokens{said}, "
         f"cost {format_usd(result.cost_usd)}"
     )
 

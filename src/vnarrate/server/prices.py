@@ -70,6 +70,15 @@ class SpeechPrice(BaseModel):
     note: str | None = None
 
 
+class TranscriptionPrice(BaseModel):
+    """A speech-to-text model's price: USD per minute of audio sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: float = Field(ge=0)
+    note: str | None = None
+
+
 class PriceTable(BaseModel):
     """The price table: dated, with where it came from."""
 
@@ -81,6 +90,7 @@ class PriceTable(BaseModel):
     notes: list[str] = Field(default_factory=list)
     chat: dict[str, ChatPrice] = Field(default_factory=dict)
     speech: dict[str, SpeechPrice] = Field(default_factory=dict)
+    transcription: dict[str, TranscriptionPrice] = Field(default_factory=dict)
     overrides: list[str] = Field(default_factory=list)  # user files merged in, in order
     user_chat: list[str] = Field(default_factory=list)  # models the user's files price
     user_speech: list[str] = Field(default_factory=list)
@@ -103,6 +113,10 @@ class PriceTable(BaseModel):
     def speech_price(self, model: str) -> SpeechPrice | None:
         key = _lookup(model, self.speech)
         return self.speech[key] if key else None
+
+    def transcription_price(self, model: str) -> TranscriptionPrice | None:
+        key = _lookup(model, self.transcription)
+        return self.transcription[key] if key else None
 
 
 def _lookup(model: str, table: Mapping[str, Any]) -> str | None:
@@ -150,6 +164,7 @@ def merge_prices(base: PriceTable, override: Mapping[str, Any], *, origin: str =
     merged.speech.update({k.lower(): v for k, v in extra.speech.items()})
     merged.user_chat = sorted({*merged.user_chat, *(k.lower() for k in extra.chat)})
     merged.user_speech = sorted({*merged.user_speech, *(k.lower() for k in extra.speech)})
+    merged.transcription.update({k.lower(): v for k, v in extra.transcription.items()})
     if "as_of" in override:
         merged.as_of = extra.as_of
     if "source" in override:
@@ -247,6 +262,17 @@ def speech_cost(
     else:
         dollars += minutes * (price.estimated_per_minute or 0.0)
     return dollars
+
+
+def transcription_cost(
+    model: str, seconds: float, prices: PriceTable | None = None
+) -> float | None:
+    """Dollars to transcribe `seconds` of audio with `model` (billed by the audio's length, to
+    the second), or None when the model has no price."""
+    price = (prices or _packaged()).transcription_price(model)
+    if price is None:
+        return None
+    return max(0.0, seconds) / 60.0 * price.per_minute
 
 
 def format_usd(dollars: float | None) -> str:

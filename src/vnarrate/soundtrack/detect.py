@@ -30,14 +30,14 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..media.probe import main_stream
-from ..models import AudioTrack, SpeechMap, VadOptions
+from ..models import AudioTrack, Soundtrack, SpeechMap, SpokenLine, VadOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -406,3 +406,20 @@ def speech_gaps(
     if duration_s > at:
         gaps.append((round(at, 3), round(duration_s, 3)))
     return gaps
+
+
+def speech_in(
+    path: str | Path, options: VadOptions, *, warn: Callable[[str], None]
+) -> Soundtrack | None:
+    """Where people speak, as a Soundtrack with one (not yet transcribed) line per region; None
+    without an audio track, or when the track cannot be read (then `warn` is told and the run
+    goes on without the soundtrack)."""
+    try:
+        speech = detect_speech(path, options)
+    except SoundtrackError as exc:
+        warn(f"{path}: {exc}; continuing without the soundtrack")
+        return None
+    if speech is None:
+        return None
+    lines = [SpokenLine(start_s=a, end_s=b) for a, b in speech.regions]
+    return Soundtrack(speech=speech, lines=lines, warnings=speech.warnings)

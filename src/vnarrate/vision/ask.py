@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from ..models import Description, Frame, Script, Segment, ShortenedLines, Usage
+from ..models import Description, Frame, Script, Segment, ShortenedLines, SpokenLine, Usage
 from ..narration.script import word_budget
 from .prompts import (
     PromptOptions,
@@ -32,6 +32,7 @@ T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
 Report = Callable[[str], None]
 Slot = tuple[float, float, int]  # start, end, word budget
+HEARD_MARGIN_S = 2.0  # a chunk also hears what is said this close to its stretch of time
 
 
 class Ask(Protocol):
@@ -60,12 +61,16 @@ def describe_chunks(
     ask: Ask,
     report: Report,
     jobs: int = 1,
+    soundtrack: Sequence[SpokenLine] = (),
+    user_context: str | None = None,
 ) -> tuple[Description, Usage]:
-    """One description per chunk (each told which part of the video it is), asked at the same
-    time, then merged in time order when there are several."""
+    """One description per chunk (each told which part of the video it is and what is said in
+    its stretch of time), asked at the same time, then merged in time order when there are
+    several."""
 
     def one(n: int, chunk: Sequence[Frame]) -> tuple[Description, Usage]:
         report(f"request {n}/{len(chunks)}, {len(chunk)} frames")
+        lo, hi = _stretch(chunks, n, duration_s)
         messages = describe_messages(
             chunk,
             duration_s=duration_s,
@@ -74,6 +79,8 @@ def describe_chunks(
             detail=prompts.detail,
             language=prompts.language,
             part=(n, len(chunks)),
+            soundtrack=heard_between(soundtrack, lo - HEARD_MARGIN_S, hi + HEARD_MARGIN_S),
+            user_context=user_context,
         )
         return ask(Description, messages)
 
@@ -85,12 +92,30 @@ def describe_chunks(
     if len(parts) > 1:
         report(f"merging {len(parts)} partial descriptions")
         messages = merge_messages(
-            parts, duration_s=duration_s, preset=prompts.preset, language=prompts.language
+            parts,
+            duration_s=duration_s,
+            preset=prompts.preset,
+            language=prompts.language,
+            heard=any(line.text for line in soundtrack),
+            user_context=user_context,
         )
         merged, used = ask(Description, messages)
         usage = usage + used
         title, text = merged.title.strip(), merged.description.strip()
     return Description(title=title, description=text), usage
+
+
+def _stretch(chunks: Sequence[Sequence[Frame]], n: int, duration_s: float) -> tuple[float, float]:
+    """The stretch of time chunk `n` (1-based) covers: from its first frame (the start for the
+    first chunk) to the next chunk's first frame (the end for the last)."""
+    lo = chunks[n - 1][0].time_s if n > 1 and chunks[n - 1] else 0.0
+    hi = chunks[n][0].time_s if n < len(chunks) and chunks[n] else duration_s
+    return lo, hi
+
+
+def heard_between(lines: Sequence[SpokenLine], start_s: float, end_s: float) -> list[SpokenLine]:
+    """The lines said (at least partly) between `start_s` and `end_s`, in time order."""
+    return [ln for ln in lines if ln.end_s > start_s and ln.start_s < end_s and ln.text]
 
 
 def script_chunks(

@@ -229,7 +229,7 @@ def _learned(draft: _Draft, frame: Frame) -> int | None:
     return tokens
 
 
-def _shape(draft: _Draft, prompt_tokens: int | None) -> Shape:
+def _shape(draft: _Draft, prompt_tokens: int | None, heard: tuple[int, float]) -> Shape:
     o, task = draft.options, draft.chat_task
     reasoning = reasoning_allowance(o.model, o.reasoning_effort)
     if reasoning:
@@ -239,9 +239,10 @@ def _shape(draft: _Draft, prompt_tokens: int | None) -> Shape:
         )
     slots_per_s = SLOT_LINE_TOKENS / max(0.5, o.segment_seconds) if task == "script" else 0.0
     return Shape(
-        prompt_tokens=prompt_tokens if prompt_tokens is not None else _prompt_tokens(task),
+        prompt_tokens=heard[0]
+        + (prompt_tokens if prompt_tokens is not None else _prompt_tokens(task)),
         context_tokens=CONTEXT_TOKENS[task],
-        slot_tokens_per_s=slots_per_s,
+        slot_tokens_per_s=slots_per_s + heard[1],
         duration_s=draft.duration,
         task=task,
         words_per_second=o.words_per_second,
@@ -444,6 +445,7 @@ def make_plan(
     input: str = "",
     shot_starts_s: Sequence[float] = (),
     prompt_tokens: int | None = None,
+    heard_tokens: tuple[int, float] = (0, 0.0),
 ) -> Plan:
     """The requests a run would make for `frames`, with their tokens and dollars.
 
@@ -452,6 +454,8 @@ def make_plan(
     text-only merge request. Costs are None when the model (or speech model) has no price; on a
     local server they are 0. Expected output counts the answer plus a reasoning allowance
     (reasoning_allowance); max figures assume every request uses its whole output budget.
+    `heard_tokens`: what the soundtrack's transcript and the user's context add to each request
+    (tokens per request, per second of video it covers).
     """
     # Requests cover contiguous time ranges: work on the frames in time order.
     ordered = sorted(frames, key=lambda f: f.time_s)
@@ -464,7 +468,7 @@ def make_plan(
         notes=[],
     )
     costs = _estimate(draft)
-    shape = _shape(draft, prompt_tokens)
+    shape = _shape(draft, prompt_tokens, heard_tokens)
     chunks = split_frames(ordered, costs, shape, options.limits)
     draft.chunks = len(chunks)
     draft.requests = _frame_requests(draft, costs, shape, chunks)
@@ -482,7 +486,13 @@ def make_plan(
     return _assemble(draft, input, shot_starts_s)
 
 
-def plan_frameset(frameset: FrameSet, options: PlanOptions, task: Task) -> Plan:
+def plan_frameset(
+    frameset: FrameSet,
+    options: PlanOptions,
+    task: Task,
+    *,
+    heard_tokens: tuple[int, float] = (0, 0.0),
+) -> Plan:
     """make_plan for a FrameSet: its frames, video duration, shot starts and path."""
     return make_plan(
         frameset.frames,
@@ -491,6 +501,7 @@ def plan_frameset(frameset: FrameSet, options: PlanOptions, task: Task) -> Plan:
         task=task,
         input=frameset.video.path,
         shot_starts_s=frameset.shot_starts_s,
+        heard_tokens=heard_tokens,
     )
 
 
@@ -507,6 +518,8 @@ def check_budget(plan: Plan, max_cost: float | None) -> None:
         missing = [plan.model] if plan.chat_cost_usd is None else []
         if plan.task == "voiceover" and plan.speech_cost_usd is None:
             missing.append(plan.speech_model or "(no speech model)")
+        if plan.transcription_model and plan.transcription_cost_usd is None:
+            missing.append(plan.transcription_model)
         raise ConfigError(
             f"cannot check --max-cost {format_usd(max_cost)}: no price for "
             + " and ".join(repr(m) for m in missing),
