@@ -5,11 +5,13 @@ documented exit code and one line naming the cause, and none pays for an API cal
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,48 @@ def test_unreadable_file_mocked(
     assert route.call_count == 1  # only for the readable one
     errors = [ln for ln in r.err.splitlines() if ln.startswith("vnarrate: error:")]
     assert errors == [f"vnarrate: error: {locked}: cannot read (Permission denied)"]
+
+
+# --- not a regular file -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fifos(tmp_path: Path) -> Any:
+    """A FIFO named like a video and one named like an image. Reading one would block until a
+    writer comes: a thread plays that writer after 10 s, so a regression fails instead of
+    hanging."""
+    made = [tmp_path / "pipe.mp4", tmp_path / "pipe.jpg"]
+    for path in made:
+        os.mkfifo(path)
+
+    def unblock() -> None:
+        for path in made:
+            with contextlib.suppress(OSError):
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                os.close(fd)
+
+    timer = threading.Timer(10.0, unblock)
+    timer.start()
+    yield made
+    timer.cancel()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_fifo_or_a_device_is_not_a_regular_file(
+    api: respx.Router, video: Path, fifos: list[Path]
+) -> None:
+    route = api.post("/chat/completions").respond(200, json=chat_response(DESC))
+    inputs = [*fifos, *(["/dev/zero"] if Path("/dev/zero").exists() else []), video]
+    r = run_cli(["describe", *inputs, "--json", "--no-cache", "--frames", "2"])
+    assert r.code == 4, r
+    rows = {row["input"]: row for row in map(json.loads, r.out.splitlines())}
+    for bad in inputs[:-1]:
+        assert rows[str(bad)]["exit_code"] == 4
+        assert rows[str(bad)]["error"].startswith(f"{bad}: not a regular file"), rows[str(bad)]
+    assert rows[str(video)]["status"] == "ok"
+    assert route.call_count == 1  # only the video
+    r = run_cli(["voiceover", fifos[0]])
+    assert r.code == 4 and "not a regular file" in error_line(r.err), r
 
 
 # --- outputs that cannot or must not be written ------------------------------------------------
@@ -330,8 +374,9 @@ def test_absurd_jobs_from_the_environment_is_a_config_error(
         ("# settings\n\nthis is not a setting\nVNARRATE_MODEL=gpt-5.4-mini\n", "line 3"),
         (f"OPENAI_API_KEY {TEST_KEY}\n=orphan value\n", "lines 1, 2"),
         (f'VNARRATE_LANGUAGE="en\nOPENAI_API_KEY={TEST_KEY}\n', "line 1"),  # unclosed quote
+        (f"VNARRATE_MODEL=gpt-5.4-mini\n{TEST_KEY}\n", "line 2"),  # a pasted key, alone
     ],
-    ids=["garbage-line", "missing-equals", "unclosed-quote"],
+    ids=["garbage-line", "missing-equals", "unclosed-quote", "bare-word"],
 )
 def test_malformed_dotenv_is_a_config_error_naming_the_line(
     api: respx.Router, video: Path, text: str, lines: str

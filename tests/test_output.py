@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from vnarrate.errors import OutputError
-from vnarrate.runs.output import atomic_path, check_writable, write_bytes, write_text
+from vnarrate.runs.output import (
+    TEMPS,
+    TempFiles,
+    atomic_path,
+    check_writable,
+    write_bytes,
+    write_text,
+)
 
 
 def test_write_and_refuse_overwrite(tmp_path: Path) -> None:
@@ -33,7 +40,7 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
 
 def test_temp_file_keeps_suffix_for_format_detection(tmp_path: Path) -> None:
     with atomic_path(tmp_path / "a.m4a", force=False) as tmp:
-        assert tmp.suffix == ".m4a" and tmp.parent == tmp_path
+        assert tmp.suffix == ".m4a" and tmp.parent.parent == tmp_path
         tmp.write_bytes(b"x")
     assert (tmp_path / "a.m4a").read_bytes() == b"x"
 
@@ -70,3 +77,32 @@ def test_files_get_normal_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+# --- the registry of temporary files (what a signal handler sweeps) ------------------------------
+
+
+def test_every_temporary_file_is_known_and_a_sweep_removes_them_for_good(tmp_path: Path) -> None:
+    temps = TempFiles()
+    folder = temps.make(tmp_path / "clip.narrated.mp4")
+    assert folder.parent == tmp_path and folder.name.startswith(".clip.narrated.mp4.")
+    assert folder.name.endswith(".part") and temps.live() == [folder]
+    (folder / "clip.narrated.mp4").write_bytes(b"half a video")
+    assert temps.sweep() == 1
+    assert list(tmp_path.iterdir()) == []
+    # A writer still running cannot create its file again: its folder is gone...
+    with pytest.raises(FileNotFoundError):
+        (folder / "clip.narrated.mp4").write_bytes(b"more")
+    # ...and no new temporary file is made once the run is stopping.
+    with pytest.raises(OutputError, match="stopping"):
+        temps.make(tmp_path / "clip.srt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_finished_write_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    write_text(tmp_path / "a.txt", "x", force=False)
+    with pytest.raises(OutputError), atomic_path(tmp_path / "b.txt", force=False) as tmp:
+        tmp.write_text("x")
+        raise OutputError("the writer failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    assert TEMPS.live() == []

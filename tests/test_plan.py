@@ -6,8 +6,11 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from pathlib import Path
 
 import pytest
+from _media import make_video
+from conftest import run_cli
 
 from vnarrate.errors import ConfigError
 from vnarrate.models import Frame, FrameSet, Plan, PlanLimits, Usage, VideoInfo
@@ -195,6 +198,28 @@ def test_two_hour_video_under_tight_caps() -> None:
     assert plan.chunks >= 72
     assert_invariants(plan, 7200, tight)
     assert not any("cut short" in n for n in plan.notes)
+
+
+@pytest.fixture(scope="module")
+def two_hours(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 2-hour file, tiny (64x48, 1 fps, ~100 KB)."""
+    folder = tmp_path_factory.mktemp("long")
+    return make_video(folder / "long.mp4", seconds=7200, fps=1, size=(64, 48), gop=600,
+                      barcode=False, moving=False)  # fmt: skip
+
+
+def test_max_frames_is_a_total_split_into_requests(two_hours: Path) -> None:
+    """1,800 frames over 2 hours (--every 4 --max-frames 1800) are more than one request may
+    carry (OpenAI: 500 here), so the plan splits them; the flag caps the total, not a request."""
+    assert Settings(max_frames=1800).max_frames == 1800
+    args = ["plan", two_hours, "--every", "4", "--max-frames", "1800", "--provider", "openai"]
+    r = run_cli([*args, "--pack", "none", "--json"])
+    assert r.code == 0, r
+    plan = json.loads(r.out)["plan"]
+    assert plan["frame_times_s"] == [4.0 * i for i in range(1800)]
+    sizes = [q["images"] for q in plan["requests"] if q["kind"] == "frames"]
+    assert sum(sizes) == 1800 and len(sizes) >= 4 and max(sizes) <= 500
+    assert run_cli(args).code == 0  # packed into contact sheets instead (--pack auto)
 
 
 def test_each_cap_alone_forces_a_split() -> None:

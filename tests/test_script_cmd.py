@@ -14,6 +14,7 @@ import respx
 from _media import make_video
 from conftest import TEST_KEY, chat_response, run_cli
 
+from vnarrate.models import Script
 from vnarrate.vision.prompts import SCRIPT_STYLES
 
 DURATION = 6.0
@@ -112,7 +113,7 @@ def test_named_output_and_out_dir(api: respx.Router, key: str, clip: Path, tmp_p
     r = run_cli(["script", clip, "--frames", "3", "-o", "mine.json"])
     assert r.code == 0, r
     assert written(Path("mine.json")) == SCRIPT
-    assert Path("mine.json.vnarrate.json").is_file()
+    assert Path("mine.script.vnarrate.json").is_file()  # named after -o
     r = run_cli(["script", clip, "--frames", "3", "--out-dir", tmp_path / "out"])
     assert r.code == 0, r
     assert written(tmp_path / "out" / "clip.script.json") == SCRIPT
@@ -255,3 +256,30 @@ def test_no_usable_segment_is_an_api_error(api: respx.Router, key: str, clip: Pa
     assert r.code == 5, r
     assert "no usable narration" in r.err
     assert list(Path.cwd().iterdir()) == []
+
+
+# --- the format ----------------------------------------------------------------------------------
+
+
+def test_schema_prints_the_shipped_json_schema_of_the_script_format() -> None:
+    r = run_cli(["script", "--schema"])  # no input needed, like --help
+    assert r.code == 0, r
+    shipped = json.loads(r.out)
+    assert shipped == {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                       **Script.model_json_schema()}, (
+        "regenerate src/vnarrate/data/script.schema.json from models.Script"
+    )  # fmt: skip
+    assert shipped["required"] == ["title", "language", "segments"]
+
+
+def test_a_written_script_validates_against_the_schema(
+    api: respx.Router, key: str, clip: Path
+) -> None:
+    import jsonschema
+
+    answers(api, SCRIPT)
+    assert run_cli(["script", clip, "--frames", "3"]).code == 0
+    schema = json.loads(run_cli(["script", "--schema"]).out)
+    jsonschema.validate(written(Path("clip.script.json")), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"title": "t", "segments": []}, schema)  # no language

@@ -170,7 +170,7 @@ def test_every_command_keeps_the_key_out_of_everything(
         assert call.request.headers["X-Stainless-OS"] in ("Linux", "MacOS", "Windows", "Unknown")
     assert (out / "clip.describe.vnarrate.json").is_file() and (out / "narrated.mp4").is_file()
     assert (out / "vo" / "clip.vnarrate.json").is_file()
-    assert (out / "edited.json.vnarrate.json").is_file()
+    assert (out / "edited.script.vnarrate.json").is_file()  # named after -o
     # The cache holds chat answers (.json) and speech (.bin): those were searched too.
     assert len(list(cache.rglob("*.json"))) == 2 and len(list(cache.rglob("*.bin"))) == 4
     assert leaks(key, *texts, roots=(out, cache, tmp_path / "in")) == []

@@ -26,6 +26,7 @@ from vnarrate.narration.speech import (
     split_text,
     supports_instructions,
     synthesize_all,
+    synthesize_segment,
     to_pcm16,
 )
 from vnarrate.server.cache import ResponseCache
@@ -227,6 +228,17 @@ def test_synthesize_all_first_failure_cancels_the_rest_promptly() -> None:
     assert elapsed < 0.35  # raised right away, not after the in-flight calls (0.5 s)
     time.sleep(0.6)  # let the in-flight calls end: none may start after the failure
     assert len(backend.started) <= 5
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_a_failed_speech_call_names_its_segment(jobs: int) -> None:
+    texts = [f"t{i}" for i in range(5)]
+    with pytest.raises(ApiError) as err:
+        synthesize_all(_FailingBackend("t2"), texts, SpeechOptions(model="m", voice="v"), jobs=jobs)
+    assert str(err.value) == "segment 3 of 5: speech failed: rate limited (429)"
+    assert err.value.exit_code == 5
+    with pytest.raises(ApiError, match=r"^segment 3 of 5: speech failed: rate limited"):
+        synthesize_segment(_FailingBackend("t2"), texts, 2, SpeechOptions(model="m", voice="v"))
 
 
 def test_synthesize_all_sequential_and_empty() -> None:

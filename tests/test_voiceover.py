@@ -292,6 +292,7 @@ def test_a_line_that_cannot_fit_pushes_the_next_one_later_and_says_so(
     assert [c[0] for c in cues] == pytest.approx(found, abs=ONSET_TOLERANCE_S)
     assert [c[1] for c in cues] == pytest.approx([p["end_s"] for p in placed], abs=0.002)
     assert f"segment 3 starts {pushed_to - STARTS[2]:.2f} s late" in r.err
+    assert [p["segment"] for p in placed] == [1, 2, 3]  # counted as the warnings count them
     assert "past the end" not in r.err
 
 
@@ -373,8 +374,8 @@ def test_audio_format_follows_the_output_name(
     r = voiceover(clip, "-o", name)
     assert r.code == 0, r
     stem = name.split(".")[0]
-    assert listing(Path.cwd()) == sorted(
-        [name, f"{stem}.srt", f"{stem}.vtt", "clip.script.json", "clip.vnarrate.json"]
+    assert listing(Path.cwd()) == sorted(  # every output named after -o
+        [name, f"{stem}.srt", f"{stem}.vtt", f"{stem}.script.json", f"{stem}.vnarrate.json"]
     )
     with av.open(name) as c:
         assert c.format.name == container

@@ -39,7 +39,7 @@ from .models import (
     VoiceoverResult,
 )
 from .narration.script import over_budget, repair, suggest_slots, word_budget
-from .narration.speech import Synthesis, faithfulness_note, synthesize_all
+from .narration.speech import Synthesis, faithfulness_note, synthesize_all, synthesize_segment
 from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
 from .server.prices import batch_price, usage_cost
 from .session import Session, StageOptions
@@ -330,7 +330,9 @@ def narrate(
 
     def resynthesize(i: int, speed: float) -> Clip:
         nonlocal characters
-        syn = choice.backend.synthesize(texts[i], voice.model_copy(update={"speed": speed}))
+        syn = synthesize_segment(
+            choice.backend, texts, i, voice.model_copy(update={"speed": speed})
+        )
         characters += syn.characters
         notes.extend(n for n in [faithfulness_note(i, syn)] if n)
         return _clip(i, texts[i], syn, speed)

@@ -210,7 +210,7 @@ class Settings(BaseSettings):
     every: float = Field(
         default=1.0, gt=0, description="A frame every S seconds (--sample interval)."
     )
-    max_frames: int = Field(default=48, ge=1, le=1500, description="Cap on frames, spread evenly.")
+    max_frames: int = Field(default=48, ge=1, description="Cap on frames, spread evenly.")
     resize: int = Field(
         default=768, ge=0, le=16384, description="Longest side in px; 0 = full size."
     )
@@ -481,7 +481,9 @@ def _check_dotenv(path: Path) -> None:
         with open(path, encoding="utf-8") as fh:
             bad = []
             for binding in parse_stream(fh):
-                if binding.error:
+                # A bare word (a pasted key, `sk-abc123`) parses as a name without a value:
+                # not NAME=VALUE either, and never silently ignored.
+                if binding.error or (binding.key is not None and binding.value is None):
                     text = binding.original.string
                     blank = text[: len(text) - len(text.lstrip())]  # lines before the statement
                     bad.append(binding.original.line + blank.count("\n"))

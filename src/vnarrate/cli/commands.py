@@ -100,7 +100,15 @@ def describe_command(**flags: Any) -> None:
     _run(jobs.describe, flags)
 
 
+def _schema(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        click.echo(jobs.script_schema(), nl=False)
+        ctx.exit()
+
+
 @_command("script")
+@_flag("--schema", is_eager=True, expose_value=False, callback=_schema,
+       help="Print the script.json format (JSON Schema) and exit.")  # fmt: skip
 @_inputs
 @_output("Script file [VIDEO.script.json]; - prints it.", dir_okay=False, allow_dash=True)
 @settings_options("instructions")

@@ -8,6 +8,7 @@ reads the headers and the index and decodes the first frame; fast even for hour-
 from __future__ import annotations
 
 import contextlib
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +41,22 @@ def probe(path: str | Path) -> VideoInfo:
 
 
 def check_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
+    """Refuse, without opening it, what is not a regular file with something in it: a FIFO
+    would block the reader forever, a device such as /dev/zero never ends."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{path}: is a directory, not a video file")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(
+            f"{path}: not a regular file (a pipe, a device or a socket)",
+            hint="save it to a file first",
+        )
+    if st.st_size == 0:
         raise InputError(f"{path}: empty file")
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ApiError, ConfigError, redact
+from ..errors import ApiError, ConfigError, VnarrateError, redact
 from ..media.audio import TRACK_RATE
 from ..server.client import one_line
 
@@ -285,6 +285,27 @@ def _decode_container(data: bytes) -> bytes:
     return np.concatenate(chunks).astype("<i2").tobytes()
 
 
+def segment_error(exc: BaseException, index: int, total: int) -> BaseException:
+    """`exc` saying that it was speech, and for which segment (numbered from 1, as in every
+    message and record): "segment 3 of 5: speech failed: ..."; other errors as they are."""
+    if not isinstance(exc, VnarrateError):
+        return exc
+    error = type(exc)(
+        f"segment {index + 1} of {total}: speech failed: {exc.message}", hint=exc.hint
+    )
+    return error.with_traceback(exc.__traceback__)
+
+
+def synthesize_segment(
+    backend: SpeechBackend, texts: Sequence[str], index: int, options: SpeechOptions
+) -> Synthesis:
+    """Speak segment `index` of `texts` alone (a re-take); a failure names the segment."""
+    try:
+        return backend.synthesize(texts[index], options)
+    except VnarrateError as exc:
+        raise segment_error(exc, index, len(texts)) from None
+
+
 def synthesize_all(
     backend: SpeechBackend,
     texts: Sequence[str],
@@ -304,8 +325,8 @@ def synthesize_all(
         return []
     if jobs <= 1 or total == 1:
         results = []
-        for i, text in enumerate(texts):
-            results.append(backend.synthesize(text, options))
+        for i in range(total):
+            results.append(synthesize_segment(backend, texts, i, options))
             if progress:
                 progress(i + 1, total)
         return results
@@ -329,10 +350,10 @@ def synthesize_all(
             fut.add_done_callback(on_done)
             futures.append(fut)
         finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for fut in futures:  # the earliest text that failed, for a stable message
+        for i, fut in enumerate(futures):  # the earliest text that failed, for a stable message
             error = fut.exception() if fut in finished else None
             if error is not None:
-                raise error
+                raise segment_error(error, i, total) from None
         return [fut.result() for fut in futures]
     finally:
         # On success every future is done; on failure or Ctrl-C, queued calls are dropped here

@@ -37,6 +37,7 @@ from .batch_state import (
 )
 from .deferring import Deferred, DeferringSession
 from .driver import Batch, ImagesWork, Outcome, Work, run_batch
+from .interrupt import ACTIVITY
 
 FIRST_POLL_S = 5.0  # then twice as long each time, up to --batch-poll
 
@@ -214,17 +215,15 @@ class BatchRun:
     def _send_and_wait(self) -> bool:
         """Submit what is built, then wait (see _wait). Interrupted (Ctrl-C) or failing, the
         state is kept, the batches keep running, and the message says how to resume."""
+        # A signal ends the process at once (runs/interrupt.py): the state is on disk after
+        # every step, and the last line says what keeps running and how to resume.
+        ACTIVITY.farewell = self._farewell
         try:
             self._submit()
             return self._wait(block=self.settings.batch_wait)
         except KeyboardInterrupt:
             self._save()
-            ids = ", ".join(str(f.batch_id) for f in self._running())
-            running = f"; the batches keep running on the server ({ids})" if ids else ""
-            self.reporter.warn(
-                f"stopped waiting{running}. Run the same command again to resume "
-                f"(state: {self.path})"
-            )
+            self.reporter.warn(self._farewell())
             raise
         except ApiError as exc:
             self._save()
@@ -233,6 +232,13 @@ class BatchRun:
                 hint="batches submitted keep running on the server; run the same command again "
                 "to resume",
             ) from None
+        finally:
+            ACTIVITY.farewell = None
+
+    def _farewell(self) -> str:
+        ids = ", ".join(str(f.batch_id) for f in self._running())
+        running = f"the batches keep running on the server ({ids}). " if ids else ""
+        return f"{running}Run the same command again to resume (state: {self.path})"
 
     def _wait(self, *, block: bool) -> bool:
         """Poll every running batch until all are done (True) or, without `block`, once (False

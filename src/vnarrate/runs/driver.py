@@ -4,8 +4,9 @@ Takes what the user named (paths, folders, URLs, `-`) and a function that proces
 expands and names the inputs (inputs.py), runs the function `--jobs` at a time, reports outcomes
 in input order as soon as each (and every one before it) is done, through a small Reporter (the
 CLI's stderr/stdout, or anything else), and gives the documented exit code. A failing input never
-stops the others; Ctrl-C cancels what has not started (atomic writes mean no output is ever left
-half written).
+stops the others (with --verbose, an unexpected error shows its traceback). A signal or a closed
+stdout ends the whole run at once (interrupt.py); atomic writes and the partial run manifest
+mean no output is ever left half written, and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -21,10 +23,12 @@ from typing import Any, Literal, Protocol, TextIO
 from pydantic import BaseModel, Field
 
 from ..errors import InputError, VnarrateError, redact
+from ..media.probe import check_file
 from ..session import Session, open_session
 from ..settings import Settings
 from .deferring import deferring
 from .inputs import Input, assign_stems, check_mix, expand_inputs, output_path
+from .interrupt import ACTIVITY, stdout_closed
 from .manifest import manifest_complete, manifest_suffix
 
 Progress = Callable[[int, int], None]
@@ -40,6 +44,9 @@ class Reporter(Protocol):
         """A result line for people (summaries, files written), unless --quiet."""
 
     def warn(self, msg: str) -> None: ...
+
+    def debug(self, msg: str) -> None:
+        """Details for --verbose only (a traceback), never on stdout."""
 
     def error(self, msg: str) -> None: ...
 
@@ -74,6 +81,7 @@ class Outcome(BaseModel):
     error: str | None = None
     record: dict[str, Any] = Field(default_factory=dict)
     text: str | None = None
+    detail: str | None = Field(default=None, exclude=True)  # an unexpected error's traceback
 
     def as_record(self) -> dict[str, Any]:
         base: dict[str, Any] = {"input": self.input, "status": self.status}
@@ -110,6 +118,7 @@ def run_batch(
                 status="error",
                 exit_code=1,
                 error=redact(" ".join(f"unexpected error: {type(exc).__name__}: {exc}".split())),
+                detail=redact(traceback.format_exc()),
             )
 
     def finish(i: int, outcome: Outcome) -> None:
@@ -191,6 +200,10 @@ class Batch:
         self.command = command
         self.as_json = as_json
         self.skip_existing = skip_existing
+        # Where each input's run manifest is (a job that names its outputs after -o says so).
+        self.manifest_path: Callable[[Input], Path] | None = None
+        self._warned: set[str] = set()
+        ACTIVITY.begin(command)
         warnings: list[str] = []
         self.inputs = expand_inputs(args, recursive=recursive, stdin=stdin, warnings=warnings)
         for w in warnings:
@@ -221,22 +234,34 @@ class Batch:
         --batch its chat answers from the cache or defers (runs/batch_api.py)."""
         self.session = open_session(
             self.settings,
-            report=self.reporter.info,
+            report=self._info,
             warn=self.reporter.warn,
             chat=chat,
             speech=speech,
         )
         if self.settings.batch:
             self.session = deferring(self.session)
-        if self.session.cache is not None:
-            for w in self.session.cache.warnings:
-                self.reporter.warn(w)
+        self._cache_warnings()
         return self.session
+
+    def _info(self, msg: str) -> None:
+        ACTIVITY.note(msg)  # "INPUT: what happens" is what a signal would interrupt
+        self.reporter.info(msg)
+
+    def _cache_warnings(self) -> None:
+        """Cache trouble as it happens (a write fails mid-run, not only at the start), once."""
+        cache = self.session.cache if self.session is not None else None
+        for w in cache.warnings if cache is not None else []:
+            if w not in self._warned:
+                self._warned.add(w)
+                self.reporter.warn(w)
 
     def path_for(self, inp: Input, suffix: str) -> Path:
         return output_path(self.settings.out_dir, self.stems[inp], suffix)
 
     def manifest_for(self, inp: Input) -> Path:
+        if self.manifest_path is not None:
+            return self.manifest_path(inp)
         return self.path_for(inp, manifest_suffix(self.command))
 
     def _skip(self, inp: Input) -> bool:
@@ -245,7 +270,17 @@ class Batch:
         )
 
     def _unit(self, label: str, work: Work, images: ImagesWork | None) -> Outcome:
+        ACTIVITY.start(label)
+        try:
+            return self._one(label, work, images)
+        finally:
+            ACTIVITY.end(label)
+
+    def _one(self, label: str, work: Work, images: ImagesWork | None) -> Outcome:
         members = self.units[label]
+        for m in members:  # a FIFO or a device is refused before anything reads from it
+            if m.kind != "url" and m.source != "-":
+                check_file(Path(m.source))
         if len(members) > 1 or members[0].kind != "video":
             if images is None:
                 raise InputError(
@@ -263,7 +298,16 @@ class Batch:
             self.reporter.end(label)
 
     def _emit(self, outcome: Outcome) -> None:
+        try:
+            self._cache_warnings()
+            self._show(outcome)
+        except BrokenPipeError:  # nobody reads any more (`| head -1`): stop quietly
+            stdout_closed()
+
+    def _show(self, outcome: Outcome) -> None:
         if outcome.status == "error":
+            if outcome.detail:
+                self.reporter.debug(outcome.detail.rstrip("\n"))
             msg = outcome.error or ""  # input errors already start with the path
             named = msg.startswith(f"{outcome.input}:")
             self.reporter.error(msg if named else f"{outcome.input}: {msg}")

@@ -3,14 +3,16 @@
 Takes Settings, a Request (what the command line asks besides settings: inputs, `-o`, `--json`,
 `--dry-run`...) and a Reporter; gives the exit code. Each job checks its flags that go together
 (a UsageError, exit 2), checks every target before anything is paid for, runs the flow of
-pipeline.py per input through the batch driver, writes atomically, and writes the run manifest
-last. The voiceover job lives in voiceover.py.
+pipeline.py per input through the batch driver, writes atomically (each output on record in the
+partial run manifest before it takes its name), and writes the complete run manifest last. The
+voiceover job lives in voiceover.py.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,7 +29,7 @@ from ..settings import Settings
 from .batch_api import run_all
 from .driver import Batch, Outcome, Reporter
 from .inputs import Input, output_path, stdin_text
-from .manifest import record_output, write_manifest
+from .manifest import Claim, Journal, claim_targets
 from .output import check_writable, write_bytes, write_text
 from .render import (
     describe_summary,
@@ -40,6 +42,7 @@ from .render import (
 )
 
 DESCRIPTION_SUFFIX = {"markdown": ".md", "text": ".txt", "json": ".json"}
+SCRIPT_SCHEMA = "data/script.schema.json"
 
 
 @dataclass(frozen=True)
@@ -116,12 +119,28 @@ class _Describe:
             return None
         return self.batch.path_for(inp, f".description{DESCRIPTION_SUFFIX[self.settings.format]}")
 
+    def manifest(self, inp: Input | None) -> Path | None:
+        """A run manifest goes with each description written into --out-dir (not with -o)."""
+        if self.settings.out_dir is None or inp is None or self.request.output is not None:
+            return None
+        return self.batch.manifest_for(inp)
+
     def video(self, inp: Input) -> Outcome:
         target = self.target(inp)
         if target is not None:
-            check_writable(target, force=self.settings.force)
+            self.claim(target, inp)
         progress = self.batch.reporter.progress(inp.source)
         return self.finish(describe_flow(inp.source, self.session, progress=progress), inp)
+
+    def claim(self, target: Path, inp: Input | None) -> Claim:
+        """Check `target` (and its manifest) before anything is paid for."""
+        return claim_targets(
+            [target],
+            self.manifest(inp),
+            command="describe",
+            force=self.settings.force,
+            resume=self.request.skip_existing,
+        )
 
     def images(self, members: list[Input]) -> Outcome:
         result = describe_images([m.source for m in members], self.session)
@@ -135,16 +154,18 @@ class _Describe:
         if target is None:
             shown = None if self.request.as_json else text
             return Outcome(input=result.input, record=record, text=shown)
-        written = write_text(target, text, force=self.settings.force)
-        if self.settings.out_dir is not None and inp is not None and self.request.output is None:
-            write_manifest(
-                self.batch.manifest_for(inp),
-                self.settings,
-                record,
-                command="describe",
-                input=inp.source,
-                outputs=[record_output("description", written)],
+        claim = self.claim(target, inp)
+        manifest = self.manifest(inp)
+        force = claim.force(target)
+        if manifest is None:
+            written = write_text(target, text, force=force)
+        else:
+            journal = Journal(
+                manifest, self.settings, command="describe", input=result.input, claim=claim
             )
+            landing = journal.lands("description", target)
+            written = write_text(target, text, force=force, landing=landing)
+            journal.complete(record)
         self.batch.reporter.info(f"{result.input}: wrote {written}")
         return Outcome(input=result.input, record={**record, "outputs": [str(written)]})
 
@@ -176,11 +197,25 @@ def script(settings: Settings, request: Request, reporter: Reporter) -> int:
         return batch.run(lambda inp: plan_outcome(inp, batch, "script"))
     session = batch.open_session()
     to_stdout = request.output is not None and str(request.output) == "-"
+    if request.output is not None and not to_stdout:
+        # -o NAME.json: the manifest is NAME.script.vnarrate.json beside it, as for the default
+        # VIDEO.script.json.
+        base = request.output.name.removesuffix(".json").removesuffix(".script")
+        named = request.output.with_name(f"{base or request.output.name}.script.vnarrate.json")
+        batch.manifest_path = lambda inp: named
 
     def work(inp: Input) -> Outcome:
         target = request.output or batch.path_for(inp, ".script.json")
+        manifest = batch.manifest_for(inp)
+        claim = Claim()
         if not to_stdout:
-            check_writable(target, force=settings.force)
+            claim = claim_targets(
+                [target],
+                manifest,
+                command="script",
+                force=settings.force,
+                resume=request.skip_existing,
+            )
         result = write_script(inp.source, session, progress=reporter.progress(inp.source))
         for note in result.notes:
             reporter.warn(f"{inp.source}: {note}")
@@ -188,22 +223,20 @@ def script(settings: Settings, request: Request, reporter: Reporter) -> int:
         record = script_record(result)
         if to_stdout:
             return Outcome(input=inp.source, record=record, text=None if request.as_json else text)
-        written = write_text(target, text, force=settings.force)
-        manifest = batch.manifest_for(inp)
-        if request.output is not None:
-            manifest = target.with_name(target.name + ".vnarrate.json")
-        write_manifest(
-            manifest,
-            settings,
-            record,
-            command="script",
-            input=inp.source,
-            outputs=[record_output("script", written)],
-        )
+        journal = Journal(manifest, settings, command="script", input=inp.source, claim=claim)
+        landing = journal.lands("script", target)
+        written = write_text(target, text, force=claim.force(target), landing=landing)
+        journal.complete(record)
         reporter.say(f"{inp.source}: wrote {written} ({len(result.script.segments)} segments)")
         return Outcome(input=inp.source, record={**record, "outputs": [str(written)]})
 
     return run_all(batch, work)
+
+
+def script_schema() -> str:
+    """The script.json format as a JSON Schema (shipped in the package, generated from
+    models.Script; tests/test_script_cmd.py keeps the two equal)."""
+    return resources.files("vnarrate").joinpath(SCRIPT_SCHEMA).read_text(encoding="utf-8")
 
 
 # --- frames --------------------------------------------------------------------------------------

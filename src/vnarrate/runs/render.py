@@ -157,6 +157,8 @@ def voiceover_record(result: VoiceoverResult) -> dict[str, Any]:
         "duration_s": round(result.duration_s, 3),
         "audio_s": round(result.audio_s, 3),
         "cost_usd": result.cost_usd,
-        "placements": [p.model_dump() for p in result.placements],
+        # Segments are numbered from 1 here, as in every message ("segment 3 of 5: speech
+        # failed", "segment 3 starts 0.40 s late"); Placement.segment is the Python index.
+        "placements": [{**p.model_dump(), "segment": p.segment + 1} for p in result.placements],
         "notes": result.notes,
     }

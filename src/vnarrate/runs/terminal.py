@@ -25,7 +25,7 @@ class SilentReporter:
     def info(self, msg: str) -> None:
         pass
 
-    say = warn = error = product = start = end = info
+    say = warn = error = product = start = end = debug = info
 
     def begin(self, total: int) -> None:
         pass
@@ -90,6 +90,11 @@ class TerminalReporter:
 
     def error(self, msg: str) -> None:
         self._line(f"vnarrate: error: {msg}")
+
+    def debug(self, msg: str) -> None:
+        """Details (a traceback) with --verbose only."""
+        if self.verbose:
+            self._line(msg)
 
     def product(self, text: str) -> None:
         """The product on stdout: a description, a plan, a JSON line."""

@@ -2,12 +2,17 @@
 
 Takes Settings, a Request and the voiceover's own flags (`--script`, `--mux`, `--replace-audio`,
 `--untimed`); gives the exit code. Per input: name every output (VoiceoverPaths) and check each
-before anything is paid for, run pipeline.voiceover, then write the audio, the subtitles, the
-script and the muxed video atomically, and the run manifest last.
+before anything is paid for (with --skip-existing, files an interrupted earlier run wrote may be
+replaced), run pipeline.voiceover, then write the audio, the subtitles, the script and the muxed
+video atomically, each on record in the partial run manifest before it takes its name, and the
+complete manifest last. A script given with --script is an input: when it is the very file the
+run would write (`vnarrate script clip.mp4 && $EDITOR clip.script.json && vnarrate voiceover
+clip.mp4 --script clip.script.json`), it is left alone, even with --force.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +29,19 @@ from ..settings import Settings
 from .batch_api import run_all
 from .driver import Outcome, Reporter
 from .inputs import Input, output_path
+from .interrupt import ACTIVITY
 from .jobs import Request, plan_outcome
-from .manifest import manifest_suffix, record_output, write_manifest
-from .output import atomic_path, check_writable, write_text
+from .manifest import Claim, Journal, claim_targets, manifest_suffix, source_file
+from .output import atomic_path, write_text
 from .render import plan_record, render_plan, voiceover_record
 
 
 class VoiceoverPaths:
-    """Where a voiceover run writes: named after the video, or after `-o`'s audio file."""
+    """Where a voiceover run writes: named after the video (VIDEO.narration.mp3, VIDEO.srt,
+    VIDEO.vtt, VIDEO.script.json, VIDEO.vnarrate.json), or every one of them after `-o`'s audio
+    file (`-o NAME.wav`: NAME.srt, NAME.vtt, NAME.script.json, NAME.vnarrate.json beside it; a
+    trailing `.narration` is not part of NAME, so `-o out/clip.narration.mp3` names as
+    `--out-dir out` does)."""
 
     def __init__(
         self,
@@ -46,15 +56,19 @@ class VoiceoverPaths:
         self.audio = audio or output_path(out_dir, stem, ".narration.mp3")
         if audio is not None:
             # Everything of this run stays together, beside the audio file the user named.
-            out_dir = audio.parent
-            base = audio.with_suffix("")
-            self.srt = base.with_name(base.name + ".srt") if subtitles else None
-            self.vtt = base.with_name(base.name + ".vtt") if subtitles else None
+            base = audio.with_suffix("").name.removesuffix(".narration") or audio.stem
+
+            def named(suffix: str) -> Path:
+                return audio.with_name(base + suffix)
         else:
-            self.srt = output_path(out_dir, stem, ".srt") if subtitles else None
-            self.vtt = output_path(out_dir, stem, ".vtt") if subtitles else None
-        self.script = output_path(out_dir, stem, ".script.json") if write_script else None
-        self.manifest = output_path(out_dir, stem, manifest_suffix("voiceover"))
+
+            def named(suffix: str) -> Path:
+                return output_path(out_dir, stem, suffix)
+
+        self.srt = named(".srt") if subtitles else None
+        self.vtt = named(".vtt") if subtitles else None
+        self.script = named(".script.json") if write_script else None
+        self.manifest = named(manifest_suffix("voiceover"))
         self.mux = mux
 
     def products(self) -> list[Path]:
@@ -72,38 +86,48 @@ class VoiceoverFlags:
     untimed: bool = False  # one continuous narration (the notebook's way)
 
 
-def _check_targets(paths: VoiceoverPaths, video: str, force: bool) -> None:
+def _check_targets(paths: VoiceoverPaths, video: str, settings: Settings, *, resume: bool) -> Claim:
     """Refuse before anything is paid for: every output, its format, the mux target."""
-    for target in [*paths.products(), paths.manifest]:
-        check_writable(target, force=force)
     if paths.mux is not None:
         check_mux_path(paths.mux, Path(video))
     check_audio_path(paths.audio)
+    return claim_targets(
+        paths.products(), paths.manifest, command="voiceover", force=settings.force, resume=resume
+    )
 
 
 class _Writer:
-    """Writes one voiceover's files atomically, in the order a rerun can trust."""
+    """Writes one voiceover's files atomically, each on record (Journal) before it lands."""
 
-    def __init__(self, session: Session, settings: Settings, flags: VoiceoverFlags) -> None:
+    def __init__(self, session: Session, flags: VoiceoverFlags, claim: Claim) -> None:
         self.session = session
-        self.force = settings.force
         self.flags = flags
+        self.claim = claim
 
-    def write(self, video: str, made: Voiceover, paths: VoiceoverPaths) -> list[OutputFile]:
-        result, force = made.result, self.force
-        with atomic_path(paths.audio, force=force) as tmp:
+    def write(
+        self, video: str, made: Voiceover, paths: VoiceoverPaths, journal: Journal
+    ) -> list[OutputFile]:
+        result, claim = made.result, self.claim
+        ACTIVITY.stage(video, f"writing {paths.audio}")
+        with atomic_path(
+            paths.audio, force=claim.force(paths.audio), landing=journal.lands("audio", paths.audio)
+        ) as tmp:
             encode_audio(made.track, made.sample_rate, tmp, label=paths.audio)
-        written = [record_output("audio", paths.audio)]
-        if paths.srt is not None and paths.vtt is not None:
-            write_text(paths.srt, to_srt(result.placements), force=force)
-            write_text(paths.vtt, to_vtt(result.placements), force=force)
-            written += [record_output("srt", paths.srt), record_output("vtt", paths.vtt)]
-        if paths.script is not None:
-            write_text(paths.script, dump_script(result.script), force=force)
-            written.append(record_output("script", paths.script))
+        texts: list[tuple[str, Path | None, Callable[[], str]]] = [
+            ("srt", paths.srt, lambda: to_srt(result.placements)),
+            ("vtt", paths.vtt, lambda: to_vtt(result.placements)),
+            ("script", paths.script, lambda: dump_script(result.script)),
+        ]
+        for kind, path, render in texts:
+            if path is not None:
+                ACTIVITY.stage(video, f"writing {path}")
+                write_text(
+                    path, render(), force=claim.force(path), landing=journal.lands(kind, path)
+                )
         if paths.mux is not None:
             self.session.report(f"{video}: muxing into {paths.mux}")
-            with atomic_path(paths.mux, force=force) as tmp:
+            landing = journal.lands("mux", paths.mux)
+            with atomic_path(paths.mux, force=claim.force(paths.mux), landing=landing) as tmp:
                 mux(
                     Path(video),
                     made.track,
@@ -115,8 +139,25 @@ class _Writer:
                     report=self.session.report,
                     label=paths.mux,
                 )
-            written.append(record_output("mux", paths.mux))
-        return written
+        return list(journal.outputs)
+
+
+def _given_script(given: Path | None, paths: VoiceoverPaths) -> Path | None:
+    """The script file the run would write, when --script names that very file."""
+    target = paths.script
+    if given is None or target is None or not target.exists():
+        return None
+    try:
+        return target if given.samefile(target) else None
+    except OSError:
+        return None
+
+
+def _reads(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _speech_plan_outcome(inp: Input, script: Script, settings: Settings) -> Outcome:
@@ -135,22 +176,39 @@ class VoiceoverJob:
         flags: VoiceoverFlags,
         *,
         output: Path | None = None,
+        resume: bool = False,
     ) -> None:
         self.settings = settings
         self.session = session
         self.reporter = reporter
         self.flags = flags
         self.output = output
+        self.resume = resume  # --skip-existing: an interrupted earlier run's files may be replaced
         self.script = load_script(flags.script) if flags.script is not None else None
+        # The given script is an input: its checksum goes into the manifest, so that editing it
+        # again makes the voiceover stale for --skip-existing.
+        self.sources = [source_file("script", flags.script)] if flags.script is not None else []
+
+    def paths(self, stem: str) -> VoiceoverPaths:
+        settings, flags = self.settings, self.flags
+        return VoiceoverPaths(
+            stem,
+            settings.out_dir,
+            audio=self.output,
+            mux=flags.mux,
+            subtitles=settings.subtitles,
+        )
 
     def run(self, video: str, stem: str) -> tuple[VoiceoverResult, Path]:
         """Narrate `video` into files named after `stem`; the result (with its outputs) and the
         manifest's path."""
         settings, flags = self.settings, self.flags
-        paths = VoiceoverPaths(
-            stem, settings.out_dir, audio=self.output, mux=flags.mux, subtitles=settings.subtitles
-        )
-        _check_targets(paths, video, settings.force)
+        paths = self.paths(stem)
+        kept = _given_script(flags.script, paths)
+        if kept is not None:
+            paths.script = None  # the user's own file: read, never written
+        claim = _check_targets(paths, video, settings, resume=self.resume)
+        ACTIVITY.stage(video, "speech" if self.script is not None else "script and speech")
         made = voiceover_flow(
             video,
             self.session,
@@ -160,16 +218,21 @@ class VoiceoverJob:
         )
         for note in made.result.notes:
             self.reporter.warn(f"{video}: {note}")
-        outputs = _Writer(self.session, settings, flags).write(video, made, paths)
-        result = made.result.model_copy(update={"outputs": outputs})
-        write_manifest(
+        journal = Journal(
             paths.manifest,
             settings,
-            voiceover_record(result),
             command="voiceover",
             input=video,
-            outputs=outputs,
+            claim=claim,
+            sources=self.sources,
         )
+        outputs = _Writer(self.session, flags, claim).write(video, made, paths, journal)
+        if kept is not None and _reads(kept) == dump_script(made.result.script):
+            journal.outputs.append(source_file("script", kept))  # as vnarrate writes it: listed
+            outputs = list(journal.outputs)
+        result = made.result.model_copy(update={"outputs": outputs})
+        ACTIVITY.stage(video, f"writing {paths.manifest}")
+        journal.complete(voiceover_record(result))
         self.reporter.say(f"{video}: wrote {', '.join(o.path for o in outputs)}")
         return result, paths.manifest
 
@@ -191,7 +254,10 @@ def voiceover(
     if request.dry_run:
         return batch.run(lambda inp: plan_outcome(inp, batch, "voiceover"))
     session = batch.open_session(chat=flags.script is None, speech=True)
-    job = VoiceoverJob(settings, session, reporter, flags, output=request.output)
+    job = VoiceoverJob(
+        settings, session, reporter, flags, output=request.output, resume=request.skip_existing
+    )
+    batch.manifest_path = lambda inp: job.paths(batch.stems[inp]).manifest
 
     def work(inp: Input) -> Outcome:
         result, manifest = job.run(inp.source, batch.stems[inp])
