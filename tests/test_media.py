@@ -183,6 +183,27 @@ WITH_AUDIO = {
     "fire2.mp4": ".mp4",  # rotated 180, VFR, AAC mono
 }
 SPEECH_S = 0.6
+TALKING = {"nasa_13013.mp4"}  # someone speaks from 0.5 s to the end
+
+
+@pytest.mark.skipif("nasa_13013.mp4" not in CLIPS, reason="needs nasa_13013.mp4")
+def test_a_video_spoken_all_through_gets_no_narration_and_no_vision_request(
+    api: respx.Router, key: str
+) -> None:
+    chat = api.post("/chat/completions").mock(side_effect=_script)
+    api.get(path__regex=r"/models/[^/]+$").respond(
+        200, json={"id": "gpt-4o-mini-tts", "object": "model", "created": 1, "owned_by": "system"}
+    )
+    speech = api.post("/audio/speech").respond(200, content=speech_pcm(SPEECH_S))
+    r = run_cli(["voiceover", MEDIA / "nasa_13013.mp4", "--frames", FRAMES, "--json",
+                 "--words-per-second", "3"])  # fmt: skip
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    assert (record["lines"], record["placed"], record["seconds_over_speech"]) == (0, 0, 0.0)
+    assert chat.call_count == 0 and speech.call_count == 0  # nothing paid for
+    assert record["speech_regions"] >= 1 and record["speech_s"] > 10
+    x = decode_audio(Path("nasa_13013.narration.mp3"))
+    assert onsets(x) == [] and abs(len(x) / 24000 - record["duration_s"]) <= 0.05
 
 
 def _script(request: httpx2.Request) -> respx.MockResponse:
@@ -222,11 +243,15 @@ def test_voiceover_mux(api: respx.Router, key: str, name: str) -> None:
     )
     api.post("/audio/speech").respond(200, content=speech_pcm(SPEECH_S))
     target = Path("out" + WITH_AUDIO[name])
-    r = run_cli(["voiceover", clip, "--frames", FRAMES, "--mux", target, "--json"])
+    # A narrator speaks all through nasa_13013.mp4: there the lines may only go over the speech.
+    duck = ["--over-speech", "duck"] if name in TALKING else []
+    r = run_cli(["voiceover", clip, "--frames", FRAMES, "--mux", target, "--json", *duck])
     assert r.code == 0, r
     record = json.loads(r.out)
     duration, _, _ = facts(clip)
     assert record["duration_s"] == pytest.approx(duration, abs=0.05)
+    assert (record["placed"], record["dropped"]) == (2, [])
+    assert (record["seconds_over_speech"] > 0) == (name in TALKING)
 
     # The narration: as long as the video, speech at 0.3 s and at half the duration.
     stem = clip.stem

@@ -27,6 +27,8 @@ from _media import (
 )
 from conftest import TEST_KEY, CliResult, chat_response, run_cli
 
+from vnarrate.narration.pace import CALIBRATION_TEXT, CALIBRATION_WORDS
+
 SR = 24000
 DURATION = 6.0
 STARTS = (0.5, 2.5, 4.5)
@@ -47,6 +49,8 @@ OVERLONG = "Far too much said."  # within its word budget, yet slow to speak
 SPOKEN[OVERLONG] = 4.0  # into 1.85 s: even at speed 1.25 and stretched 1.25 it overruns
 LAST_WORDS = "Slow final words."
 SPOKEN[LAST_WORDS] = 3.0  # into the last 1.5 s: fitted, it still runs past the video
+# The voice's pace is measured once (then cached): 2.5 words a second.
+SPOKEN[CALIBRATION_TEXT] = CALIBRATION_WORDS / 2.5
 ONSET_TOLERANCE_S = 0.06
 LENGTH_TOLERANCE_S = 0.05
 
@@ -74,7 +78,13 @@ class FakeApi:
         return respx.MockResponse(200, json=body)
 
     def speech_bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(call.request.content) for call in self.speech.calls]
+        """The narration's speech requests (not the one measuring the voice's pace)."""
+        bodies = [json.loads(call.request.content) for call in self.speech.calls]
+        return [b for b in bodies if b["input"] != CALIBRATION_TEXT]
+
+    def calibrations(self) -> list[dict[str, Any]]:
+        bodies = [json.loads(call.request.content) for call in self.speech.calls]
+        return [b for b in bodies if b["input"] == CALIBRATION_TEXT]
 
     def chat_bodies(self) -> list[dict[str, Any]]:
         return [json.loads(call.request.content) for call in self.chat.calls]
@@ -150,6 +160,7 @@ def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
         "clip.narration.mp3",
         "clip.script.json",
         "clip.srt",
+        "clip.timeline.png",
         "clip.vnarrate.json",
         "clip.vtt",
     ]
@@ -165,7 +176,7 @@ def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
     assert sorted(b["input"] for b in bodies) == sorted([*LINES, LINES[1]])
     for b in bodies:
         assert b["model"] == "gpt-4o-mini-tts" and b["voice"] == "onyx"
-        assert b["response_format"] == "pcm"
+        assert b["response_format"] == "wav"
         assert b["instructions"] == "Warm and unhurried."
     speeds = [b["speed"] for b in bodies if b["input"] == LINES[1]]
     assert speeds[0] == 1.0 and 1.0 < speeds[1] <= 1.25, speeds
@@ -205,13 +216,22 @@ def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
     assert settings["voice"] == "onyx" and settings["tts_instructions"] == "Warm and unhurried."
     assert "gpt-4o-mini-tts" in doc["speech_backend"]
     assert doc["usage"]["requests"] == 1 and doc["usage"]["prompt_tokens"] == 1000
-    assert doc["speech_characters"] == sum(map(len, LINES)) + len(LINES[1])
+    # The voice's pace, measured once with the same voice and instructions, is billed too.
+    (calibration,) = fake.calibrations()
+    assert calibration["voice"] == "onyx" and calibration["instructions"] == "Warm and unhurried."
+    assert doc["words_per_second"] == pytest.approx(2.5, abs=0.01)
+    assert "measured" in doc["pace_source"]
+    assert doc["speech_characters"] == sum(map(len, LINES)) + len(LINES[1]) + len(CALIBRATION_TEXT)
     assert doc["duration_s"] == pytest.approx(DURATION, abs=0.05)
     assert doc["audio_s"] == pytest.approx(DURATION, abs=0.05)
     assert isinstance(doc["cost_usd"], float) and doc["cost_usd"] > 0
     assert [p["speed"] for p in doc["placements"]] == [1.0, speeds[1], 1.0]
     outputs = {o["kind"]: o for o in doc["outputs"]}
-    assert set(outputs) == {"audio", "srt", "vtt", "script"}
+    assert set(outputs) == {"audio", "srt", "vtt", "script", "timeline"}
+    # Nobody speaks in this video: every line is in a gap, nothing over speech.
+    assert (doc["lines"], doc["placed"], doc["placed_in_gaps"]) == (3, 3, 3)
+    assert (doc["sped_up"], doc["cut"], doc["dropped"]) == (1, 0, [])
+    assert doc["seconds_over_speech"] == 0.0 and doc["over_speech"] == "avoid"
     for o in outputs.values():
         path = Path(o["path"])
         assert path.resolve().parent == cwd.resolve()
@@ -227,6 +247,7 @@ def test_out_dir_holds_every_output(fake: FakeApi, clip: Path, tmp_path: Path) -
         "clip.narration.mp3",
         "clip.script.json",
         "clip.srt",
+        "clip.timeline.png",
         "clip.vnarrate.json",
         "clip.vtt",
     ]
@@ -244,7 +265,7 @@ def test_tts_1_gets_no_instructions(fake: FakeApi, clip: Path) -> None:
     bodies = fake.speech_bodies()
     assert len(bodies) == 4
     for b in bodies:
-        assert b["model"] == "tts-1" and b["voice"] == "echo" and b["response_format"] == "pcm"
+        assert b["model"] == "tts-1" and b["voice"] == "echo" and b["response_format"] == "wav"
         assert "instructions" not in b
     assert [c.request.url.path for c in fake.models.calls] == ["/v1/models/tts-1"]
 
@@ -362,7 +383,14 @@ def test_audio_format_follows_the_output_name(
     assert r.code == 0, r
     stem = name.split(".")[0]
     assert listing(Path.cwd()) == sorted(
-        [name, f"{stem}.srt", f"{stem}.vtt", "clip.script.json", "clip.vnarrate.json"]
+        [
+            name,
+            f"{stem}.srt",
+            f"{stem}.vtt",
+            f"{stem}.timeline.png",
+            "clip.script.json",
+            "clip.vnarrate.json",
+        ]
     )
     with av.open(name) as c:
         assert c.format.name == container
@@ -386,7 +414,7 @@ def test_untimed_narration_is_as_long_as_the_speech(fake: FakeApi, clip: Path) -
 
 
 def test_no_subtitles(fake: FakeApi, clip: Path) -> None:
-    r = voiceover(clip, "--no-subtitles")
+    r = voiceover(clip, "--no-subtitles", "--no-timeline")
     assert r.code == 0, r
     assert listing(Path.cwd()) == ["clip.narration.mp3", "clip.script.json", "clip.vnarrate.json"]
     doc = json.loads(Path("clip.vnarrate.json").read_text())
@@ -476,7 +504,7 @@ def test_existing_output_is_refused_before_anything_is_paid(
 
 def test_rerun_is_free_and_a_new_voice_reruns_only_speech(fake: FakeApi, clip: Path) -> None:
     assert voiceover(clip).code == 0
-    assert (fake.chat.call_count, fake.speech.call_count) == (1, 4)
+    assert (fake.chat.call_count, len(fake.speech_bodies()), len(fake.calibrations())) == (1, 4, 1)
     first = {p: sha256(Path(p)) for p in ("clip.narration.mp3", "clip.srt", "clip.vtt")}
 
     calls = len(fake.router.calls)
@@ -522,14 +550,26 @@ def test_json_record(fake: FakeApi, clip: Path) -> None:
         "clip.narration.mp3",
         "clip.script.json",
         "clip.srt",
+        "clip.timeline.png",
         "clip.vnarrate.json",
         "clip.vtt",
     ]
     assert all(Path(p).is_file() for p in record["outputs"])
     assert record["duration_s"] == pytest.approx(DURATION, abs=0.05)
     assert record["audio_s"] == pytest.approx(DURATION, abs=0.05)
-    assert record["speech_characters"] == sum(map(len, LINES)) + len(LINES[1])
+    assert record["speech_characters"] == sum(map(len, LINES)) + len(LINES[1]) + len(
+        CALIBRATION_TEXT
+    )
     assert record["usage"]["requests"] == 1
+    for field in (
+        "placed_in_gaps",
+        "shortened",
+        "sped_up",
+        "cut",
+        "dropped",
+        "seconds_over_speech",
+    ):
+        assert field in record
     assert "gpt-4o-mini-tts" in record["speech_backend"]
     assert TEST_KEY not in r.out + r.err
 

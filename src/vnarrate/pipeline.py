@@ -23,7 +23,6 @@ from .media.frames import sample_frames
 from .media.images import prepare_image
 from .media.probe import probe
 from .models import (
-    Clip,
     DescribeResult,
     Description,
     Frame,
@@ -38,9 +37,9 @@ from .models import (
     Voiceover,
     VoiceoverResult,
 )
+from .narration.gaps import find_gaps, gap_slots, repair_into_gaps, rooms_for
 from .narration.script import over_budget, repair, suggest_slots, word_budget
-from .narration.speech import Synthesis, faithfulness_note, synthesize_all
-from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
+from .narration.voicing import fit_summary, speak_script
 from .server.prices import speech_cost, usage_cost
 from .session import Session, StageOptions
 from .soundtrack import SoundtrackError, detect_speech
@@ -204,16 +203,27 @@ def describe_images(sources: Sequence[str], session: Session) -> DescribeResult:
 def write_script(
     path: str, session: Session, *, task: Task = "script", progress: Progress | None = None
 ) -> ScriptResult:
-    """frames -> plan -> prompts -> chat (per chunk) -> repair -> (shorten once): a script.
+    """frames -> plan -> where people speak -> prompts -> chat (per chunk) -> repair into the
+    gaps -> (shorten once): a script.
 
-    `task` is what the budget check prices: "voiceover" adds the speech to the estimate."""
+    `task` is what the budget check prices: "voiceover" adds the speech to the estimate (and
+    measures the voice's pace, once, for the budgets)."""
     o, report = session.options, session.report
     prep = prepare(path, o, task, report=report, progress=progress)
     check_budget(prep.plan, o.max_cost)
     duration = prep.chosen.video.duration_s
-    wps = o.plan.words_per_second
-    cuts = suggest_slots(duration, target_s=o.plan.segment_seconds, cuts_s=prep.sent.shot_starts_s)
-    slots = [(a, b, word_budget(a, b, wps)) for a, b in cuts]
+    heard = listen(path, o, report=report)
+    gaps = find_gaps(heard, duration, o.gaps)
+    pace = session.pace(measure=task == "voiceover")
+    wps = pace.words_per_second
+    report(f"{path}: word budgets at {wps:g} words/s ({pace.source})")
+    cuts = prep.sent.shot_starts_s
+    if gaps is None:
+        spans = suggest_slots(duration, target_s=o.plan.segment_seconds, cuts_s=cuts)
+        slots = [(a, b, word_budget(a, b, wps)) for a, b in spans]
+    else:
+        slots = gap_slots(gaps, target_s=o.plan.segment_seconds, cuts_s=cuts, words_per_second=wps)
+        report(f"{path}: speech in {len(gaps.regions)} stretch(es); {len(slots)} slot(s) between")
     raw, usage = script_chunks(
         prep.chunks(),
         duration_s=duration,
@@ -223,21 +233,13 @@ def write_script(
         ask=session.chat,
         report=lambda msg: report(f"{path}: {msg} with {o.chat.model}"),
         jobs=o.jobs,
+        dialogue=gaps.lines if gaps is not None else None,
     )
-    script, notes = repair(raw, duration)
-    if not script.segments:
+    script, notes = repair(raw, duration) if gaps is None else repair_into_gaps(raw, duration, gaps)
+    if not script.segments and (gaps is None or gaps.rooms):
         raise ApiError("the model wrote no usable narration segments", hint="try again")
-    long = over_budget(script, wps)
-    if long:
-        report(f"{path}: {len(long)} segment(s) over their word budget; asking to shorten them")
-        script, more = shorten(script, long, wps, session.chat)
-        usage = usage + more
-        notes.append(f"shortened {len(long)} segment(s) to fit their slots")
-    still = over_budget(script, wps)
-    if still:
-        notes.append(
-            f"{len(still)} segment(s) still over budget: speech will be sped up or moved later"
-        )
+    script, shortened, more = _shorten(path, script, wps, session, notes)
+    usage = usage + more
     return ScriptResult(
         input=path,
         script=script,
@@ -247,9 +249,35 @@ def write_script(
         duration_s=duration,
         frames_sent=len(prep.chosen.frames),
         notes=notes,
-        over_budget=still,
+        over_budget=over_budget(script, wps),
         cost_usd=_priced(o, usage),
+        shortened=shortened,
+        words_per_second=wps,
+        pace_source=pace.source,
+        speech_characters=pace.characters,
+        soundtrack=heard,
+        frames=prep.chosen.frames,
     )
+
+
+def _shorten(
+    path: str, script: Script, wps: float, session: Session, notes: list[str]
+) -> tuple[Script, int, Usage]:
+    """Lines over their word budget rewritten shorter in ONE request, before any speech is paid
+    for; how many changed, and what it cost."""
+    long = over_budget(script, wps)
+    if not long:
+        return script, 0, Usage()
+    session.report(f"{path}: {len(long)} line(s) over their word budget; asking to shorten them")
+    shorter, usage = shorten(script, long, wps, session.chat)
+    changed = sum(a.text != b.text for a, b in zip(script.segments, shorter.segments, strict=True))
+    notes.append(f"shortened {changed} segment(s) to fit their slots")
+    still = over_budget(shorter, wps)
+    if still:
+        notes.append(
+            f"{len(still)} segment(s) still over budget: their speech will be sped up, cut or moved"
+        )
+    return shorter, changed, usage
 
 
 # --- voiceover ---------------------------------------------------------------------------------
@@ -263,81 +291,83 @@ def voiceover(
     untimed: bool = False,
     progress: Progress | None = None,
 ) -> Voiceover:
-    """script (written now, or the given one) -> speech per segment -> timeline, in memory."""
-    if script is not None:
-        duration = probe(path).duration_s
-        script, notes = repair(script, duration)
-        if not script.segments:
-            raise InputError(f"{path}: the script has no segments inside the video")
-        usage = Usage()
-    else:
+    """script (written now, or the given one, repaired into the gaps between speech) -> speech
+    per segment -> timeline, in memory."""
+    if script is None:
         made = write_script(path, session, task="voiceover", progress=progress)
-        script, duration, usage, notes = made.script, made.duration_s, made.usage, made.notes
-    return narrate(path, script, duration, session, usage=usage, notes=notes, untimed=untimed)
+        return narrate(path, made, session, untimed=untimed)
+    o = session.options
+    duration = probe(path).duration_s
+    heard = listen(path, o, report=session.report)
+    gaps = find_gaps(heard, duration, o.gaps)
+    script, notes = (
+        repair(script, duration) if gaps is None else repair_into_gaps(script, duration, gaps)
+    )
+    if not script.segments and gaps is None:
+        raise InputError(f"{path}: the script has no segments inside the video")
+    given = ScriptResult(
+        input=path,
+        script=script,
+        model="",
+        requests=0,
+        duration_s=duration,
+        frames_sent=0,
+        notes=notes,
+        soundtrack=heard,
+    )
+    return narrate(path, given, session, untimed=untimed)
 
 
-def narrate(
-    path: str,
-    script: Script,
-    duration: float,
-    session: Session,
-    *,
-    usage: Usage,
-    notes: list[str],
-    untimed: bool = False,
-) -> Voiceover:
-    """Speak every segment (`--jobs` at a time) and place the speech on the video's timeline."""
+def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = False) -> Voiceover:
+    """Speak every segment (`--jobs` at a time) and place the speech on the video's timeline:
+    in the gaps between what people say, when they speak."""
     o, report = session.options, session.report
+    script, duration = made.script, made.duration_s
     choice = session.speech()
     report(f"{path}: speech via {choice.reason}, {len(script.segments)} segments, --jobs {o.jobs}")
     # The cache key and the price follow the model that really speaks.
     voice = o.voice.model_copy(update={"model": choice.model})
-    texts = [seg.text for seg in script.segments]
-    synths = synthesize_all(choice.backend, texts, voice, jobs=o.jobs)
-    characters = sum(s.characters for s in synths)  # billed: cache hits count 0
-    notes.extend(n for i, s in enumerate(synths) if (n := faithfulness_note(i, s)))
-    clips = [_clip(i, texts[i], s, voice.speed) for i, s in enumerate(synths)]
-
-    def resynthesize(i: int, speed: float) -> Clip:
-        nonlocal characters
-        syn = choice.backend.synthesize(texts[i], voice.model_copy(update={"speed": speed}))
-        characters += syn.characters
-        notes.extend(n for n in [faithfulness_note(i, syn)] if n)
-        return _clip(i, texts[i], syn, speed)
-
-    if untimed:
-        track, placements = untimed_track(clips), untimed_placements(clips)
-    else:
-        track, placements = fit_timeline(
-            script.segments,
-            clips,
-            duration,
-            resynthesize=resynthesize,
-            max_speed=o.fit.max_speed,
-            max_stretch=o.fit.max_stretch,
-        )
-        notes.extend(timing_notes(placements, duration))
-    seconds = len(track) / TRACK_RATE
+    gaps = find_gaps(made.soundtrack, duration, o.gaps)
+    spoken = speak_script(
+        choice.backend,
+        script,
+        voice,
+        duration,
+        rooms=None if gaps is None else rooms_for(script, gaps),
+        fit=o.fit,
+        jobs=o.jobs,
+        untimed=untimed,
+    )
+    counts = fit_summary(spoken, script, base_speed=voice.speed, gaps=gaps)
+    seconds = len(spoken.track) / TRACK_RATE
+    characters = spoken.characters + made.speech_characters
     result = VoiceoverResult(
         input=path,
         script=script,
-        placements=placements,
-        usage=usage,
+        placements=spoken.placements,
+        usage=made.usage,
         speech_characters=characters,
         speech_backend=choice.reason,
         duration_s=duration,
         audio_s=seconds,
-        notes=notes,
+        notes=[*made.notes, *spoken.notes],
         cost_usd=_sum(
-            _priced(o, usage),
+            _priced(o, made.usage),
             speech_cost(voice.model, characters, seconds, o.plan.prices) if characters else 0.0,
         ),
+        over_speech=o.gaps.over_speech,
+        words_per_second=made.words_per_second,
+        pace_source=made.pace_source,
+        shortened=made.shortened,
+        **counts,
     )
-    return Voiceover(result=result, track=track, sample_rate=TRACK_RATE)
-
-
-def _clip(i: int, text: str, syn: Synthesis, speed: float) -> Clip:
-    return Clip(segment=i, text=text, pcm=syn.pcm, sample_rate=syn.sample_rate, speed=speed)
+    return Voiceover(
+        result=result,
+        track=spoken.track,
+        sample_rate=TRACK_RATE,
+        soundtrack=made.soundtrack,
+        frames=made.frames,
+    )
 
 
 def _sum(*costs: float | None) -> float | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -20,6 +20,8 @@ from .errors import ConfigError
 from .media.images import ImageOptions
 from .models import SamplingSpec, Usage, VadOptions
 from .narration.backend import BackendChoice, BackendMode, choose_backend
+from .narration.gaps import GapOptions
+from .narration.pace import Pace, PaceOptions, cached_pace, find_pace, pace_key
 from .narration.speech import CachedSpeech, SpeechOptions
 from .narration.timeline import FitOptions
 from .server.cache import ResponseCache, default_cache_dir
@@ -82,6 +84,8 @@ class StageOptions:
     images: ImageOptions
     voice: SpeechOptions  # model: the speech model asked for (the backend may speak another)
     fit: FitOptions
+    gaps: GapOptions  # where narration may go when people speak in the video
+    pace: PaceOptions  # how the voice's words per second are found
     speech_server: SpeechServer
     duck_db: float
     jobs: int
@@ -122,7 +126,10 @@ def _chat_options(settings: Settings, profile: ProviderProfile) -> ChatOptions:
     )
 
 
-def _plan_options(settings: Settings, profile: ProviderProfile, prices: PriceTable) -> PlanOptions:
+def _plan_options(
+    settings: Settings, profile: ProviderProfile, prices: PriceTable, pace: PaceOptions
+) -> PlanOptions:
+    offline = find_pace(pace, measure=False)
     limits = plan_limits(
         profile,
         max_images=settings.max_images_per_request,
@@ -138,7 +145,10 @@ def _plan_options(settings: Settings, profile: ProviderProfile, prices: PriceTab
         free=profile.local,
         reasoning_effort=settings.reasoning_effort,
         speech_model=settings.tts_model,
-        words_per_second=settings.words_per_second,
+        # Offline: the user's pace, else this voice's measure from an earlier run, else the
+        # default (`vnarrate plan` says which).
+        words_per_second=offline.words_per_second,
+        pace_source=offline.source,
         segment_seconds=settings.segment_seconds,
     )
 
@@ -159,11 +169,36 @@ def _speech_server(settings: Settings, profile: ProviderProfile) -> SpeechServer
     )
 
 
+def _pace_options(settings: Settings, server: SpeechServer, voice: SpeechOptions) -> PaceOptions:
+    """The user's --words-per-second wins; else this voice's measure, if an earlier run left one
+    in the cache (read here, offline), else a measure when the run speaks."""
+    given = "words_per_second" in settings.model_fields_set
+    where = {"base_url": server.base_url, "backend": server.backend}
+    key = pace_key(where, voice, provider=server.provider)
+    known = None
+    if not given and settings.cache:
+        known = cached_pace(open_cache(settings), key)
+    return PaceOptions(
+        override=settings.words_per_second if given else None,
+        default=settings.words_per_second,
+        key=key,
+        known=known,
+    )
+
+
 def stage_options(settings: Settings) -> StageOptions:
     """Every stage's options from Settings, with the provider resolved once. Offline: no key,
     no client (plan, frames and --dry-run need nothing more)."""
     profile = _profile(settings)
     cap = settings.max_images_per_request or profile.max_images_per_request
+    voice = SpeechOptions(
+        model=settings.tts_model,
+        voice=settings.voice,
+        speed=settings.speed,
+        instructions=settings.tts_instructions,
+    )
+    server = _speech_server(settings, profile)
+    pace = _pace_options(settings, server, voice)
     return StageOptions(
         provider=profile.name,
         profile=profile,
@@ -180,7 +215,7 @@ def stage_options(settings: Settings) -> StageOptions:
             detail=settings.detail,
             jpeg_quality=settings.jpeg_quality,
         ),
-        plan=_plan_options(settings, profile, load_prices(settings.prices)),
+        plan=_plan_options(settings, profile, load_prices(settings.prices), pace),
         prompts=PromptOptions(
             preset=settings.preset,
             prompt=settings.prompt,
@@ -196,14 +231,15 @@ def stage_options(settings: Settings) -> StageOptions:
             image_urls=settings.image_urls,
             url_images_ok=profile.url_images_ok,
         ),
-        voice=SpeechOptions(
-            model=settings.tts_model,
-            voice=settings.voice,
-            speed=settings.speed,
-            instructions=settings.tts_instructions,
-        ),
+        voice=voice,
         fit=FitOptions(max_speed=settings.max_speed, max_stretch=settings.max_stretch),
-        speech_server=_speech_server(settings, profile),
+        gaps=GapOptions(
+            over_speech=settings.over_speech,
+            min_gap_s=settings.min_gap,
+            margin_s=settings.gap_margin,
+        ),
+        pace=pace,
+        speech_server=server,
         duck_db=settings.duck_db,
         jobs=settings.jobs,
         max_cost=settings.max_cost,
@@ -242,6 +278,9 @@ class Session:
     report: Report = _quiet
     _speech: BackendChoice | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _pace: Pace | None = field(default=None, repr=False)
+    _pace_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _pace_tried: bool = field(default=False, repr=False)  # a measure was allowed once already
     # At most --jobs chat requests in flight for the whole run, whether they come from several
     # inputs or from the chunks of one long video.
     _slots: threading.BoundedSemaphore | None = field(default=None, repr=False)
@@ -261,6 +300,25 @@ class Session:
             return complete(
                 self.client, schema, messages, self.options.chat, key=self.key, cache=self.cache
             )
+
+    def pace(self, *, measure: bool) -> Pace:
+        """The voice's words per second for word budgets (see narration/pace.py), found once
+        per run; measured (one short request, then remembered in the cache) only when `measure`
+        and nothing better is known. The characters a measure cost are reported once."""
+        with self._pace_lock:
+            if self._pace is not None and (self._pace_tried or not measure):
+                return self._pace
+            choice = self.speech() if measure else None
+            voice = self.options.voice
+            found = find_pace(
+                self.options.pace,
+                measure=measure,
+                backend=choice.backend if choice else None,
+                voice=voice.model_copy(update={"model": choice.model}) if choice else voice,
+                cache=self.cache,
+            )
+            self._pace, self._pace_tried = replace(found, characters=0), measure
+            return found
 
     def speech(self) -> BackendChoice:
         """The speech backend (chosen once per run, on first use), why it was chosen, and the

@@ -131,10 +131,15 @@ class Settings(BaseSettings):
     # --- narration script --------------------------------------------------------------------
     style: Style = Field(default="documentary", description="Narration style.")
     instructions: str | None = Field(default=None, description="Extra guidance for the writer.")
-    # ~150 words a minute: the usual rate of OpenAI's voices at speed 1.0 (not measurable here
-    # without a key; tune with --words-per-second).
+    # Word budgets follow the voice's own measured pace (narration/pace.py, cached per server,
+    # model, voice and speed); this value is used until the voice has been measured, and always
+    # when it is given (flag, env or .env). 2.5 (~150 words a minute) is a common narration pace.
     words_per_second: float = Field(
-        default=2.5, gt=0.2, le=8, description="The voice's pace at speed 1.0, for word budgets."
+        default=2.5,
+        gt=0.2,
+        le=8,
+        description="The voice's pace for word budgets (when not given: measured from the voice, "
+        "this value until it is).",
     )
     segment_seconds: float = Field(
         default=6.0, ge=1, le=120, description="Typical length of a narration slot."
@@ -233,6 +238,34 @@ class Settings(BaseSettings):
         ge=0,
         le=2,
         description="Seconds added before and after each stretch of speech.",
+    )
+
+    # --- narration in the gaps ------------------------------------------------------------------
+    # Measured on the shared dialogue clips (BENCHMARKS.md, "Narration in the gaps"): with the
+    # detector's 0.2 s padding and this margin, the 0.35 s and 1.1 s pauses and a 0.8 s speaker
+    # turn leave under 0.4 s, far from a slot; a pause of about 1.7 s is the shortest that holds
+    # two or three words.
+    over_speech: Literal["avoid", "duck"] = Field(
+        default="avoid",
+        description="Narration where people speak: avoid (narrate in the gaps, drop what does "
+        "not fit) or duck (lower them under it).",
+    )
+    min_gap: float = Field(
+        default=1.0,
+        ge=0.3,
+        le=30,
+        description="Seconds: shorter room between speech gets no narration.",
+    )
+    gap_margin: float = Field(
+        default=0.15,
+        ge=0,
+        le=2,
+        description="Seconds kept clear between narration and detected speech.",
+    )
+    timeline: bool = Field(
+        default=True,
+        description="Write VIDEO.timeline.png: soundtrack, speech and narration at a glance.",
+        json_schema_extra={"off": "No timeline picture."},
     )
 
     # --- plan, budget, limits ----------------------------------------------------------------
@@ -446,7 +479,7 @@ MODEL = _names(
     "reasoning_effort language max_images_per_request max_input_tokens max_cost prices"
 )
 OUTPUT = _names("out_dir jobs force cache cache_dir")
-SCRIPT = _names("style words_per_second segment_seconds")
+SCRIPT = _names("style words_per_second segment_seconds over_speech min_gap gap_margin")
 SOUNDTRACK = _names("speech_threshold speech_min_s speech_min_silence_s speech_pad_s")
 SPEECH: tuple[str | tuple[str, str], ...] = (
     *_names("duck_db subtitles tts_model voice speed"),
@@ -454,4 +487,5 @@ SPEECH: tuple[str | tuple[str, str], ...] = (
     ("instructions", "--script-instructions"),
     *_names("tts_backend realtime_model wer_threshold strict max_speed max_stretch"),
     *_names("tts_base_url tts_api_key"),
+    "timeline",
 )

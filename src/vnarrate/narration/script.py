@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -27,6 +28,22 @@ def word_count(text: str) -> int:
     if len(words) <= 1 and len(text) > 8:
         return math.ceil(len(text) / 2.5)
     return len(words)
+
+
+# A sentence ends at . ! ? … (with closing quotes or brackets) before a space, or at a CJK stop.
+_SENTENCE = re.compile(r"(?<=[.!?…][\"'”’»)\]])\s+|(?<=[.!?…])\s+|(?<=[。！？])")
+
+
+def sentences(text: str) -> list[str]:
+    """`text`'s sentences, in order, without the spaces between them. A part that goes on in
+    lower case ("Is it?" he asked; e.g. this) belongs to the sentence before it."""
+    out: list[str] = []
+    for part in (p.strip() for p in _SENTENCE.split(text.strip())):
+        if out and part[:1].islower():
+            out[-1] = f"{out[-1]} {part}"
+        elif part:
+            out.append(part)
+    return out
 
 
 def word_budget(start_s: float, end_s: float, words_per_second: float) -> int:

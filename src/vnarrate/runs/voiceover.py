@@ -3,7 +3,8 @@
 Takes Settings, a Request and the voiceover's own flags (`--script`, `--mux`, `--replace-audio`,
 `--untimed`); gives the exit code. Per input: name every output (VoiceoverPaths) and check each
 before anything is paid for, run pipeline.voiceover, then write the audio, the subtitles, the
-script and the muxed video atomically, and the run manifest last.
+script, the timeline picture (soundtrack, speech, narration) and the muxed video atomically, and
+the run manifest last.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..media.audio import check_audio_path, encode_audio
+from ..media.frames import sample_frames
+from ..media.mixview import MixView, audio_peaks, render_mix
 from ..media.mux import check_mux_path, mux
-from ..models import OutputFile, Script, Voiceover, VoiceoverResult
+from ..models import Frame, OutputFile, Script, Voiceover, VoiceoverResult
 from ..narration.script import dump_script, load_script
 from ..narration.subtitles import to_srt, to_vtt
 from ..pipeline import speech_plan
@@ -25,7 +28,7 @@ from .driver import Outcome, Reporter
 from .inputs import Input, output_path
 from .jobs import Request, plan_outcome
 from .manifest import manifest_suffix, record_output, write_manifest
-from .output import atomic_path, check_writable, write_text
+from .output import atomic_path, check_writable, write_bytes, write_text
 from .render import plan_record, render_plan, voiceover_record
 
 
@@ -41,6 +44,7 @@ class VoiceoverPaths:
         mux: Path | None = None,
         subtitles: bool = True,
         write_script: bool = True,
+        timeline: bool = True,
     ) -> None:
         self.audio = audio or output_path(out_dir, stem, ".narration.mp3")
         if audio is not None:
@@ -49,15 +53,18 @@ class VoiceoverPaths:
             base = audio.with_suffix("")
             self.srt = base.with_name(base.name + ".srt") if subtitles else None
             self.vtt = base.with_name(base.name + ".vtt") if subtitles else None
+            picture = base.with_name(base.name + ".timeline.png")
         else:
             self.srt = output_path(out_dir, stem, ".srt") if subtitles else None
             self.vtt = output_path(out_dir, stem, ".vtt") if subtitles else None
+            picture = output_path(out_dir, stem, ".timeline.png")
+        self.timeline = picture if timeline else None
         self.script = output_path(out_dir, stem, ".script.json") if write_script else None
         self.manifest = output_path(out_dir, stem, manifest_suffix("voiceover"))
         self.mux = mux
 
     def products(self) -> list[Path]:
-        paths = [self.audio, self.srt, self.vtt, self.script, self.mux]
+        paths = [self.audio, self.srt, self.vtt, self.script, self.timeline, self.mux]
         return [p for p in paths if p is not None]
 
 
@@ -94,12 +101,15 @@ class _Writer:
             encode_audio(made.track, made.sample_rate, tmp, label=paths.audio)
         written = [record_output("audio", paths.audio)]
         if paths.srt is not None and paths.vtt is not None:
-            write_text(paths.srt, to_srt(result.placements), force=force)
-            write_text(paths.vtt, to_vtt(result.placements), force=force)
+            write_text(paths.srt, to_srt(result.placements, result.duration_s), force=force)
+            write_text(paths.vtt, to_vtt(result.placements, result.duration_s), force=force)
             written += [record_output("srt", paths.srt), record_output("vtt", paths.vtt)]
         if paths.script is not None:
             write_text(paths.script, dump_script(result.script), force=force)
             written.append(record_output("script", paths.script))
+        if paths.timeline is not None:
+            write_bytes(paths.timeline, self.picture(video, made), force=force)
+            written.append(record_output("timeline", paths.timeline))
         if paths.mux is not None:
             self.session.report(f"{video}: muxing into {paths.mux}")
             with atomic_path(paths.mux, force=force) as tmp:
@@ -116,6 +126,46 @@ class _Writer:
                 )
             written.append(record_output("mux", paths.mux))
         return written
+
+    def picture(self, video: str, made: Voiceover) -> bytes:
+        """The timeline picture: the soundtrack, speech, and where each line landed."""
+        r = made.result
+        speech = made.soundtrack.speech.regions if made.soundtrack is not None else []
+        view = MixView(
+            duration_s=r.duration_s,
+            title=f"{Path(video).name}: {r.placed} of {r.lines} narration lines placed",
+            speech=speech,
+            placements=r.placements,
+            narration=made.track,
+            narration_rate=made.sample_rate,
+            dropped=[(r.script.segments[i].start_s, r.script.segments[i].text) for i in r.dropped],
+            frames=made.frames or self.thumbnails(video),
+            original=audio_peaks(Path(video)),
+            notes=_picture_notes(r),
+        )
+        return render_mix(view)
+
+    def thumbnails(self, video: str) -> list[Frame]:
+        """A few small frames along the video, when the run looked at none (--script)."""
+        spec = self.session.options.sampling.model_copy(
+            update={"mode": "count", "count": 12, "max_frames": 12, "resize": 240}
+        )
+        try:
+            return sample_frames(video, spec).frames
+        except InputError:
+            return []  # the picture goes without frames rather than fail the run
+
+
+def _picture_notes(r: VoiceoverResult) -> list[str]:
+    pace = f"{r.words_per_second:g} words/s" if r.words_per_second else ""
+    parts = [
+        f"speech {r.speech_s:.1f} s in {r.speech_regions} stretch(es)" if r.speech_regions else "",
+        f"in gaps {r.placed_in_gaps}, shortened {r.shortened}, sped up {r.sped_up}, "
+        f"cut {r.cut}, left out {len(r.dropped)}",
+        f"over speech {r.seconds_over_speech:.1f} s ({r.over_speech})",
+        pace,
+    ]
+    return [p for p in parts if p]
 
 
 def _speech_plan_outcome(inp: Input, script: Script, settings: Settings) -> Outcome:
@@ -147,7 +197,12 @@ class VoiceoverJob:
         manifest's path."""
         settings, flags = self.settings, self.flags
         paths = VoiceoverPaths(
-            stem, settings.out_dir, audio=self.output, mux=flags.mux, subtitles=settings.subtitles
+            stem,
+            settings.out_dir,
+            audio=self.output,
+            mux=flags.mux,
+            subtitles=settings.subtitles,
+            timeline=settings.timeline,
         )
         _check_targets(paths, video, settings.force)
         made = voiceover_flow(

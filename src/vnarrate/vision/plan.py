@@ -74,6 +74,7 @@ class PlanOptions(BaseModel):
     reasoning_effort: str | None
     speech_model: str | None  # what speaks a voiceover
     words_per_second: float
+    pace_source: str  # where words_per_second came from (measured, the setting, the default)
     segment_seconds: float
 
 
@@ -253,6 +254,7 @@ def estimate_speech(
     speech_model: str | None,
     prices: PriceTable,
     notes: list[str],
+    pace_source: str = "",
 ) -> SpeechEstimate:
     """The narration of a video of `duration_s`: words at the voice's pace over FILL of it."""
     words = duration_s * words_per_second * FILL
@@ -265,9 +267,10 @@ def estimate_speech(
         cost = speech_cost(speech_model, characters, seconds, prices)
         if cost is None:
             notes.append(f"no price for speech model {speech_model!r}: speech cost unknown")
+    source = f" ({pace_source})" if pace_source else ""
     notes.append(
-        f"speech length assumes {words_per_second:g} words/s over {FILL:.0%} of the video "
-        f"and {CHARS_PER_WORD:g} characters a word"
+        f"speech length assumes {words_per_second:g} words/s{source} over {FILL:.0%} of the "
+        f"video and {CHARS_PER_WORD:g} characters a word"
     )
     return SpeechEstimate(characters, seconds, cost)
 
@@ -320,6 +323,7 @@ def _assemble(draft: _Draft, input: str, shot_starts_s: Sequence[float]) -> Plan
             speech_model=o.speech_model,
             prices=o.prices,
             notes=draft.notes,
+            pace_source=o.pace_source,
         )
     speech_usd = speech.cost_usd
     rule = resolve_model(o.model)
