@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 
@@ -278,3 +279,46 @@ def test_voiceover_mux(api: respx.Router, key: str, name: str) -> None:
     mixed = decode_audio(target, 48000)
     want = max(duration, _main_audio_duration(clip))  # the original audio is kept whole
     assert abs(len(mixed) / 48000 - want) <= 0.1, (len(mixed) / 48000, want)
+
+
+@pytest.mark.skipif("fire2.mp4" not in CLIPS, reason="needs fire2.mp4")
+def test_an_overlong_script_on_a_short_clip_ends_placed_and_reported(
+    api: respx.Router, key: str
+) -> None:
+    """Issue 12: on fire2.mp4 (2.38 s) a line whose speech ran past the next line's slot and the
+    end of the clip crashed voiceover (OverflowError), and the rerun from the cache again."""
+    script = {
+        "title": "Fire",
+        "language": "en",
+        "segments": [
+            {"start_s": 0.0, "end_s": 1.0, "text": "Flames leap from the logs and sparks fly."},
+            {"start_s": 1.1, "end_s": 2.0, "text": "The fire roars on into the night."},
+            {"start_s": 2.0, "end_s": 2.3, "text": "Embers glow."},
+        ],
+    }
+
+    def answer(request: httpx2.Request) -> respx.MockResponse:
+        schema = json.loads(request.content)["response_format"]["json_schema"]["name"]
+        shortened: dict[str, list[str]] = {"lines": []}  # asked to shorten: no change
+        return respx.MockResponse(
+            200, json=chat_response(script if schema == "Script" else shortened)
+        )
+
+    api.post("/chat/completions").mock(side_effect=answer)
+    api.get(path__regex=r"/models/[^/]+$").respond(
+        200, json={"id": "gpt-4o-mini-tts", "object": "model", "created": 1, "owned_by": "system"}
+    )
+    speech = api.post("/audio/speech").respond(200, content=speech_pcm(2.5))  # ignores speed
+    records = []
+    for _ in range(2):  # the second run answers from the cache
+        r = run_cli(["voiceover", MEDIA / "fire2.mp4", "--frames", FRAMES, "--out-dir", "out",
+                     "--json", "--force", "--words-per-second", "2.5"])  # fmt: skip
+        assert r.code == 0, r
+        records.append(json.loads(r.out))
+    assert speech.call_count == 4  # three lines, one re-spoken faster (ignored): then cached
+    for record in records:
+        assert record["placed"] == record["lines"] == 3
+        assert any("past the end of the video" in n for n in record["notes"])
+        ends = [p["end_s"] for p in record["placements"]]
+        assert all(math.isfinite(e) for e in ends) and record["audio_s"] >= ends[-1] - 0.01
+    assert records[0]["placements"] == records[1]["placements"]

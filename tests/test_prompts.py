@@ -7,8 +7,13 @@ import base64
 import pytest
 
 from vnarrate.media.timecode import format_ts
-from vnarrate.models import Frame
-from vnarrate.vision.prompts import describe_messages, merge_messages
+from vnarrate.models import Frame, SpokenLine
+from vnarrate.vision.prompts import (
+    DIALOGUE_RULE,
+    describe_messages,
+    merge_messages,
+    script_messages,
+)
 
 
 def _frames(n: int) -> list[Frame]:
@@ -63,3 +68,28 @@ def test_chunk_context_and_merge() -> None:
 @pytest.mark.parametrize(("t", "s"), [(0, "0:00.0"), (61.24, "1:01.2"), (3725, "1:02:05.0")])
 def test_format_ts(t: float, s: str) -> None:
     assert format_ts(t) == s
+
+
+def test_script_prompt_shows_the_dialogue_between_the_slots() -> None:
+    lines = [
+        SpokenLine(
+            start_s=1.8, end_s=5.9, text="Morning light spreads over the valley.", speaker="joe"
+        ),
+        SpokenLine(start_s=15.0, end_s=18.8),  # not transcribed: only when
+        SpokenLine(start_s=22.5, end_s=26.5, text="word " * 80),  # long: shown by its start
+    ]
+    slots = [(9.5, 14.9, 16), (18.9, 22.3, 10)]
+    msgs = script_messages(_frames(2), duration_s=30.0, slots=slots, dialogue=lines)
+    text = msgs[1]["content"][0]["text"]
+    assert DIALOGUE_RULE in text and "Do not repeat or paraphrase" in text
+    rows = [row for row in text.splitlines() if row.startswith("- ")]
+    assert rows == [
+        '- 0:01.8–0:05.9: joe says: "Morning light spreads over the valley."',
+        "- 0:09.5–0:14.9: SLOT, at most 16 words",
+        "- 0:15.0–0:18.8: someone speaks",
+        "- 0:18.9–0:22.3: SLOT, at most 10 words",
+        '- 0:22.5–0:26.5: someone says: "' + ("word " * 40).strip() + ' …"',
+    ]
+    # No dialogue (nobody speaks): the slots as before.
+    plain = script_messages(_frames(2), duration_s=30.0, slots=slots)[1]["content"][0]["text"]
+    assert DIALOGUE_RULE not in plain and "- 0:09.5–0:14.9: at most 16 words" in plain

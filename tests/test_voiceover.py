@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import av
 import httpx2
+import numpy as np
 import pytest
 import respx
 from _media import (
@@ -589,3 +591,143 @@ def test_dry_run_plans_and_calls_nothing(api: respx.Router, clip: Path) -> None:
     assert plan["task"] == "voiceover" and plan["speech_model"] == "gpt-4o-mini-tts"
     assert plan["speech_characters"] > 0 and len(plan["frame_times_s"]) == 3
     assert len(api.calls) == 0
+
+
+# --- narration in the gaps between speech --------------------------------------------------------
+
+# People speak at these times (seconds) in a 14 s clip: a 0.8 s turn between the first two.
+TALK = ((1.0, 3.5), (4.3, 6.0), (9.0, 11.0))
+GAP_LINES = ("A door opens on a bright hallway.", "Someone waves.", "The end.")
+GAP_SCRIPT = {  # the model's times: the first line on speech
+    "title": "Talk",
+    "language": "en",
+    "segments": [
+        {"start_s": 3.0, "end_s": 6.0, "text": GAP_LINES[0]},
+        {"start_s": 7.8, "end_s": 8.6, "text": GAP_LINES[1]},
+        {"start_s": 12.0, "end_s": 14.0, "text": GAP_LINES[2]},
+    ],
+}
+for _line in GAP_LINES:
+    SPOKEN[_line] = len(_line.split()) / 2.5
+
+
+@pytest.fixture
+def talking(tmp_path: Path) -> Path:
+    """14 s: two synthetic voices at TALK's times (a detector takes them for speech)."""
+    from _media import make_soundtrack, place, speechlike
+
+    parts = [(a, speechlike(b - a, f0=110 + 60 * n, seed=n)) for n, (a, b) in enumerate(TALK)]
+    return make_soundtrack(tmp_path / "talk.mp4", [place(14.0, parts)], rate=16000)
+
+
+def _answers(script: dict[str, Any], shorter: dict[str, str]) -> Any:
+    """The chat route: the script, or the shortening request's answer (`shorter`: old -> new)."""
+
+    def answer(request: httpx2.Request) -> respx.MockResponse:
+        body = json.loads(request.content)
+        if body["response_format"]["json_schema"]["name"] != "ShortenedLines":
+            return respx.MockResponse(200, json=chat_response(script))
+        asked = body["messages"][1]["content"]
+        lines = [{"id": int(m.group(1)), "text": shorter[m.group(2)]}
+                 for m in re.finditer(r"^(\d+)\. \(\d+ words max\) (.*)$", asked, re.M)
+                 if m.group(2) in shorter]  # fmt: skip
+        return respx.MockResponse(200, json=chat_response({"lines": lines}))
+
+    return answer
+
+
+def _overlap(a: float, b: float, spans: tuple[tuple[float, float], ...]) -> float:
+    return sum(max(0.0, min(b, y) - max(a, x)) for x, y in spans)
+
+
+def test_narration_goes_only_in_the_gaps_between_speech(api: respx.Router, key: str,
+                                                        talking: Path) -> None:  # fmt: skip
+    fake = FakeApi(api, GAP_SCRIPT)
+    SPOKEN["A door opens."] = 3 / 2.5
+    fake.chat.mock(side_effect=_answers(GAP_SCRIPT, {GAP_LINES[0]: "A door opens."}))
+    r = voiceover(talking, "--json")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+
+    # The prompt: the dialogue between the slots, and no slot over speech.
+    chat, shorten = fake.chat_bodies()
+    prompt = "\n".join(p["text"] for p in chat["messages"][1]["content"] if p["type"] == "text")
+    assert "Narrate only inside the slots" in prompt and "someone speaks" in prompt
+    slots = [tuple(float(x) for x in re.findall(r"0:(\d+\.\d)", line)[:2])
+             for line in prompt.splitlines() if "SLOT" in line]  # fmt: skip
+    assert slots and all(_overlap(a, b, TALK) == 0 for a, b in slots)
+
+    # The line moved off speech into a gap shared with the next got less time: shortened once.
+    assert GAP_LINES[0] in shorten["messages"][1]["content"] and record["shortened"] == 1
+    # Every line placed where nobody speaks; the record says so.
+    assert record["speech_regions"] == 3 and record["over_speech"] == "avoid"
+    assert record["placed"] == record["placed_in_gaps"] == 3
+    assert record["seconds_over_speech"] == 0.0 and record["dropped"] == []
+    for p in record["placements"]:
+        assert _overlap(p["start_s"], p["end_s"], TALK) == 0, p
+    # The track: silent wherever someone speaks.
+    x = decode_audio(Path("talk.narration.mp3"))
+    for a, b in TALK:
+        assert float(np.abs(x[round(a * SR) : round(b * SR)]).max()) < 0.02
+    for start, end, _ in parse_srt(Path("talk.srt").read_text()):
+        assert _overlap(start, end, TALK) <= 0.35  # a cue may be held into speech to be read
+    assert Path("talk.timeline.png").stat().st_size > 10_000
+
+
+def test_over_speech_duck_lets_lines_run_over_it_and_counts_the_seconds(
+    api: respx.Router, key: str, talking: Path
+) -> None:
+    long = "A long description that goes on and on well past the gap it began in."
+    SPOKEN[long] = 8.0  # 5.1 s at most speed and stretch: into the speech after its gap
+    script = {**GAP_SCRIPT, "segments": [{"start_s": 7.0, "end_s": 8.5, "text": long}]}
+    fake = FakeApi(api, script)
+    fake.chat.mock(side_effect=_answers(script, {}))  # shortening changes nothing
+    r = voiceover(talking, "--json", "--over-speech", "duck")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    (p,) = record["placements"]
+    assert p["over_speech_s"] > 0.5 and record["seconds_over_speech"] == p["over_speech_s"]
+    assert record["placed_in_gaps"] == 0 and record["over_speech"] == "duck"
+
+
+# --- speech servers at other sample rates ----------------------------------------------------------
+
+
+def _wav_at(rate: int) -> Any:
+    """A speech route answering `wav` at `rate` (a Piper server: 22,050 Hz), ignoring `speed`."""
+    import io
+    import wave
+
+    def answer(request: httpx2.Request) -> respx.MockResponse:
+        body = json.loads(request.content)
+        assert body["response_format"] == "wav"
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(speech_pcm(SPOKEN.get(body["input"], 0.8), sample_rate=rate))
+        return respx.MockResponse(
+            200, content=buf.getvalue(), headers={"content-type": "audio/wav"}
+        )
+
+    return answer
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 24000])
+def test_speech_at_any_rate_plays_at_its_own_pace(
+    api: respx.Router, key: str, clip: Path, rate: int
+) -> None:
+    fake = FakeApi(api)
+    fake.speech.mock(side_effect=_wav_at(rate))
+    r = voiceover(clip, "--json")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    assert record["words_per_second"] == pytest.approx(2.5, abs=0.01)  # measured at its rate
+    first, second, _ = record["placements"]
+    assert first["end_s"] - first["start_s"] == pytest.approx(SPOKEN[LINES[0]], abs=0.01)
+    # The second line is too long for its slot; this server ignores `speed`, so it is
+    # stretched, and not recorded as spoken faster.
+    assert second["speed"] == 1.0 and second["stretch"] > 1.1
+    assert any("ignored speed" in n for n in record["notes"])
+    measured(Path("clip.narration.mp3"), STARTS, DURATION)

@@ -37,7 +37,7 @@ PEAKS_PER_S = 100  # audio_peaks: one peak per 10 ms
 # Colours (BGR).
 BG, INK, GRID = (250, 250, 250), (40, 40, 40), (215, 215, 215)
 WAVE, SPEECH, NARRATION = (120, 120, 120), (80, 160, 245), (200, 120, 40)
-OVER, DROPPED = (60, 60, 220), (60, 60, 220)
+OVER, DROPPED = (60, 60, 220), (170, 60, 170)
 FONT_SCALE = 0.45
 
 
@@ -112,9 +112,9 @@ def render_mix(view: MixView) -> bytes:
     image = np.full((lanes.height, WIDTH, 3), BG, dtype=np.uint8)
     _title(image, view)
     _thumbnails(image, view, lanes)
+    _axis(image, view, lanes)  # first: its grid lines go under the lanes
     _original_lane(image, view, lanes)
     _narration_lane(image, view, lanes)
-    _axis(image, view, lanes)
     _legend(image, lanes)
     ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:

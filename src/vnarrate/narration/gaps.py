@@ -133,8 +133,11 @@ def repair_into_gaps(script: Script, duration_s: float, gaps: Gaps) -> tuple[Scr
         k = _best_room(gaps.rooms, seg, floor)
         k, start = _start_in(gaps.rooms, k, seg.start_s, placed[-1] if placed else None)
         lo, hi = gaps.rooms[k]
-        moved += not lo <= seg.start_s < hi
-        placed.append((k, Segment(start_s=round(start, 3), end_s=seg.end_s, text=seg.text)))
+        outside = not lo <= seg.start_s < hi
+        moved += outside
+        # A moved line's own end says nothing about its new place: it may use the room.
+        end = math.inf if outside else seg.end_s
+        placed.append((k, Segment(start_s=round(start, 3), end_s=end, text=seg.text)))
         floor = k
     if moved:
         notes.append(f"moved {moved} line(s) off speech into the gaps between it")

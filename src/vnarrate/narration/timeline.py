@@ -170,7 +170,7 @@ def _bounds(
     soft = slot_end - gap if nxt is not None else slot_end  # no pause needed after the last line
     if end is not None:
         soft, slot_end = min(soft, end), min(slot_end, end)
-    lo = max(cursor, min(want, round(room.start_s * sr)))
+    lo = max(cursor, round(room.start_s * sr))
     return _Bounds(
         lo=lo,
         want=max(want, lo),
