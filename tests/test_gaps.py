@@ -27,8 +27,8 @@ from vnarrate.narration.gaps import (
     rooms_for,
 )
 
-AVOID = GapOptions(over_speech="avoid", min_gap_s=1.0, margin_s=0.15)
-DUCK = GapOptions(over_speech="duck", min_gap_s=1.0, margin_s=0.15)
+AVOID = GapOptions(over_speech="avoid", min_gap_s=1.0, before_s=0.35, after_s=0.1)
+DUCK = GapOptions(over_speech="duck", min_gap_s=1.0, before_s=0.35, after_s=0.1)
 # dialogue_bunny.mp4 as the detector hears it (30 s): the 1.1 s pause at 5.6 s is 0.63 s here.
 BUNNY = [(1.78, 5.86), (6.49, 9.38), (15.0, 18.76), (22.49, 26.54)]
 
@@ -60,12 +60,12 @@ def test_rooms_keep_a_margin_from_speech_and_skip_pauses_and_turns() -> None:
     assert gaps is not None
     # Lead-in (no margin at the video's start), the 5.6 s gap, 18.8-22.5, the tail (no margin
     # at the end); the 0.63 s pause between two lines is no room.
-    assert gaps.rooms == [(0.0, 1.63), (9.53, 14.85), (18.91, 22.34), (26.69, 30.0)]
+    assert gaps.rooms == [(0.0, 1.43), (9.48, 14.65), (18.86, 22.14), (26.64, 30.0)]
     assert all(b - a >= AVOID.min_gap_s for a, b in gaps.rooms)
     for lo, hi in gaps.rooms:
-        assert all(hi <= a - 0.15 + 1e-9 or lo >= b + 0.15 - 1e-9 for a, b in BUNNY)
-    wider = find_gaps(soundtrack(BUNNY), 30.0, GapOptions("avoid", 3.5, 0.15))
-    assert wider is not None and wider.rooms == [(9.53, 14.85)]
+        assert all(hi <= a - 0.35 + 1e-9 or lo >= b + 0.1 - 1e-9 for a, b in BUNNY)
+    wider = find_gaps(soundtrack(BUNNY), 30.0, GapOptions("avoid", 3.5, 0.35, 0.1))
+    assert wider is not None and wider.rooms == [(9.48, 14.65)]
 
 
 def test_no_speech_means_no_gaps_and_everything_as_before() -> None:
@@ -92,10 +92,10 @@ def test_slots_fill_the_rooms_split_at_cuts_with_budgets() -> None:
     assert gaps is not None
     slots = gap_slots(gaps, target_s=6.0, cuts_s=[12.0, 14.5, 20.0], words_per_second=3.5)
     spans = [(a, b) for a, b, _ in slots]
-    # 12.0 splits the 5.3 s room; 14.5 is too near its end to make a slot of its own.
-    assert spans == [(0.0, 1.63), (9.53, 12.0), (12.0, 14.85), (18.91, 20.0), (20.0, 22.34),
-                     (26.69, 30.0)]  # fmt: skip
-    assert [n for _, _, n in slots] == [5, 7, 8, 3, 7, 10]  # floor(length * 3.5 * 0.9)
+    # 12.0 splits the 5.2 s room; 14.5 is too near its end to make a slot of its own.
+    assert spans == [(0.0, 1.43), (9.48, 12.0), (12.0, 14.65), (18.86, 20.0), (20.0, 22.14),
+                     (26.64, 30.0)]  # fmt: skip
+    assert [n for _, _, n in slots] == [4, 7, 8, 3, 6, 10]  # floor(length * 3.5 * 0.9)
     for a, b in spans:
         assert not any(a < hi and b > lo for lo, hi in BUNNY)
 
@@ -112,7 +112,7 @@ def test_repair_moves_lines_off_speech_in_order_and_never_overlaps() -> None:
     )
     fixed, notes = repair_into_gaps(raw, 30.0, gaps)
     starts = [s.start_s for s in fixed.segments]
-    assert starts == [0.2, 9.53, 10.5, 18.91, 27.0]
+    assert starts == [0.2, 9.48, 10.5, 18.86, 27.0]
     assert any("moved 2 line(s)" in n for n in notes)
     for seg in fixed.segments:
         room = next(r for r in gaps.rooms if r[0] <= seg.start_s < r[1])
@@ -124,11 +124,11 @@ def test_repair_moves_lines_off_speech_in_order_and_never_overlaps() -> None:
 
 def test_lines_crowding_a_room_join_or_move_on() -> None:
     gaps = find_gaps(soundtrack([(2.0, 8.0)], duration=10.0), 10.0, AVOID)
-    assert gaps is not None and gaps.rooms == [(0.0, 1.85), (8.15, 10.0)]
+    assert gaps is not None and gaps.rooms == [(0.0, 1.65), (8.1, 10.0)]
     raw = script((0.0, 0.5, "One."), (0.3, 0.6, "Two."), (1.6, 1.8, "Three."))
     fixed, _ = repair_into_gaps(raw, 10.0, gaps)
     # "Two." (0.3 s after "One.") joins it; "Three." has no room left in the lead-in.
-    assert [(s.start_s, s.text) for s in fixed.segments] == [(0.0, "One. Two."), (8.15, "Three.")]
+    assert [(s.start_s, s.text) for s in fixed.segments] == [(0.0, "One. Two."), (8.1, "Three.")]
     late = script((9.0, 9.5, "Late."), (9.7, 9.9, "Later."))
     fixed, _ = repair_into_gaps(late, 10.0, gaps)
     assert [s.text for s in fixed.segments] == ["Late. Later."]
@@ -140,8 +140,8 @@ def test_each_line_gets_its_rooms_bounds() -> None:
     fixed, _ = repair_into_gaps(script((10.0, 12.0, "x"), (27.0, 28.0, "y")), 30.0, gaps)
     rooms = rooms_for(fixed, gaps)
     assert [(r.start_s, r.end_s, r.hard) for r in rooms] == [
-        (9.53, 14.85, True),
-        (26.69, 30.0, True),
+        (9.48, 14.65, True),
+        (26.64, 30.0, True),
     ]
 
 

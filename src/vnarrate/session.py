@@ -236,7 +236,8 @@ def stage_options(settings: Settings) -> StageOptions:
         gaps=GapOptions(
             over_speech=settings.over_speech,
             min_gap_s=settings.min_gap,
-            margin_s=settings.gap_margin,
+            before_s=settings.margin_before_speech,
+            after_s=settings.margin_after_speech,
         ),
         pace=pace,
         speech_server=server,

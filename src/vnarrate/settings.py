@@ -241,10 +241,12 @@ class Settings(BaseSettings):
     )
 
     # --- narration in the gaps ------------------------------------------------------------------
-    # Measured on the shared dialogue clips (BENCHMARKS.md, "Narration in the gaps"): with the
-    # detector's 0.2 s padding and this margin, the 0.35 s and 1.1 s pauses and a 0.8 s speaker
-    # turn leave under 0.4 s, far from a slot; a pause of about 1.7 s is the shortest that holds
-    # two or three words.
+    # Measured on the shared dialogue clips and generated two-voice dialogues (BENCHMARKS.md,
+    # "Narration in the gaps"): the detector pads speech by 0.2 s, yet once started a line 0.35 s
+    # late (its first word under music at speech loudness), so 0.35 s more is kept before speech;
+    # its ends came at least 0.13 s late, so 0.1 s after. Then no true speech lies in any room,
+    # no pause under 1.2 s (inside a turn, or a 0.8 s speaker turn) makes one, and every pause of
+    # 2 s or more does. A room of 1 s holds about three words.
     over_speech: Literal["avoid", "duck"] = Field(
         default="avoid",
         description="Narration where people speak: avoid (narrate in the gaps, drop what does "
@@ -256,11 +258,17 @@ class Settings(BaseSettings):
         le=30,
         description="Seconds: shorter room between speech gets no narration.",
     )
-    gap_margin: float = Field(
-        default=0.15,
+    margin_before_speech: float = Field(
+        default=0.35,
         ge=0,
         le=2,
-        description="Seconds kept clear between narration and detected speech.",
+        description="Seconds kept clear between narration and the speech after it.",
+    )
+    margin_after_speech: float = Field(
+        default=0.1,
+        ge=0,
+        le=2,
+        description="Seconds kept clear between speech and the narration after it.",
     )
     timeline: bool = Field(
         default=True,
@@ -479,7 +487,10 @@ MODEL = _names(
     "reasoning_effort language max_images_per_request max_input_tokens max_cost prices"
 )
 OUTPUT = _names("out_dir jobs force cache cache_dir")
-SCRIPT = _names("style words_per_second segment_seconds over_speech min_gap gap_margin")
+SCRIPT = _names(
+    "style words_per_second segment_seconds over_speech min_gap margin_before_speech "
+    "margin_after_speech"
+)
 SOUNDTRACK = _names("speech_threshold speech_min_s speech_min_silence_s speech_pad_s")
 SPEECH: tuple[str | tuple[str, str], ...] = (
     *_names("duck_db subtitles tts_model voice speed"),

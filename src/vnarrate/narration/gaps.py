@@ -33,7 +33,8 @@ class GapOptions:
 
     over_speech: OverSpeech  # avoid: only in the gaps; duck: may run on over speech
     min_gap_s: float  # a room shorter than this holds no narration
-    margin_s: float  # kept clear between narration and detected speech
+    before_s: float  # kept clear before detected speech starts (the detector can start late)
+    after_s: float  # kept clear after it ends (its end is late already, and padded)
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,9 @@ def find_gaps(soundtrack: Soundtrack | None, duration_s: float, options: GapOpti
         return None
     rooms: list[Span] = []
     edge = 0.0
-    m = options.margin_s
     for a, b in [*regions, (duration_s, duration_s)]:
-        lo = edge + m if edge > 0 else 0.0  # no speech before the video starts
-        hi = a - m if a < duration_s else duration_s  # nor after it ends
+        lo = edge + options.after_s if edge > 0 else 0.0  # no speech before the video starts
+        hi = a - options.before_s if a < duration_s else duration_s  # nor after it ends
         if hi - lo >= options.min_gap_s - 1e-9:
             rooms.append((round(lo, 3), round(hi, 3)))
         edge = max(edge, b)
