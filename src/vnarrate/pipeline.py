@@ -38,7 +38,7 @@ from .models import (
     VoiceoverResult,
 )
 from .narration.gaps import find_gaps, gap_slots, repair_into_gaps, rooms_for
-from .narration.script import over_budget, repair, suggest_slots, word_budget
+from .narration.script import over_budget, repair, suggest_slots, word_budget, word_count
 from .narration.voicing import fit_summary, speak_script
 from .server.prices import speech_cost, usage_cost
 from .session import Session, StageOptions
@@ -270,8 +270,13 @@ def _shorten(
         return script, 0, Usage()
     session.report(f"{path}: {len(long)} line(s) over their word budget; asking to shorten them")
     shorter, usage = shorten(script, long, wps, session.chat)
-    changed = sum(a.text != b.text for a, b in zip(script.segments, shorter.segments, strict=True))
-    notes.append(f"shortened {changed} segment(s) to fit their slots")
+    pairs = zip(script.segments, shorter.segments, strict=True)
+    changed = sum(word_count(b.text) < word_count(a.text) for a, b in pairs)
+    notes.append(
+        f"shortened {changed} segment(s) to fit their slots"
+        if changed
+        else f"asked to shorten {len(long)} segment(s); none came back shorter"
+    )
     still = over_budget(shorter, wps)
     if still:
         notes.append(

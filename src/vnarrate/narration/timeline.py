@@ -46,6 +46,7 @@ UNTIMED_GAP_S = 0.5  # pause between clips in the untimed (notebook-style) narra
 # A faster take counts only if it saved at least this share of what its speed promised: a server
 # that ignores `speed` returns takes 1-3 % apart in length, which is not speaking faster.
 HONEST_SHARE = 0.5
+SPEED_STEP = 0.1  # the smallest speed-up worth asking for
 # What a stretched take may run over a hard room's end and be trimmed by: atempo's output runs a
 # few ms long, and the last 60 ms of a trimmed clip are its decay (see trim_silence).
 OVERSHOOT = round(0.03 * TRACK_RATE)
@@ -233,7 +234,9 @@ class _Fitter:
         # Speech duration scales about inversely with TTS speed; the 2 % margin covers what does
         # not (pauses, the model's own variation between takes).
         need = take.speed * seconds(take.samples) / room if room > 0 else top
-        target = min(top, math.ceil(need * 1.02 * 100) / 100)
+        # At least SPEED_STEP faster: a smaller step is not worth a request, and its saving
+        # could not be told from the 1-3 % by which a server's takes differ anyway.
+        target = min(top, max(math.ceil(need * 1.02 * 100) / 100, take.speed + SPEED_STEP))
         if target <= take.speed:
             return take
         again = self.resynthesize(i, target)
@@ -241,7 +244,7 @@ class _Fitter:
         promised = 1 - take.speed / target
         if len(faster) <= len(take.samples) * (1 - HONEST_SHARE * promised):
             return take._replace(samples=faster, speed=again.speed)
-        if target / take.speed >= 1.1:  # a clear test: this server does not speak faster
+        if target / take.speed >= 1.08:  # a clear test: this server does not speak faster
             self.speed_works = False
             self.notes.append(
                 f"the speech server ignored speed {target:g} (the take was not shorter): "
