@@ -171,3 +171,20 @@ def test_overrunning_scripts_always_end_placed_without_speech(seed: int) -> None
     for p, q in itertools.pairwise(placed):
         assert q.start_s >= p.end_s
     assert len(track) == max(round(duration * SR), round(placed[-1].end_s * SR))
+
+
+def test_a_deaf_servers_slightly_shorter_take_is_not_passed_off_as_faster() -> None:
+    """Piper ignores `speed`; its takes of one text differ by 1-3 %. A line 3 % too long asks
+    for at least 0.1 faster, so a take 2.5 % shorter does not count as spoken faster."""
+
+    class Jitter(Voice):
+        def __call__(self, i: int, speed: float, text: str | None = None) -> Clip:
+            self.calls.append((i, speed, text))
+            return clip(i, self.seconds[self.texts[i]] * 0.975, self.texts[i], speed)
+
+    voice = Jitter({"A.": 2.0})
+    out = fit_lines(segs((1.0, 2.95, "A.")), [voice.first(0, "A.")], 10.0,
+                    resynthesize=voice, options=FIT, rooms=[hard(1.0, 2.95)])  # fmt: skip
+    (p,) = out.placements
+    assert [round(speed, 2) for _, speed, _ in voice.calls] == [1.1]
+    assert p.speed == 1.0 and 1.0 < p.stretch < 1.05 and p.end_s <= 2.95
