@@ -203,6 +203,7 @@ def test_a_video_spoken_all_through_gets_no_narration_and_no_vision_request(
     assert (record["lines"], record["placed"], record["seconds_over_speech"]) == (0, 0, 0.0)
     assert chat.call_count == 0 and speech.call_count == 0  # nothing paid for
     assert record["speech_regions"] >= 1 and record["speech_s"] > 10
+    assert any("people speak all through" in n for n in record["notes"])
     x = decode_audio(Path("nasa_13013.narration.mp3"))
     assert onsets(x) == [] and abs(len(x) / 24000 - record["duration_s"]) <= 0.05
 

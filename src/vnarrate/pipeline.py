@@ -236,7 +236,12 @@ def write_script(
         dialogue=gaps.lines if gaps is not None else None,
     )
     script, notes = repair(raw, duration) if gaps is None else repair_into_gaps(raw, duration, gaps)
-    if not script.segments and (gaps is None or gaps.rooms):
+    if gaps is not None and not gaps.rooms:
+        notes.append(
+            f"people speak all through: no room of {o.gaps.min_gap_s:g} s or more between "
+            "speech, so nothing is narrated (--over-speech duck narrates over it)"
+        )
+    elif not script.segments:
         raise ApiError("the model wrote no usable narration segments", hint="try again")
     script, shortened, more = _shorten(path, script, wps, session, notes)
     usage = usage + more
