@@ -60,7 +60,7 @@ import av
 import av.filter
 import numpy as np
 
-from vnarrate.models import SpeechOptions
+from vnarrate.models import VadOptions as SpeechOptions  # renamed in models.py
 from vnarrate.soundtrack.detect import speech_gaps, speech_regions
 
 RATE = 16_000

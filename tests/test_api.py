@@ -73,11 +73,11 @@ def test_write_script_then_voiceover_with_the_edited_script(
     result = vnarrate.voiceover(clip, script=edited, output=tmp_path / "out" / "n.wav")
     assert isinstance(result, VoiceoverResult)
     assert fake.chat.call_count == 1  # the script came from the file: no second vision call
-    assert {o.kind for o in result.outputs} == {"audio", "srt", "vtt", "script"}
+    assert {o.kind for o in result.outputs} == {"audio", "srt", "vtt", "script", "timeline"}
     assert all(Path(o.path).parent == tmp_path / "out" for o in result.outputs)
     # Every output of the run is named after -o's audio file.
     assert {Path(o.path).name for o in result.outputs} == {
-        "n.wav", "n.srt", "n.vtt", "n.script.json"
+        "n.wav", "n.srt", "n.vtt", "n.script.json", "n.timeline.png"
     }  # fmt: skip
     manifest = json.loads((tmp_path / "out" / "n.vnarrate.json").read_text())
     assert manifest["status"] == "complete" and manifest["command"] == "voiceover"

@@ -235,7 +235,15 @@ def test_spaces_and_unicode_in_names(api: respx.Router, tmp_path: Path) -> None:
     stem = "Ünïcødé clip — 東京 (1)"
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
-        f"{stem}{s}" for s in (".narration.mp3", ".srt", ".vtt", ".script.json", ".vnarrate.json")
+        f"{stem}{s}"
+        for s in (
+            ".narration.mp3",
+            ".srt",
+            ".vtt",
+            ".script.json",
+            ".timeline.png",
+            ".vnarrate.json",
+        )
     )
     manifest = json.loads((out / f"{stem}.vnarrate.json").read_text(encoding="utf-8"))
     assert manifest["input"] == str(clip)

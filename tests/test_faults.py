@@ -350,7 +350,8 @@ def test_speech_5xx_then_success(api: respx.Router, video: Path, tmp_path: Path)
             respx.MockResponse(200, content=speech_pcm(0.5)),
         ]
     )
-    r = voiceover(video, tmp_path / "out")
+    # --words-per-second: no request measures the voice, so the answers above are the lines'.
+    r = voiceover(video, tmp_path / "out", "--words-per-second", "2.5")
     assert r.code == 0, r
     assert speech.call_count == 4  # two segments, each retried once
     assert (tmp_path / "out" / "clip.narration.mp3").stat().st_size > 1000

@@ -24,7 +24,14 @@ from fake_server import FakeOpenAI, serve
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-OUTPUTS = {"clip.narration.mp3", "clip.srt", "clip.vtt", "clip.script.json", "clip.narrated.mp4"}
+OUTPUTS = {
+    "clip.narration.mp3",
+    "clip.srt",
+    "clip.vtt",
+    "clip.script.json",
+    "clip.timeline.png",
+    "clip.narrated.mp4",
+}
 
 
 def env(key: str = "sk-test-interrupt") -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 
@@ -201,6 +202,28 @@ WITH_AUDIO = {
     "fire2.mp4": ".mp4",  # rotated 180, VFR, AAC mono
 }
 SPEECH_S = 0.6
+TALKING = {"nasa_13013.mp4"}  # someone speaks from 0.5 s to the end
+
+
+@pytest.mark.skipif("nasa_13013.mp4" not in CLIPS, reason="needs nasa_13013.mp4")
+def test_a_video_spoken_all_through_gets_no_narration_and_no_vision_request(
+    api: respx.Router, key: str
+) -> None:
+    chat = api.post("/chat/completions").mock(side_effect=_script)
+    api.get(path__regex=r"/models/[^/]+$").respond(
+        200, json={"id": "gpt-4o-mini-tts", "object": "model", "created": 1, "owned_by": "system"}
+    )
+    speech = api.post("/audio/speech").respond(200, content=speech_pcm(SPEECH_S))
+    r = run_cli(["voiceover", MEDIA / "nasa_13013.mp4", "--frames", FRAMES, "--json",
+                 "--words-per-second", "3"])  # fmt: skip
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    assert (record["lines"], record["placed"], record["seconds_over_speech"]) == (0, 0, 0.0)
+    assert chat.call_count == 0 and speech.call_count == 0  # nothing paid for
+    assert record["speech_regions"] >= 1 and record["speech_s"] > 10
+    assert any("people speak all through" in n for n in record["notes"])
+    x = decode_audio(Path("nasa_13013.narration.mp3"))
+    assert onsets(x) == [] and abs(len(x) / 24000 - record["duration_s"]) <= 0.05
 
 
 def _script(request: httpx2.Request) -> respx.MockResponse:
@@ -239,12 +262,18 @@ def test_voiceover_mux(api: respx.Router, key: str, name: str) -> None:
         200, json={"id": "gpt-4o-mini-tts", "object": "model", "created": 1, "owned_by": "system"}
     )
     api.post("/audio/speech").respond(200, content=speech_pcm(SPEECH_S))
+    heard = api.post("/audio/transcriptions").respond(200, json=transcription_response(SAID))
     target = Path("out" + WITH_AUDIO[name])
-    r = run_cli(["voiceover", clip, "--frames", FRAMES, "--mux", target, "--json"])
+    # A narrator speaks all through nasa_13013.mp4: there the lines may only go over the speech.
+    duck = ["--over-speech", "duck"] if name in TALKING else []
+    r = run_cli(["voiceover", clip, "--frames", FRAMES, "--mux", target, "--json", *duck])
     assert r.code == 0, r
     record = json.loads(r.out)
     duration, _, _ = facts(clip)
     assert record["duration_s"] == pytest.approx(duration, abs=0.05)
+    assert (record["placed"], record["dropped"]) == (2, [])
+    assert (record["seconds_over_speech"] > 0) == (name in TALKING)
+    assert (heard.call_count > 0) == (name in TALKING)  # what the narrator says, for the prompt
 
     # The narration: as long as the video, speech at 0.3 s and at half the duration.
     stem = clip.stem
@@ -272,3 +301,46 @@ def test_voiceover_mux(api: respx.Router, key: str, name: str) -> None:
     mixed = decode_audio(target, 48000)
     want = max(duration, _main_audio_duration(clip))  # the original audio is kept whole
     assert abs(len(mixed) / 48000 - want) <= 0.1, (len(mixed) / 48000, want)
+
+
+@pytest.mark.skipif("fire2.mp4" not in CLIPS, reason="needs fire2.mp4")
+def test_an_overlong_script_on_a_short_clip_ends_placed_and_reported(
+    api: respx.Router, key: str
+) -> None:
+    """Issue 12: on fire2.mp4 (2.38 s) a line whose speech ran past the next line's slot and the
+    end of the clip crashed voiceover (OverflowError), and the rerun from the cache again."""
+    script = {
+        "title": "Fire",
+        "language": "en",
+        "segments": [
+            {"start_s": 0.0, "end_s": 1.0, "text": "Flames leap from the logs and sparks fly."},
+            {"start_s": 1.1, "end_s": 2.0, "text": "The fire roars on into the night."},
+            {"start_s": 2.0, "end_s": 2.3, "text": "Embers glow."},
+        ],
+    }
+
+    def answer(request: httpx2.Request) -> respx.MockResponse:
+        schema = json.loads(request.content)["response_format"]["json_schema"]["name"]
+        shortened: dict[str, list[str]] = {"lines": []}  # asked to shorten: no change
+        return respx.MockResponse(
+            200, json=chat_response(script if schema == "Script" else shortened)
+        )
+
+    api.post("/chat/completions").mock(side_effect=answer)
+    api.get(path__regex=r"/models/[^/]+$").respond(
+        200, json={"id": "gpt-4o-mini-tts", "object": "model", "created": 1, "owned_by": "system"}
+    )
+    speech = api.post("/audio/speech").respond(200, content=speech_pcm(2.5))  # ignores speed
+    records = []
+    for _ in range(2):  # the second run answers from the cache
+        r = run_cli(["voiceover", MEDIA / "fire2.mp4", "--frames", FRAMES, "--out-dir", "out",
+                     "--json", "--force", "--words-per-second", "2.5"])  # fmt: skip
+        assert r.code == 0, r
+        records.append(json.loads(r.out))
+    assert speech.call_count == 4  # three lines, one re-spoken faster (ignored): then cached
+    for record in records:
+        assert record["placed"] == record["lines"] == 3
+        assert any("past the end of the video" in n for n in record["notes"])
+        ends = [p["end_s"] for p in record["placements"]]
+        assert all(math.isfinite(e) for e in ends) and record["audio_s"] >= ends[-1] - 0.01
+    assert records[0]["placements"] == records[1]["placements"]

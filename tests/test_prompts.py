@@ -11,10 +11,12 @@ from vnarrate.media.timecode import format_ts
 from vnarrate.models import AudioTrack, Description, Frame, SpeechMap, SpokenLine, Usage
 from vnarrate.vision.ask import describe_chunks
 from vnarrate.vision.prompts import (
+    DIALOGUE_RULE,
     PromptOptions,
     describe_messages,
     listening_tokens,
     merge_messages,
+    script_messages,
 )
 
 
@@ -150,3 +152,28 @@ def test_each_chunk_hears_its_own_stretch_of_time() -> None:
     assert "early" in seen[0] and "late" not in seen[0]
     assert "late" in seen[1] and "early" not in seen[1]
     assert "who says what" in seen[2]  # the merge
+
+
+def test_script_prompt_shows_the_dialogue_between_the_slots() -> None:
+    lines = [
+        SpokenLine(
+            start_s=1.8, end_s=5.9, text="Morning light spreads over the valley.", speaker="joe"
+        ),
+        SpokenLine(start_s=15.0, end_s=18.8),  # not transcribed: only when
+        SpokenLine(start_s=22.5, end_s=26.5, text="word " * 80),  # long: shown by its start
+    ]
+    slots = [(9.5, 14.9, 16), (18.9, 22.3, 10)]
+    msgs = script_messages(_frames(2), duration_s=30.0, slots=slots, dialogue=lines)
+    text = msgs[1]["content"][0]["text"]
+    assert DIALOGUE_RULE in text and "Do not repeat or paraphrase" in text
+    rows = [row for row in text.splitlines() if row.startswith("- ")]
+    assert rows == [
+        '- 0:01.8–0:05.9: joe says: "Morning light spreads over the valley."',
+        "- 0:09.5–0:14.9: SLOT, at most 16 words",
+        "- 0:15.0–0:18.8: someone speaks",
+        "- 0:18.9–0:22.3: SLOT, at most 10 words",
+        '- 0:22.5–0:26.5: someone says: "' + ("word " * 40).strip() + ' …"',
+    ]
+    # No dialogue (nobody speaks): the slots as before.
+    plain = script_messages(_frames(2), duration_s=30.0, slots=slots)[1]["content"][0]["text"]
+    assert DIALOGUE_RULE not in plain and "- 0:09.5–0:14.9: at most 16 words" in plain

@@ -31,7 +31,14 @@ def clip(tmp_path: Path) -> Path:
     return make_video(tmp_path / "videos" / "clip.mp4", seconds=DURATION, fps=10)
 
 
-OUTPUTS = ["clip.narration.mp3", "clip.srt", "clip.vtt", "clip.script.json", "narrated.mp4"]
+OUTPUTS = [
+    "clip.narration.mp3",
+    "clip.srt",
+    "clip.vtt",
+    "clip.script.json",
+    "clip.timeline.png",
+    "narrated.mp4",
+]
 
 
 class Killed(BaseException):
@@ -58,11 +65,11 @@ def stop_at(monkeypatch: pytest.MonkeyPatch, n: int, *, renamed: bool) -> None:
     monkeypatch.setattr(os, "replace", replace)
 
 
-# Renames of a voiceover with --mux: for each of the 5 outputs, the partial manifest naming it,
-# then the output itself; the complete manifest last (11).
+# Renames of a voiceover with --mux: for each of the 6 outputs, the partial manifest naming it,
+# then the output itself; the complete manifest last (13).
 @pytest.mark.parametrize(
     ("n", "renamed"),
-    [(2, False), (2, True), (9, True), (10, True)],
+    [(2, False), (2, True), (11, True), (12, True)],
     ids=["audio-on-record-not-renamed", "audio-landed", "mux-on-record", "mux-landed"],
 )
 def test_a_stopped_voiceover_resumes_with_skip_existing(
@@ -134,7 +141,8 @@ def test_the_edit_in_the_middle_works_as_the_readme_writes_it(fake: FakeApi, cli
     assert script.read_bytes() == before  # never touched
     assert "Something greener." in {b["input"] for b in fake.speech_bodies()}
     manifest = json.loads(Path("clip.vnarrate.json").read_text())
-    assert [o["kind"] for o in manifest["outputs"]] == ["audio", "srt", "vtt"]  # not ours
+    kinds = [o["kind"] for o in manifest["outputs"]]
+    assert kinds == ["audio", "srt", "vtt", "timeline"]  # not the script: it is not ours
     assert manifest["sources"][0] == {
         "kind": "script",
         "path": str(script),
@@ -159,13 +167,14 @@ def test_an_unedited_script_is_listed_as_an_output(fake: FakeApi, clip: Path) ->
     r = voiceover(clip, "--script", "clip.script.json")
     assert r.code == 0, r
     manifest = json.loads(Path("clip.vnarrate.json").read_text())
-    assert [o["kind"] for o in manifest["outputs"]] == ["audio", "srt", "vtt", "script"]
+    kinds = [o["kind"] for o in manifest["outputs"]]
+    assert kinds == ["audio", "srt", "vtt", "timeline", "script"]
 
 
 def test_output_names_every_output_of_the_run(fake: FakeApi, clip: Path) -> None:
     r = voiceover(clip, "-o", "out/clip.narration.mp3", "--json")
     assert r.code == 0, r
-    names = ["clip.narration.mp3", "clip.srt", "clip.vtt", "clip.script.json", "clip.vnarrate.json"]
+    names = [*OUTPUTS[:5], "clip.vnarrate.json"]
     assert listing(Path("out")) == sorted(names)  # as --out-dir out names them
     assert [Path(p).name for p in json.loads(r.out)["outputs"]] == names
     r = voiceover(clip, "-o", "out/clip.narration.mp3", "--skip-existing", "-v")

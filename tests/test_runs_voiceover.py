@@ -14,10 +14,13 @@ def test_voiceover_paths_default_and_with_output(tmp_path: Path) -> None:
         "clip.srt",
         "clip.vtt",
         "clip.script.json",
+        "clip.timeline.png",
     ]
     assert p.manifest.name == "clip.vnarrate.json"
     q = VoiceoverPaths("clip", None, audio=tmp_path / "sub" / "n.wav", subtitles=False)
     assert q.srt is None and q.vtt is None
+    assert q.timeline is not None and q.timeline == tmp_path / "sub" / "n.timeline.png"
+    assert VoiceoverPaths("clip", tmp_path, timeline=False).timeline is None
     assert q.script is not None and q.script.parent == tmp_path / "sub"
     assert q.manifest.parent == tmp_path / "sub"  # everything beside the named audio
 
@@ -29,6 +32,7 @@ def test_output_names_every_output_after_itself(tmp_path: Path) -> None:
         "narration.srt",
         "narration.vtt",
         "narration.script.json",
+        "narration.timeline.png",
         "m.mp4",
         "narration.vnarrate.json",
     ]

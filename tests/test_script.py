@@ -15,6 +15,7 @@ from vnarrate.narration.script import (
     load_script,
     over_budget,
     repair,
+    sentences,
     suggest_slots,
     word_budget,
     word_count,
@@ -95,3 +96,15 @@ def test_script_file_round_trip_and_errors(tmp_path: Path) -> None:
         load_script(path)
     with pytest.raises(InputError, match="no such script"):
         load_script(tmp_path / "missing.json")
+
+
+def test_sentences_for_cutting_a_line() -> None:
+    assert sentences("A heron waits. It strikes!  The fish escapes…") == [
+        "A heron waits.",
+        "It strikes!",
+        "The fish escapes…",
+    ]
+    # A part going on in lower case belongs to the sentence before it.
+    assert sentences('"Is it?" he asked. Yes.') == ['"Is it?" he asked.', "Yes."]
+    assert sentences("鳥が飛ぶ。魚が泳ぐ。") == ["鳥が飛ぶ。", "魚が泳ぐ。"]
+    assert sentences("No end") == ["No end"] and sentences("  ") == []

@@ -17,6 +17,8 @@ import respx
 from _media import make_video, speech_pcm
 from conftest import TEST_KEY, THREE_SHOT_SCRIPT, chat_response, run_cli
 
+from vnarrate.narration.pace import CALIBRATION_TEXT, CALIBRATION_WORDS
+
 # Two recognizable keys: one shaped like OpenAI's (which the key-shaped-text regex would mask
 # anyway) and one that is not, so that only redaction of *the* key protects it.
 PLAIN_KEY = "local-Tok3n-XYZZY-987654321"
@@ -113,6 +115,14 @@ def _give_key(how: str, key: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return []
 
 
+def _speech_answer(request: httpx2.Request) -> respx.MockResponse:
+    """Half a second a line; the sentence measuring the voice's pace at 2.5 words a second
+    (the default pace the earlier `script` run budgeted with: the same prompt, from the cache)."""
+    text = json.loads(request.content)["input"]
+    seconds = CALIBRATION_WORDS / 2.5 if text == CALIBRATION_TEXT else 0.5
+    return respx.MockResponse(200, content=speech_pcm(seconds))
+
+
 @pytest.mark.parametrize("how", ["env", "vnarrate-env", "dotenv", "flag"])
 @pytest.mark.parametrize("key", KEYS.values(), ids=KEYS.keys())
 def test_every_command_keeps_the_key_out_of_everything(
@@ -126,7 +136,7 @@ def test_every_command_keeps_the_key_out_of_everything(
     monkeypatch.setenv("VNARRATE_CACHE_DIR", str(cache))
     flag = _give_key(how, key, monkeypatch)
     chat = api.post("/chat/completions").mock(side_effect=_chat_answer)
-    speech = api.post("/audio/speech").respond(200, content=speech_pcm(0.5))
+    speech = api.post("/audio/speech").mock(side_effect=_speech_answer)
     api.get("/models").respond(
         200,
         json={
@@ -162,7 +172,9 @@ def test_every_command_keeps_the_key_out_of_everything(
         assert r.code == 0, (args, r)
         texts += [r.out, r.err]
     # Everything ran for real, with this key on the wire.
-    assert chat.call_count == 2 and speech.call_count == 4
+    # Speech: two lines in each voiceover, and the voice's pace measured once (the second run
+    # speaks a given script: no budgets, no measure).
+    assert chat.call_count == 2 and speech.call_count == 5
     for call in api.calls:
         assert call.request.headers["Authorization"] == f"Bearer {key}"
         # The SDK's own headers are intact (our client subclass only avoids `uname -p`).
@@ -171,8 +183,9 @@ def test_every_command_keeps_the_key_out_of_everything(
     assert (out / "clip.describe.vnarrate.json").is_file() and (out / "narrated.mp4").is_file()
     assert (out / "vo" / "clip.vnarrate.json").is_file()
     assert (out / "edited.script.vnarrate.json").is_file()  # named after -o
-    # The cache holds chat answers (.json) and speech (.bin): those were searched too.
-    assert len(list(cache.rglob("*.json"))) == 2 and len(list(cache.rglob("*.bin"))) == 4
+    # The cache holds chat answers and the voice's pace (.json) and speech (.bin): those were
+    # searched too.
+    assert len(list(cache.rglob("*.json"))) == 3 and len(list(cache.rglob("*.bin"))) == 5
     assert leaks(key, *texts, roots=(out, cache, tmp_path / "in")) == []
     r = run_cli(["cache", "clear"])
     assert r.code == 0 and leaks(key, r.out, r.err) == []

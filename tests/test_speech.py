@@ -1,5 +1,7 @@
-"""Speech: the /v1/audio/speech backend (request fields, splitting, error mapping) and
-synthesize_all (concurrency bound, order, failing fast)."""
+"""Speech: the /v1/audio/speech backend (request fields, splitting, error mapping, the sample
+rate read from what servers answer: WAV at 16, 22.05 and 24 kHz, raw PCM with `x-sample-rate`),
+the cache (WAV entries that keep their rate) and synthesize_all (concurrency bound, order,
+failing fast)."""
 
 from __future__ import annotations
 
@@ -23,11 +25,14 @@ from vnarrate.narration.speech import (
     SpeechEndpointBackend,
     SpeechOptions,
     Synthesis,
+    decode_speech,
+    read_wav,
     split_text,
     supports_instructions,
     synthesize_all,
     synthesize_segment,
     to_pcm16,
+    wav_bytes,
 )
 from vnarrate.server.cache import ResponseCache
 
@@ -43,7 +48,7 @@ def _body(call: respx.models.Call) -> dict[str, object]:
     return body
 
 
-def test_request_asks_for_pcm_and_sends_instructions_to_gpt_4o_mini_tts(api: respx.Router) -> None:
+def test_request_asks_for_wav_and_sends_instructions_to_gpt_4o_mini_tts(api: respx.Router) -> None:
     pcm = speech_pcm(0.5)
     route = api.post("/audio/speech").respond(200, content=pcm)
     options = SpeechOptions(
@@ -56,7 +61,7 @@ def test_request_asks_for_pcm_and_sends_instructions_to_gpt_4o_mini_tts(api: res
         "model": "gpt-4o-mini-tts",
         "voice": "onyx",
         "input": "Hello there.",
-        "response_format": "pcm",
+        "response_format": "wav",
         "speed": 1.1,
         "instructions": "Calm, warm.",
     }
@@ -68,7 +73,7 @@ def test_no_instructions_for_tts_1_family(api: respx.Router, model: str) -> None
     options = SpeechOptions(model=model, voice="alloy", instructions="Whisper.")
     SpeechEndpointBackend(_client()).synthesize("Hi.", options)
     body = _body(route.calls.last)
-    assert "instructions" not in body and body["response_format"] == "pcm"
+    assert "instructions" not in body and body["response_format"] == "wav"
 
 
 def test_supports_instructions() -> None:
@@ -137,6 +142,102 @@ def test_wav_answer_from_a_compatible_server_is_decoded() -> None:
     out = to_pcm16(buf.getvalue())
     assert abs(len(out) // 2 - 6000) <= 64  # 0.25 s at 24 kHz
     assert to_pcm16(b"\x01\x02\x03") == b"\x01\x02"  # raw PCM: whole samples only
+
+
+# --- the sample rate is read, never assumed ------------------------------------------------------
+
+
+def _wav(pcm: bytes, rate: int, *, channels: int = 1, streamed: bool = False) -> bytes:
+    """A WAV file; `streamed`: sizes unset (0xFFFFFFFF), as OpenAI sends it."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    data = bytearray(buf.getvalue())
+    if streamed:
+        data[4:8] = data[40:44] = b"\xff\xff\xff\xff"
+    return bytes(data)
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 24000])
+def test_a_wav_answer_keeps_its_own_rate(api: respx.Router, rate: int) -> None:
+    pcm = speech_pcm(0.5, sample_rate=rate)
+    api.post("/audio/speech").respond(
+        200, content=_wav(pcm, rate), headers={"content-type": "audio/wav"}
+    )
+    syn = SpeechEndpointBackend(_client()).synthesize("Hi.", SpeechOptions(model="m", voice="v"))
+    assert syn.sample_rate == rate and syn.pcm == pcm  # 0.5 s, not 0.5 * rate / 24000
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 24000])
+def test_raw_pcm_takes_the_rate_the_server_states(api: respx.Router, rate: int) -> None:
+    pcm = speech_pcm(0.4, sample_rate=rate)
+    # A Piper server's answer to `pcm`: raw samples, the rate in a header.
+    api.post("/audio/speech").respond(
+        200, content=pcm, headers={"content-type": "audio/pcm", "x-sample-rate": str(rate)}
+    )
+    syn = SpeechEndpointBackend(_client()).synthesize("Hi.", SpeechOptions(model="m", voice="v"))
+    assert (syn.sample_rate, len(syn.pcm)) == (rate, len(pcm))
+
+
+def test_what_a_server_sends_is_decoded_with_its_rate() -> None:
+    pcm = speech_pcm(0.3, sample_rate=22050)
+    assert decode_speech(_wav(pcm, 22050, streamed=True)) == (pcm, 22050)  # OpenAI's sizes
+    assert decode_speech(pcm, content_type="audio/L16; rate=16000") == (pcm, 16000)
+    assert decode_speech(pcm, rate_header="22050") == (pcm, 22050)
+    assert decode_speech(pcm, rate_header="nonsense")[1] == 24000  # OpenAI's documented rate
+    assert decode_speech(pcm, rate_header="7")[1] == 24000  # not a sample rate
+    # Stereo is averaged to mono, at the file's rate.
+    stereo = b"".join(pcm[i : i + 2] * 2 for i in range(0, len(pcm), 2))
+    assert decode_speech(_wav(stereo, 16000, channels=2)) == (pcm, 16000)
+    # Raw PCM that starts like an MP3 frame (a sample of -1) is still raw PCM.
+    assert decode_speech(b"\xff\xff" + pcm)[0][:2] == b"\xff\xff"
+    assert read_wav(b"RIFF....WAVEjunk") is None and read_wav(pcm) is None
+
+
+def test_a_compressed_answer_is_decoded_at_its_own_rate(tmp_path: Path) -> None:
+    import av
+    import numpy as np
+
+    path = tmp_path / "a.flac"
+    x = np.frombuffer(speech_pcm(0.5, sample_rate=16000), "<i2").reshape(1, -1)
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("flac", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(x, format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*st.encode(frame), *st.encode(None)]:
+            out.mux(packet)
+    pcm, rate = decode_speech(path.read_bytes(), content_type="audio/flac")
+    assert rate == 16000 and abs(len(pcm) // 2 - 8000) <= 32
+
+
+def test_pieces_at_different_rates_are_joined_at_the_first_ones(api: respx.Router) -> None:
+    answers = iter(
+        [
+            respx.MockResponse(200, content=_wav(speech_pcm(0.5, sample_rate=22050), 22050)),
+            respx.MockResponse(200, content=_wav(speech_pcm(0.5, sample_rate=16000), 16000)),
+        ]
+    )
+    api.post("/audio/speech").mock(side_effect=lambda _: next(answers))
+    text = "A sentence. " * 400  # two pieces of at most 4096 characters
+    syn = SpeechEndpointBackend(_client()).synthesize(text, SpeechOptions(model="m", voice="v"))
+    assert syn.sample_rate == 22050
+    assert abs(len(syn.pcm) / 2 / 22050 - 1.0) <= 0.01  # 0.5 s + 0.5 s, neither too fast
+
+
+def test_cached_speech_keeps_the_rate(api: respx.Router, tmp_path: Path) -> None:
+    pcm = speech_pcm(0.3, sample_rate=22050)
+    route = api.post("/audio/speech").respond(200, content=_wav(pcm, 22050))
+    backend = CachedSpeech(
+        SpeechEndpointBackend(_client()), ResponseCache(tmp_path), provider="x", base_url=None
+    )
+    opts = SpeechOptions(model="tts-1", voice="alloy")
+    first, again = backend.synthesize("Hi.", opts), backend.synthesize("Hi.", opts)
+    assert route.call_count == 1
+    assert (again.pcm, again.sample_rate) == (first.pcm, first.sample_rate) == (pcm, 22050)
+    assert read_wav(wav_bytes(pcm, 22050)) == (pcm, 22050)
 
 
 def test_401_maps_to_api_error_without_the_key(api: respx.Router) -> None:

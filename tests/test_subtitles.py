@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from _media import parse_srt, parse_vtt
 
 from vnarrate.models import Placement
-from vnarrate.narration.subtitles import MAX_LINE_CHARS, to_srt, to_vtt, wrap
+from vnarrate.narration.subtitles import (
+    CUE_GAP_S,
+    MAX_CPS,
+    MAX_LINE_CHARS,
+    MIN_CUE_S,
+    cues,
+    split_cues,
+    to_srt,
+    to_vtt,
+    wrap,
+)
 
 
 def placement(i: int, start: float, end: float, text: str, **kw: float) -> Placement:
@@ -63,7 +74,7 @@ def test_very_long_lines_become_several_cues_over_the_same_time() -> None:
     assert len(cues) >= 3
     assert cues[0][0] == 10.0 and cues[-1][1] == 22.0
     for (_, end, _), (start, _, _) in itertools.pairwise(cues):
-        assert abs(end - start) <= 0.001  # contiguous, no gaps or overlaps
+        assert 0 < start - end <= CUE_GAP_S + 0.001  # two frames apart, never overlapping
     for start, end, lines in cues:
         assert end > start and 1 <= len(lines) <= 2
         assert all(len(line) <= MAX_LINE_CHARS for line in lines)
@@ -83,3 +94,56 @@ def test_wrap() -> None:
     assert wrap("x" * 50) == ["x" * 50]  # one word cannot be broken sensibly
     three = wrap(" ".join(["word"] * 30))
     assert len(three) > 2 and all(len(line) <= MAX_LINE_CHARS for line in three)
+
+
+# --- readable cues: display time, reading speed, phrase boundaries --------------------------------
+
+
+def test_a_short_line_is_shown_at_least_a_second_running_into_the_silence() -> None:
+    placed = [placement(0, 1.0, 1.35, "Birds."), placement(1, 5.0, 6.0, "A fox.")]
+    (a, b) = cues(placed, duration_s=8.0)
+    assert (a[0], a[1]) == (1.0, 1.0 + MIN_CUE_S)  # not 0.35 s
+    assert b[0] == 5.0 and b[1] - b[0] >= MIN_CUE_S
+
+
+def test_reading_speed_lengthens_a_cue_up_to_the_next_one_and_the_video_end() -> None:
+    text = "A heron waits in the reeds while the river runs."  # 48 characters
+    placed = [placement(0, 0.0, 1.5, text), placement(1, 2.2, 2.6, "It strikes.")]
+    first, second = cues(placed, duration_s=3.0)
+    assert first[1] == pytest.approx(2.2 - CUE_GAP_S)  # wants 48 / 17 = 2.8 s: stops short
+    assert first[1] < second[0]  # never overlapping
+    assert second[1] == 3.0  # wants 1 s: the video ends first
+    alone = cues([placement(0, 0.0, 1.5, text)], duration_s=10.0)[0]
+    assert alone[1] == pytest.approx(len(text) / MAX_CPS)
+
+
+def test_long_lines_split_at_phrases_into_even_cues_never_a_word_alone() -> None:
+    text = (
+        "The heron lifts off the water and glides low over the reeds and then it lands "
+        "on a branch near the old wooden bridge at the far end of the lake."
+    )
+    parts = split_cues(text)
+    assert len(parts) == 2 and " ".join(parts) == text
+    assert parts[1].startswith("and then")  # before the conjunction, not after "and"
+    assert min(len(p) for p in parts) > 40  # even, not 80 + a word or two
+    two = "A fox trots through the snow, stops and listens. Then it pounces into a deep drift."
+    assert split_cues(two) == [two[:48], two[49:]]  # at the sentence end
+    for part in split_cues("word " * 60):
+        assert len(part.split()) > 2 and all(len(x) <= MAX_LINE_CHARS for x in wrap(part))
+
+
+def test_text_without_spaces_is_split_into_lines_and_cues() -> None:
+    text = "鳥が飛ぶ。" * 30  # 150 characters, no spaces
+    parts = split_cues(text)
+    assert "".join(parts) == text and len(parts) == 2
+    for part in parts:
+        lines = wrap(part)
+        assert len(lines) <= 2 and all(len(x) <= MAX_LINE_CHARS for x in lines)
+
+
+def test_no_cue_overlaps_another_or_runs_past_the_video() -> None:
+    placed = [placement(i, i * 0.5, i * 0.5 + 0.4, f"Line number {i} here.") for i in range(10)]
+    found = cues(placed, duration_s=4.8)
+    for (_, end, _), (start, _, _) in itertools.pairwise(found):
+        assert end <= start
+    assert found[-1][1] <= 4.8 and all(e > s for s, e, _ in found)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import av
 import httpx2
+import numpy as np
 import pytest
 import respx
 from _media import (
@@ -25,7 +27,9 @@ from _media import (
     tone_level,
     video_packets,
 )
-from conftest import TEST_KEY, CliResult, chat_response, run_cli
+from conftest import TEST_KEY, CliResult, chat_response, run_cli, transcription_response
+
+from vnarrate.narration.pace import CALIBRATION_TEXT, CALIBRATION_WORDS
 
 SR = 24000
 DURATION = 6.0
@@ -47,19 +51,25 @@ OVERLONG = "Far too much said."  # within its word budget, yet slow to speak
 SPOKEN[OVERLONG] = 4.0  # into 1.85 s: even at speed 1.25 and stretched 1.25 it overruns
 LAST_WORDS = "Slow final words."
 SPOKEN[LAST_WORDS] = 3.0  # into the last 1.5 s: fitted, it still runs past the video
+# The voice's pace is measured once (then cached): 2.5 words a second.
+SPOKEN[CALIBRATION_TEXT] = CALIBRATION_WORDS / 2.5
+SAID = "Hold the door, please."  # what every stretch of speech says (the transcription route)
 ONSET_TOLERANCE_S = 0.06
 LENGTH_TOLERANCE_S = 0.05
 
 
 class FakeApi:
     """Routes on the mocked api.openai.com: the script (chat), real PCM whose length follows the
-    text and the speed asked for (speech), and the speech model check (GET /models/{id})."""
+    text and the speed asked for (speech), what people say (transcriptions: SAID each time) and
+    the speech model check (GET /models/{id})."""
 
     def __init__(self, router: respx.Router, script: dict[str, Any] = SCRIPT) -> None:
         self.router = router
         self.chat = router.post("/chat/completions").respond(200, json=chat_response(script))
         self.speech = router.post("/audio/speech").mock(side_effect=self._speak)
         self.models = router.get(path__regex=r"/models/[^/]+$").mock(side_effect=self._model)
+        said = transcription_response(SAID)
+        self.heard = router.post("/audio/transcriptions").respond(200, json=said)
 
     @staticmethod
     def _speak(request: httpx2.Request) -> respx.MockResponse:
@@ -74,7 +84,13 @@ class FakeApi:
         return respx.MockResponse(200, json=body)
 
     def speech_bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(call.request.content) for call in self.speech.calls]
+        """The narration's speech requests (not the one measuring the voice's pace)."""
+        bodies = [json.loads(call.request.content) for call in self.speech.calls]
+        return [b for b in bodies if b["input"] != CALIBRATION_TEXT]
+
+    def calibrations(self) -> list[dict[str, Any]]:
+        bodies = [json.loads(call.request.content) for call in self.speech.calls]
+        return [b for b in bodies if b["input"] == CALIBRATION_TEXT]
 
     def chat_bodies(self) -> list[dict[str, Any]]:
         return [json.loads(call.request.content) for call in self.chat.calls]
@@ -152,6 +168,7 @@ def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
         "clip.narration.mp3",
         "clip.script.json",
         "clip.srt",
+        "clip.timeline.png",
         "clip.vnarrate.json",
         "clip.vtt",
     ]
@@ -167,7 +184,7 @@ def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
     assert sorted(b["input"] for b in bodies) == sorted([*LINES, LINES[1]])
     for b in bodies:
         assert b["model"] == "gpt-4o-mini-tts" and b["voice"] == "onyx"
-        assert b["response_format"] == "pcm"
+        assert b["response_format"] == "wav"
         assert b["instructions"] == "Warm and unhurried."
     speeds = [b["speed"] for b in bodies if b["input"] == LINES[1]]
     assert speeds[0] == 1.0 and 1.0 < speeds[1] <= 1.25, speeds
@@ -207,13 +224,22 @@ def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
     assert settings["voice"] == "onyx" and settings["tts_instructions"] == "Warm and unhurried."
     assert "gpt-4o-mini-tts" in doc["speech_backend"]
     assert doc["usage"]["requests"] == 1 and doc["usage"]["prompt_tokens"] == 1000
-    assert doc["speech_characters"] == sum(map(len, LINES)) + len(LINES[1])
+    # The voice's pace, measured once with the same voice and instructions, is billed too.
+    (calibration,) = fake.calibrations()
+    assert calibration["voice"] == "onyx" and calibration["instructions"] == "Warm and unhurried."
+    assert doc["words_per_second"] == pytest.approx(2.5, abs=0.01)
+    assert "measured" in doc["pace_source"]
+    assert doc["speech_characters"] == sum(map(len, LINES)) + len(LINES[1]) + len(CALIBRATION_TEXT)
     assert doc["duration_s"] == pytest.approx(DURATION, abs=0.05)
     assert doc["audio_s"] == pytest.approx(DURATION, abs=0.05)
     assert isinstance(doc["cost_usd"], float) and doc["cost_usd"] > 0
     assert [p["speed"] for p in doc["placements"]] == [1.0, speeds[1], 1.0]
     outputs = {o["kind"]: o for o in doc["outputs"]}
-    assert set(outputs) == {"audio", "srt", "vtt", "script"}
+    assert set(outputs) == {"audio", "srt", "vtt", "script", "timeline"}
+    # Nobody speaks in this video: every line is in a gap, nothing over speech.
+    assert (doc["lines"], doc["placed"], doc["placed_in_gaps"]) == (3, 3, 3)
+    assert (doc["sped_up"], doc["cut"], doc["dropped"]) == (1, 0, [])
+    assert doc["seconds_over_speech"] == 0.0 and doc["over_speech"] == "avoid"
     for o in outputs.values():
         path = Path(o["path"])
         assert path.resolve().parent == cwd.resolve()
@@ -229,6 +255,7 @@ def test_out_dir_holds_every_output(fake: FakeApi, clip: Path, tmp_path: Path) -
         "clip.narration.mp3",
         "clip.script.json",
         "clip.srt",
+        "clip.timeline.png",
         "clip.vnarrate.json",
         "clip.vtt",
     ]
@@ -256,7 +283,7 @@ def test_tts_1_gets_no_instructions(fake: FakeApi, clip: Path) -> None:
     bodies = fake.speech_bodies()
     assert len(bodies) == 4
     for b in bodies:
-        assert b["model"] == "tts-1" and b["voice"] == "echo" and b["response_format"] == "pcm"
+        assert b["model"] == "tts-1" and b["voice"] == "echo" and b["response_format"] == "wav"
         assert "instructions" not in b
     assert [c.request.url.path for c in fake.models.calls] == ["/v1/models/tts-1"]
 
@@ -375,7 +402,14 @@ def test_audio_format_follows_the_output_name(
     assert r.code == 0, r
     stem = name.split(".")[0]
     assert listing(Path.cwd()) == sorted(  # every output named after -o
-        [name, f"{stem}.srt", f"{stem}.vtt", f"{stem}.script.json", f"{stem}.vnarrate.json"]
+        [
+            name,
+            f"{stem}.srt",
+            f"{stem}.vtt",
+            f"{stem}.timeline.png",
+            f"{stem}.script.json",
+            f"{stem}.vnarrate.json",
+        ]
     )
     with av.open(name) as c:
         assert c.format.name == container
@@ -399,7 +433,7 @@ def test_untimed_narration_is_as_long_as_the_speech(fake: FakeApi, clip: Path) -
 
 
 def test_no_subtitles(fake: FakeApi, clip: Path) -> None:
-    r = voiceover(clip, "--no-subtitles")
+    r = voiceover(clip, "--no-subtitles", "--no-timeline")
     assert r.code == 0, r
     assert listing(Path.cwd()) == ["clip.narration.mp3", "clip.script.json", "clip.vnarrate.json"]
     doc = json.loads(Path("clip.vnarrate.json").read_text())
@@ -489,7 +523,7 @@ def test_existing_output_is_refused_before_anything_is_paid(
 
 def test_rerun_is_free_and_a_new_voice_reruns_only_speech(fake: FakeApi, clip: Path) -> None:
     assert voiceover(clip).code == 0
-    assert (fake.chat.call_count, fake.speech.call_count) == (1, 4)
+    assert (fake.chat.call_count, len(fake.speech_bodies()), len(fake.calibrations())) == (1, 4, 1)
     first = {p: sha256(Path(p)) for p in ("clip.narration.mp3", "clip.srt", "clip.vtt")}
 
     calls = len(fake.router.calls)
@@ -535,14 +569,26 @@ def test_json_record(fake: FakeApi, clip: Path) -> None:
         "clip.narration.mp3",
         "clip.script.json",
         "clip.srt",
+        "clip.timeline.png",
         "clip.vnarrate.json",
         "clip.vtt",
     ]
     assert all(Path(p).is_file() for p in record["outputs"])
     assert record["duration_s"] == pytest.approx(DURATION, abs=0.05)
     assert record["audio_s"] == pytest.approx(DURATION, abs=0.05)
-    assert record["speech_characters"] == sum(map(len, LINES)) + len(LINES[1])
+    assert record["speech_characters"] == sum(map(len, LINES)) + len(LINES[1]) + len(
+        CALIBRATION_TEXT
+    )
     assert record["usage"]["requests"] == 1
+    for field in (
+        "placed_in_gaps",
+        "shortened",
+        "sped_up",
+        "cut",
+        "dropped",
+        "seconds_over_speech",
+    ):
+        assert field in record
     assert "gpt-4o-mini-tts" in record["speech_backend"]
     assert TEST_KEY not in r.out + r.err
 
@@ -563,3 +609,144 @@ def test_dry_run_plans_and_calls_nothing(api: respx.Router, clip: Path) -> None:
     assert plan["task"] == "voiceover" and plan["speech_model"] == "gpt-realtime-2.1-mini"
     assert plan["speech_characters"] > 0 and len(plan["frame_times_s"]) == 3
     assert len(api.calls) == 0
+
+
+# --- narration in the gaps between speech --------------------------------------------------------
+
+# People speak at these times (seconds) in a 14 s clip: a 0.8 s turn between the first two.
+TALK = ((1.0, 3.5), (4.3, 6.0), (9.0, 11.0))
+GAP_LINES = ("A door opens on a bright hallway.", "Someone waves.", "The end.")
+GAP_SCRIPT = {  # the model's times: the first line on speech
+    "title": "Talk",
+    "language": "en",
+    "segments": [
+        {"start_s": 3.0, "end_s": 6.0, "text": GAP_LINES[0]},
+        {"start_s": 7.8, "end_s": 8.6, "text": GAP_LINES[1]},
+        {"start_s": 12.0, "end_s": 14.0, "text": GAP_LINES[2]},
+    ],
+}
+for _line in GAP_LINES:
+    SPOKEN[_line] = len(_line.split()) / 2.5
+
+
+@pytest.fixture
+def talking(tmp_path: Path) -> Path:
+    """14 s: two synthetic voices at TALK's times (a detector takes them for speech)."""
+    from _media import make_soundtrack, place, speechlike
+
+    parts = [(a, speechlike(b - a, f0=110 + 60 * n, seed=n)) for n, (a, b) in enumerate(TALK)]
+    return make_soundtrack(tmp_path / "talk.mp4", [place(14.0, parts)], rate=16000)
+
+
+def _answers(script: dict[str, Any], shorter: dict[str, str]) -> Any:
+    """The chat route: the script, or the shortening request's answer (`shorter`: old -> new)."""
+
+    def answer(request: httpx2.Request) -> respx.MockResponse:
+        body = json.loads(request.content)
+        if body["response_format"]["json_schema"]["name"] != "ShortenedLines":
+            return respx.MockResponse(200, json=chat_response(script))
+        asked = body["messages"][1]["content"]
+        lines = [{"id": int(m.group(1)), "text": shorter[m.group(2)]}
+                 for m in re.finditer(r"^(\d+)\. \(\d+ words max\) (.*)$", asked, re.M)
+                 if m.group(2) in shorter]  # fmt: skip
+        return respx.MockResponse(200, json=chat_response({"lines": lines}))
+
+    return answer
+
+
+def _overlap(a: float, b: float, spans: tuple[tuple[float, float], ...]) -> float:
+    return sum(max(0.0, min(b, y) - max(a, x)) for x, y in spans)
+
+
+def test_narration_goes_only_in_the_gaps_between_speech(api: respx.Router, key: str,
+                                                        talking: Path) -> None:  # fmt: skip
+    fake = FakeApi(api, GAP_SCRIPT)
+    SPOKEN["A door opens."] = 3 / 2.5
+    fake.chat.mock(side_effect=_answers(GAP_SCRIPT, {GAP_LINES[0]: "A door opens."}))
+    r = voiceover(talking, "--json")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+
+    # The prompt: the dialogue between the slots, and no slot over speech.
+    chat, shorten = fake.chat_bodies()
+    prompt = "\n".join(p["text"] for p in chat["messages"][1]["content"] if p["type"] == "text")
+    assert "Narrate only inside the slots" in prompt and "someone says" in prompt
+    assert fake.heard.call_count == 3 and SAID in prompt  # what they say, for the script
+    slots = [tuple(float(x) for x in re.findall(r"0:(\d+\.\d)", line)[:2])
+             for line in prompt.splitlines() if "SLOT" in line]  # fmt: skip
+    assert slots and all(_overlap(a, b, TALK) == 0 for a, b in slots)
+
+    # The line moved off speech into a gap shared with the next got less time: shortened once.
+    assert GAP_LINES[0] in shorten["messages"][1]["content"] and record["shortened"] == 1
+    # Every line placed where nobody speaks; the record says so.
+    assert record["speech_regions"] == 3 and record["over_speech"] == "avoid"
+    assert record["placed"] == record["placed_in_gaps"] == 3
+    assert record["seconds_over_speech"] == 0.0 and record["dropped"] == []
+    for p in record["placements"]:
+        assert _overlap(p["start_s"], p["end_s"], TALK) == 0, p
+    # The track: silent wherever someone speaks.
+    x = decode_audio(Path("talk.narration.mp3"))
+    for a, b in TALK:
+        assert float(np.abs(x[round(a * SR) : round(b * SR)]).max()) < 0.02
+    for start, end, _ in parse_srt(Path("talk.srt").read_text()):
+        assert _overlap(start, end, TALK) <= 0.35  # a cue may be held into speech to be read
+    assert Path("talk.timeline.png").stat().st_size > 10_000
+
+
+def test_over_speech_duck_lets_lines_run_over_it_and_counts_the_seconds(
+    api: respx.Router, key: str, talking: Path
+) -> None:
+    long = "A long description that goes on and on well past the gap it began in."
+    SPOKEN[long] = 8.0  # 5.1 s at most speed and stretch: into the speech after its gap
+    script = {**GAP_SCRIPT, "segments": [{"start_s": 7.0, "end_s": 8.5, "text": long}]}
+    fake = FakeApi(api, script)
+    fake.chat.mock(side_effect=_answers(script, {}))  # shortening changes nothing
+    r = voiceover(talking, "--json", "--over-speech", "duck")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    (p,) = record["placements"]
+    assert p["over_speech_s"] > 0.5 and record["seconds_over_speech"] == p["over_speech_s"]
+    assert record["placed_in_gaps"] == 0 and record["over_speech"] == "duck"
+
+
+# --- speech servers at other sample rates ----------------------------------------------------------
+
+
+def _wav_at(rate: int) -> Any:
+    """A speech route answering `wav` at `rate` (a Piper server: 22,050 Hz), ignoring `speed`."""
+    import io
+    import wave
+
+    def answer(request: httpx2.Request) -> respx.MockResponse:
+        body = json.loads(request.content)
+        assert body["response_format"] == "wav"
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(speech_pcm(SPOKEN.get(body["input"], 0.8), sample_rate=rate))
+        return respx.MockResponse(
+            200, content=buf.getvalue(), headers={"content-type": "audio/wav"}
+        )
+
+    return answer
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 24000])
+def test_speech_at_any_rate_plays_at_its_own_pace(
+    api: respx.Router, key: str, clip: Path, rate: int
+) -> None:
+    fake = FakeApi(api)
+    fake.speech.mock(side_effect=_wav_at(rate))
+    r = voiceover(clip, "--json")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    assert record["words_per_second"] == pytest.approx(2.5, abs=0.01)  # measured at its rate
+    first, second, _ = record["placements"]
+    assert first["end_s"] - first["start_s"] == pytest.approx(SPOKEN[LINES[0]], abs=0.01)
+    # The second line is too long for its slot; this server ignores `speed`, so it is
+    # stretched, and not recorded as spoken faster.
+    assert second["speed"] == 1.0 and second["stretch"] > 1.1
+    assert any("ignored speed" in n for n in record["notes"])
+    measured(Path("clip.narration.mp3"), STARTS, DURATION)

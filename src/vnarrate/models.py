@@ -5,7 +5,7 @@ Every stage takes and returns these pydantic models; none of them knows about cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -167,11 +167,14 @@ class Placement(BaseModel):
     speed: float = 1.0  # TTS speed used
     stretch: float = 1.0  # time-stretch factor applied (>1 = faster)
     pushed_s: float = 0.0  # how much later than its slot it starts
+    # --- narration in the gaps ---
+    cut: bool = False  # cut at a sentence end to fit its gap (`text` is what is spoken)
+    over_speech_s: float = 0.0  # seconds of it over detected speech (--over-speech duck)
 
 
 class SamplingSpec(BaseModel):
     """How to choose frames from a video and how to prepare them (the frames stage's options;
-    session.py builds it from Settings, where the defaults and bounds live).
+    session/options.py builds it from Settings, where the defaults and bounds live).
 
     Exactly one of stride / count / every applies, chosen by `mode`; `max_frames` caps the result
     by spreading the kept frames evenly.
@@ -211,6 +214,14 @@ class ScriptResult(ChatResult):
     frames_sent: int
     notes: list[str] = Field(default_factory=list)
     over_budget: list[int] = Field(default_factory=list)  # still too long after shortening
+    # --- narration in the gaps ---
+    shortened: int = 0  # lines the shortening request rewrote to fit their gap
+    speech_characters: int = 0  # speech billed while writing it (measuring the voice's pace)
+    words_per_second: float | None = None  # the pace the word budgets assumed
+    pace_source: str = ""  # where that pace came from (measured, the setting, the default)
+    # What the run heard and saw, kept in memory for the voiceover (never serialized).
+    soundtrack: Soundtrack | None = Field(default=None, exclude=True, repr=False)
+    frames: list[Frame] = Field(default_factory=list, exclude=True, repr=False)
 
 
 class OutputFile(BaseModel):
@@ -237,16 +248,33 @@ class VoiceoverResult(BaseModel):
     audio_s: float = 0.0
     notes: list[str] = Field(default_factory=list)
     cost_usd: float | None = None  # chat + speech; None when a price is unknown
+    # --- narration in the gaps: what fitting the lines did, counted in lines ---
+    over_speech: str = "avoid"  # --over-speech: avoid (narrate in the gaps) or duck
+    words_per_second: float | None = None  # the voice's pace the budgets assumed
+    pace_source: str = ""
+    speech_regions: int = 0  # stretches of speech detected in the video's own audio
+    speech_s: float = 0.0  # their total length
+    lines: int = 0  # lines in the script
+    placed: int = 0  # lines on the track
+    placed_in_gaps: int = 0  # of them, clear of detected speech
+    shortened: int = 0  # rewritten shorter (one request) before any speech was paid for
+    sped_up: int = 0  # spoken faster (and really shorter) or time-stretched
+    cut: int = 0  # cut at a sentence end
+    dropped: list[int] = Field(default_factory=list)  # segments left out: no room for them
+    seconds_over_speech: float = 0.0  # narration over detected speech (0 unless duck)
 
 
 @dataclass
 class Voiceover:
     """A voiceover in memory, before any file is written: the result and its audio track
-    (mono int16 at `sample_rate`, exactly as long as the video unless speech ran past its end)."""
+    (mono int16 at `sample_rate`, exactly as long as the video unless speech ran past its end),
+    with what the run heard (the soundtrack) and saw (frames) for the timeline picture."""
 
     result: VoiceoverResult
     track: Samples
     sample_rate: int
+    soundtrack: Soundtrack | None = None
+    frames: list[Frame] = field(default_factory=list)
 
 
 class PlanLimits(BaseModel):
@@ -387,3 +415,7 @@ class Soundtrack(BaseModel):
     transcription_requests: int = 0  # sent to the server (cache hits are not)
     transcription_seconds: float = 0.0  # of audio sent: what is billed
     transcription_cost_usd: float | None = 0.0  # None: no price for the model
+
+
+# ScriptResult refers to Soundtrack, defined below it.
+ScriptResult.model_rebuild()

@@ -2,7 +2,7 @@
 
 Takes a path (or a script) and the session's stage options; gives the product in memory: a Plan
 (`prepare`, offline), a DescribeResult, a ScriptResult or a Voiceover. It writes no files and
-never sees Settings (session.py turned them into options); the runs layer writes what it returns.
+never sees Settings (the session turned them into options); the runs layer writes what it returns.
 
     prepare      frames -> (pack) -> (where people speak) -> plan   plan, --dry-run and every run
     listen/hear  where people speak (offline) -> what they say (transcription)   Soundtrack
@@ -24,7 +24,6 @@ from .media.frames import sample_frames
 from .media.images import prepare_image
 from .media.probe import probe
 from .models import (
-    Clip,
     DescribeResult,
     Description,
     Frame,
@@ -38,14 +37,14 @@ from .models import (
     Voiceover,
     VoiceoverResult,
 )
-from .narration.script import over_budget, repair, suggest_slots, word_budget
-from .narration.speech import Synthesis, faithfulness_note, synthesize_all, synthesize_segment
-from .narration.timeline import fit_timeline, timing_notes, untimed_placements, untimed_track
+from .narration.gaps import find_gaps, no_room, repair_into_gaps, rooms_for, script_slots
+from .narration.script import over_budget, repair
+from .narration.voicing import fit_summary, speak_script
 from .server.prices import batch_price, usage_cost
 from .session import Session, StageOptions
 from .soundtrack import speech_in
 from .soundtrack.transcribe import plan_transcription
-from .vision.ask import describe_chunks, script_chunks, shorten
+from .vision.ask import describe_chunks, script_chunks, shorten_long
 from .vision.context import context_for
 from .vision.pack import pack_frames
 from .vision.plan import check_budget, plan_frameset, plan_speech, speech_price, thin_frames_note
@@ -54,7 +53,7 @@ from .vision.prompts import describe_images_messages, image_input_part, listenin
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
 # The flows that hear what is said and take the user's context (the script's prompts do not yet).
-LISTENING: frozenset[Task] = frozenset({"describe"})
+LISTENING: frozenset[Task] = frozenset({"describe", "script", "voiceover"})
 
 
 def _quiet(_: str) -> None:
@@ -118,7 +117,9 @@ def prepare(
     extra = listening_tokens(speech, chosen.video.duration_s, context)
     plan = plan_frameset(sent, options.plan, task, heard_tokens=extra)
     if heard is not None:
-        stt = options.transcription if hears else None
+        # A script for a video spoken all through asks nothing: nothing to transcribe for it.
+        mute = task != "describe" and no_room(heard, chosen.video.duration_s, options.gaps)
+        stt = options.transcription if hears and not mute else None
         plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
     return Prepared(chosen, sent, plan, heard, context)
 
@@ -229,16 +230,25 @@ def describe_images(sources: Sequence[str], session: Session) -> DescribeResult:
 def write_script(
     path: str, session: Session, *, task: Task = "script", progress: Progress | None = None
 ) -> ScriptResult:
-    """frames -> plan -> prompts -> chat (per chunk) -> repair -> (shorten once): a script.
+    """frames -> plan -> where people speak -> prompts -> chat (per chunk) -> repair into the
+    gaps -> (shorten once): a script.
 
-    `task` is what the budget check prices: "voiceover" adds the speech to the estimate."""
+    `task` is what the budget check prices: "voiceover" adds the speech to the estimate (and
+    measures the voice's pace, once, for the budgets)."""
     o, report = session.options, session.report
     prep = prepare(path, o, task, report=report, warn=session.warn, progress=progress)
     check_budget(prep.plan, o.max_cost)
     duration = prep.chosen.video.duration_s
-    wps = o.plan.words_per_second
-    cuts = suggest_slots(duration, target_s=o.plan.segment_seconds, cuts_s=prep.sent.shot_starts_s)
-    slots = [(a, b, word_budget(a, b, wps)) for a, b in cuts]
+    # What is said, for the prompt; not paid for when people speak all through (no prompt).
+    mute = no_room(prep.soundtrack, duration, o.gaps)
+    heard = prep.soundtrack if mute else session.hear(path, prep.soundtrack)
+    gaps = find_gaps(heard, duration, o.gaps)
+    pace = session.pace(measure=task == "voiceover")
+    wps = pace.words_per_second
+    report(f"{path}: word budgets at {wps:g} words/s ({pace.source})")
+    slots = script_slots(gaps, duration, o.plan.segment_seconds, prep.sent.shot_starts_s, wps)
+    if gaps is not None:
+        report(f"{path}: speech in {len(gaps.regions)} stretch(es); {len(slots)} slot(s) between")
     raw, usage = script_chunks(
         prep.chunks(),
         duration_s=duration,
@@ -248,21 +258,21 @@ def write_script(
         ask=session.chat,
         report=lambda msg: report(f"{path}: {msg} with {o.chat.model}"),
         jobs=o.jobs,
+        dialogue=gaps.lines if gaps is not None else None,
     )
-    script, notes = repair(raw, duration)
-    if not script.segments:
+    script, notes = repair(raw, duration) if gaps is None else repair_into_gaps(raw, duration, gaps)
+    if gaps is not None and not gaps.rooms:
+        notes.append(
+            f"people speak all through: no room of {o.gaps.min_gap_s:g} s or more between "
+            "speech, so nothing is narrated (--over-speech duck narrates over it)"
+        )
+    elif not script.segments:
         raise ApiError("the model wrote no usable narration segments", hint="try again")
     long = over_budget(script, wps)
     if long:
-        report(f"{path}: {len(long)} segment(s) over their word budget; asking to shorten them")
-        script, more = shorten(script, long, wps, session.chat)
-        usage = usage + more
-        notes.append(f"shortened {len(long)} segment(s) to fit their slots")
-    still = over_budget(script, wps)
-    if still:
-        notes.append(
-            f"{len(still)} segment(s) still over budget: speech will be sped up or moved later"
-        )
+        report(f"{path}: {len(long)} line(s) over their word budget; asking to shorten them")
+    script, shortened, more = shorten_long(script, long, wps, session.chat, notes)
+    usage = usage + more
     return ScriptResult(
         input=path,
         script=script,
@@ -272,8 +282,14 @@ def write_script(
         duration_s=duration,
         frames_sent=len(prep.chosen.frames),
         notes=notes,
-        over_budget=still,
+        over_budget=over_budget(script, wps),
         cost_usd=_priced(o, usage),
+        shortened=shortened,
+        words_per_second=wps,
+        pace_source=pace.source,
+        speech_characters=pace.characters,
+        soundtrack=heard,
+        frames=prep.chosen.frames,
     )
 
 
@@ -288,88 +304,85 @@ def voiceover(
     untimed: bool = False,
     progress: Progress | None = None,
 ) -> Voiceover:
-    """script (written now, or the given one) -> speech per segment -> timeline, in memory."""
-    if script is not None:
-        duration = probe(path).duration_s
-        script, notes = repair(script, duration)
-        if not script.segments:
-            raise InputError(f"{path}: the script has no segments inside the video")
-        # --max-cost holds for speech too (and refuses a price that cannot be checked).
-        check_budget(
-            plan_speech(path, script, duration, session.options.plan, notes=[]),
-            session.options.max_cost,
-        )
-        usage = Usage()
-    else:
+    """script (written now, or the given one, repaired into the gaps between speech) -> speech
+    per segment -> timeline, in memory."""
+    if script is None:
         made = write_script(path, session, task="voiceover", progress=progress)
-        script, duration, usage, notes = made.script, made.duration_s, made.usage, made.notes
-    return narrate(path, script, duration, session, usage=usage, notes=notes, untimed=untimed)
+        return narrate(path, made, session, untimed=untimed)
+    o = session.options
+    duration = probe(path).duration_s
+    heard = listen(path, o, warn=session.warn)  # where people speak: the gaps to narrate in
+    gaps = find_gaps(heard, duration, o.gaps)
+    script, notes = (
+        repair(script, duration) if gaps is None else repair_into_gaps(script, duration, gaps)
+    )
+    if not script.segments and gaps is None:
+        raise InputError(f"{path}: the script has no segments inside the video")
+    # --max-cost holds for speech too (and refuses a price that cannot be checked).
+    check_budget(plan_speech(path, script, duration, o.plan, notes=[]), o.max_cost)
+    given = ScriptResult(
+        input=path,
+        script=script,
+        model="",
+        requests=0,
+        duration_s=duration,
+        frames_sent=0,
+        notes=notes,
+        soundtrack=heard,
+    )
+    return narrate(path, given, session, untimed=untimed)
 
 
-def narrate(
-    path: str,
-    script: Script,
-    duration: float,
-    session: Session,
-    *,
-    usage: Usage,
-    notes: list[str],
-    untimed: bool = False,
-) -> Voiceover:
-    """Speak every segment (`--jobs` at a time) and place the speech on the video's timeline."""
+def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = False) -> Voiceover:
+    """Speak every segment (`--jobs` at a time) and place the speech on the video's timeline:
+    in the gaps between what people say, when they speak."""
     o, report = session.options, session.report
+    script, duration = made.script, made.duration_s
     choice = session.speech()
     report(f"{path}: speech via {choice.reason}, {len(script.segments)} segments, --jobs {o.jobs}")
     # The cache key and the price follow the model that really speaks.
     voice = o.voice.model_copy(update={"model": choice.model})
-    texts = [seg.text for seg in script.segments]
-    synths = synthesize_all(choice.backend, texts, voice, jobs=o.jobs)
-    characters = sum(s.characters for s in synths)  # billed: cache hits count 0
-    notes.extend(n for i, s in enumerate(synths) if (n := faithfulness_note(i, s)))
-    clips = [_clip(i, texts[i], s, voice.speed) for i, s in enumerate(synths)]
-
-    def resynthesize(i: int, speed: float) -> Clip:
-        nonlocal characters
-        syn = synthesize_segment(
-            choice.backend, texts, i, voice.model_copy(update={"speed": speed})
-        )
-        characters += syn.characters
-        notes.extend(n for n in [faithfulness_note(i, syn)] if n)
-        return _clip(i, texts[i], syn, speed)
-
-    if untimed:
-        track, placements = untimed_track(clips), untimed_placements(clips)
-    else:
-        track, placements = fit_timeline(
-            script.segments,
-            clips,
-            duration,
-            resynthesize=resynthesize,
-            max_speed=o.fit.max_speed,
-            max_stretch=o.fit.max_stretch,
-        )
-        notes.extend(timing_notes(placements, duration))
-    seconds = len(track) / TRACK_RATE
+    gaps = find_gaps(made.soundtrack, duration, o.gaps)
+    spoken = speak_script(
+        choice.backend,
+        script,
+        voice,
+        duration,
+        rooms=None if gaps is None else rooms_for(script, gaps),
+        fit=o.fit,
+        jobs=o.jobs,
+        untimed=untimed,
+    )
+    counts = fit_summary(spoken, script, base_speed=voice.speed, gaps=gaps)
+    seconds = len(spoken.track) / TRACK_RATE
+    characters = spoken.characters + made.speech_characters
     result = VoiceoverResult(
         input=path,
         script=script,
-        placements=placements,
-        usage=usage,
+        placements=spoken.placements,
+        usage=made.usage,
         speech_characters=characters,
         speech_backend=choice.reason,
         duration_s=duration,
         audio_s=seconds,
-        notes=notes,
+        notes=[*made.notes, *spoken.notes],
         cost_usd=_sum(
-            _priced(o, usage),
+            _priced(o, made.usage),
             speech_price(o.plan, voice.model, characters, seconds),
         ),
+        over_speech=o.gaps.over_speech,
+        words_per_second=made.words_per_second,
+        pace_source=made.pace_source,
+        shortened=made.shortened,
+        **counts,
     )
-    return Voiceover(result=result, track=track, sample_rate=TRACK_RATE)
-
-
-def _clip(i: int, text: str, syn: Synthesis, speed: float) -> Clip:
-    return Clip(segment=i, text=text, pcm=syn.pcm, sample_rate=syn.sample_rate, speed=speed)
+    return Voiceover(
+        result=result,
+        track=spoken.track,
+        sample_rate=TRACK_RATE,
+        soundtrack=made.soundtrack,
+        frames=made.frames,
+    )
 
 
 def _sum(*costs: float | None) -> float | None:

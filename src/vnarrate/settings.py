@@ -5,7 +5,7 @@ the defaults below, in that order of precedence; gives one validated Settings. E
 description is its `--help` text and its bounds and Literal choices are the CLI's ranges and
 choices (cli/options.py generates the options from these fields), so a default, a choice or a
 range is written here once. Every option's env var is `VNARRATE_<NAME>`; the key and base URL
-also honour `OPENAI_API_KEY` / `OPENAI_BASE_URL`. No provider logic: session.py resolves the
+also honour `OPENAI_API_KEY` / `OPENAI_BASE_URL`. No provider logic: the session resolves the
 server's profile.
 """
 
@@ -141,10 +141,15 @@ class Settings(BaseSettings):
     # --- narration script --------------------------------------------------------------------
     style: Style = Field(default="documentary", description="Narration style.")
     instructions: str | None = Field(default=None, description="Extra guidance for the writer.")
-    # ~150 words a minute: the usual rate of OpenAI's voices at speed 1.0 (not measurable here
-    # without a key; tune with --words-per-second).
+    # Word budgets follow the voice's own measured pace (narration/pace.py, cached per server,
+    # model, voice and speed); this value is used until the voice has been measured, and always
+    # when it is given (flag, env or .env). 2.5 (~150 words a minute) is a common narration pace.
     words_per_second: float = Field(
-        default=2.5, gt=0.2, le=8, description="The voice's pace at speed 1.0, for word budgets."
+        default=2.5,
+        gt=0.2,
+        le=8,
+        description="The voice's pace for word budgets (when not given: measured from the voice, "
+        "this value until it is).",
     )
     segment_seconds: float = Field(
         default=6.0, ge=1, le=120, description="Typical length of a narration slot."
@@ -273,6 +278,42 @@ class Settings(BaseSettings):
         default=None,
         description="Read the context from FILE (else VIDEO.context.md beside a video is used).",
         json_schema_extra=FILE,
+    )
+
+    # --- narration in the gaps ------------------------------------------------------------------
+    # Measured on the shared dialogue clips and generated two-voice dialogues (BENCHMARKS.md,
+    # "Narration in the gaps"): the detector pads speech by 0.2 s, yet once started a line 0.35 s
+    # late (its first word under music at speech loudness), so 0.35 s more is kept before speech;
+    # its ends came at least 0.13 s late, so 0.1 s after. Then no true speech lies in any room,
+    # no pause under 1.2 s (inside a turn, or a 0.8 s speaker turn) makes one, and every pause of
+    # 2 s or more does. A room of 1 s holds about three words.
+    over_speech: Literal["avoid", "duck"] = Field(
+        default="avoid",
+        description="Narration where people speak: avoid (narrate in the gaps, drop what does "
+        "not fit) or duck (lower them under it).",
+    )
+    min_gap: float = Field(
+        default=1.0,
+        ge=0.3,
+        le=30,
+        description="Seconds: shorter room between speech gets no narration.",
+    )
+    margin_before_speech: float = Field(
+        default=0.35,
+        ge=0,
+        le=2,
+        description="Seconds kept clear between narration and the speech after it.",
+    )
+    margin_after_speech: float = Field(
+        default=0.1,
+        ge=0,
+        le=2,
+        description="Seconds kept clear between speech and the narration after it.",
+    )
+    timeline: bool = Field(
+        default=True,
+        description="Write VIDEO.timeline.png: soundtrack, speech and narration at a glance.",
+        json_schema_extra={"off": "No timeline picture."},
     )
 
     # --- plan, budget, limits ----------------------------------------------------------------
@@ -513,7 +554,10 @@ MODEL = _names(
     "reasoning_effort language max_images_per_request max_input_tokens max_cost prices"
 )
 OUTPUT = _names("out_dir jobs force cache cache_dir")
-SCRIPT = _names("style words_per_second segment_seconds")
+SCRIPT = _names(
+    "style words_per_second segment_seconds over_speech min_gap margin_before_speech "
+    "margin_after_speech"
+)
 SOUNDTRACK = _names("speech_threshold speech_min_s speech_min_silence_s speech_pad_s")
 TRANSCRIPTION = _names("transcribe stt_model stt_base_url stt_api_key context context_file")
 LISTEN = (*SOUNDTRACK, *TRANSCRIPTION)  # the commands that listen to the soundtrack
@@ -523,5 +567,6 @@ SPEECH: tuple[str | tuple[str, str], ...] = (
     ("instructions", "--script-instructions"),
     *_names("tts_backend realtime_model wer_threshold strict max_speed max_stretch"),
     *_names("tts_base_url tts_api_key"),
+    "timeline",
 )
 BATCH: tuple[str | tuple[str, str], ...] = ("batch", ("batch_wait", "--no-wait"), "batch_poll")

@@ -46,7 +46,7 @@ ImageFormat = Literal["png", "jpeg", "gif", "webp", "bmp", "tiff", "avif", "jp2"
 
 
 class ImageOptions(BaseModel):
-    """How still images are prepared (session.py builds it once per run)."""
+    """How still images are prepared (session/options.py builds it once per run)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -29,13 +31,29 @@ def word_count(text: str) -> int:
     return len(words)
 
 
+# A sentence ends at . ! ? … (with closing quotes or brackets) before a space, or at a CJK stop.
+_SENTENCE = re.compile(r"(?<=[.!?…][\"'”’»)\]])\s+|(?<=[.!?…])\s+|(?<=[。！？])")
+
+
+def sentences(text: str) -> list[str]:
+    """`text`'s sentences, in order, without the spaces between them. A part that goes on in
+    lower case ("Is it?" he asked; e.g. this) belongs to the sentence before it."""
+    out: list[str] = []
+    for part in (p.strip() for p in _SENTENCE.split(text.strip())):
+        if out and part[:1].islower():
+            out[-1] = f"{out[-1]} {part}"
+        elif part:
+            out.append(part)
+    return out
+
+
 def word_budget(start_s: float, end_s: float, words_per_second: float) -> int:
     """How many words fit between start and end at the voice's pace (at least one)."""
     return max(1, math.floor((end_s - start_s) * words_per_second * FILL))
 
 
 def suggest_slots(
-    duration_s: float, *, target_s: float = 6.0, cuts_s: list[float] | None = None
+    duration_s: float, *, target_s: float = 6.0, cuts_s: Sequence[float] | None = None
 ) -> list[tuple[float, float]]:
     """Slots of about `target_s` covering the video, starting at shot changes where known."""
     if duration_s <= 0:

@@ -1,22 +1,26 @@
-"""Speech stage: text -> mono 16-bit PCM at 24 kHz, behind a small backend interface.
+"""Speech stage: text -> mono 16-bit PCM at the rate the server really spoke it, behind a small
+backend interface.
 
-Takes a segment's text and SpeechOptions; gives a Synthesis. Backends: the /v1/audio/speech
-endpoint (here) and the Realtime API (`realtime.py`). `synthesize_all` speaks many texts at once.
+Takes a segment's text and SpeechOptions; gives a Synthesis (PCM and its sample rate: never
+assumed, read from the audio). Backends: the /v1/audio/speech endpoint (here, asked for `wav`,
+which says its own rate) and the Realtime API (`realtime.py`). `synthesize_all` speaks many
+texts at once.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ApiError, ConfigError, VnarrateError, redact
-from ..media.audio import TRACK_RATE
+from ..media.audio import TRACK_RATE, resample_mono
 from ..server.client import one_line
 
 if TYPE_CHECKING:
@@ -25,6 +29,9 @@ if TYPE_CHECKING:
     from ..server.cache import ResponseCache
 
 SAMPLE_RATE = TRACK_RATE  # what OpenAI's `pcm` format and the Realtime API's pcm16 deliver
+RESPONSE_FORMAT: Literal["wav"] = (
+    "wav"  # self-describing: a Piper server speaks 22,050 Hz, OpenAI 24 kHz
+)
 MAX_INPUT_CHARS = 4096  # /v1/audio/speech rejects longer `input` (and longer `instructions`)
 
 # Models that ignore or reject `instructions` (tone): the tts-1 family, dated variants included.
@@ -130,7 +137,8 @@ def split_text(text: str, limit: int = MAX_INPUT_CHARS) -> list[str]:
 
 
 class SpeechEndpointBackend:
-    """The /v1/audio/speech endpoint (OpenAI, or a compatible server), asked for raw `pcm`.
+    """The /v1/audio/speech endpoint (OpenAI, or a compatible server), asked for `wav`: the
+    rate comes from the audio itself (`decode_speech`), never assumed.
 
     One HTTP request per piece of at most 4096 characters; the SDK does the retrying. Thread-safe:
     the OpenAI client is, and this object holds no other state.
@@ -150,10 +158,12 @@ class SpeechEndpointBackend:
                 f"the speech instructions are {len(options.instructions)} characters long; "
                 f"the speech endpoint takes at most {MAX_INPUT_CHARS}"
             )
-        pcm = b"".join(self._one(piece, options) for piece in pieces)
-        return Synthesis(pcm=pcm, sample_rate=SAMPLE_RATE, characters=len(text.strip()))
+        parts = [self._one(piece, options) for piece in pieces]
+        rate = parts[0][1]
+        pcm = b"".join(_at_rate(data, r, rate) for data, r in parts)
+        return Synthesis(pcm=pcm, sample_rate=rate, characters=len(text.strip()))
 
-    def _one(self, text: str, options: SpeechOptions) -> bytes:
+    def _one(self, text: str, options: SpeechOptions) -> tuple[bytes, int]:
         import openai
 
         kwargs: dict[str, Any] = {}
@@ -166,22 +176,25 @@ class SpeechEndpointBackend:
                 model=options.model,
                 voice=voice,
                 input=text,
-                response_format="pcm",
+                response_format=RESPONSE_FORMAT,
                 speed=options.speed,
                 **kwargs,
             )
             data = answer.content
-            ctype = answer.response.headers.get("content-type", "")
+            headers = answer.response.headers
         except openai.OpenAIError as exc:
             raise self._error(exc, options.model) from None
+        ctype = headers.get("content-type", "")
         _check_audio_type(ctype, data, key=self._client.api_key or "")
-        pcm = to_pcm16(data)
+        pcm, rate = decode_speech(
+            data, content_type=ctype, rate_header=headers.get("x-sample-rate")
+        )
         if not pcm:
             raise ApiError(
                 f"the speech server returned no audio for {len(text)} characters of text",
                 hint=f"check that {options.model!r} is a speech model on this server",
             )
-        return pcm
+        return pcm, rate
 
     def _error(self, exc: BaseException, model: str) -> ApiError:
         from ..server.client import map_api_error
@@ -195,7 +208,8 @@ class CachedSpeech:
     """A SpeechBackend that answers a request it has seen before from the response cache.
 
     The key is everything that shapes the audio (backend, model, voice, speed, the instructions
-    the model would honour, the text) plus the provider and endpoint; never the key. A hit costs
+    the model would honour, the text) plus the provider and endpoint; never the key. Entries are
+    WAV files (`CACHE_FORMAT` in the key), so each one carries its own sample rate. A hit costs
     nothing, so its Synthesis bills 0 characters. Audio a backend flagged as unfaithful to the
     text (`faithful is False`) is not stored: a rerun should try again, not repeat the mistake.
     """
@@ -225,22 +239,19 @@ class CachedSpeech:
             "speed": options.speed,
             "instructions": instructions,
             "input": text.strip(),
-            "format": f"pcm_s16le/{SAMPLE_RATE}",
+            "format": CACHE_FORMAT,
         }
         return request_key("speech", request, provider=self._provider, base_url=self._base_url)
 
     def synthesize(self, text: str, options: SpeechOptions) -> Synthesis:
         key = self.key(text, options)
         cached = self.cache.get_bytes(key)
-        if cached is not None and len(cached) % 2 == 0:
-            return Synthesis(pcm=cached, sample_rate=SAMPLE_RATE, characters=0)
+        stored = read_wav(cached) if cached is not None else None
+        if stored is not None and stored[0]:
+            return Synthesis(pcm=stored[0], sample_rate=stored[1], characters=0)
         synthesis = self.backend.synthesize(text, options)
-        if (
-            synthesis.pcm
-            and synthesis.sample_rate == SAMPLE_RATE
-            and synthesis.faithful is not False
-        ):
-            self.cache.put_bytes(key, synthesis.pcm)
+        if synthesis.pcm and synthesis.faithful is not False:
+            self.cache.put_bytes(key, wav_bytes(synthesis.pcm, synthesis.sample_rate))
         return synthesis
 
 
@@ -256,33 +267,151 @@ def _check_audio_type(content_type: str, data: bytes, *, key: str = "") -> None:
         )
 
 
-def to_pcm16(data: bytes) -> bytes:
-    """Raw s16le mono 24 kHz from what a server sent: as is when it honoured `pcm`; decoded
-    and resampled when a compatible server answered with a container (WAV, MP3 with ID3, Ogg,
-    FLAC) instead. Only unambiguous magic numbers count: raw PCM can start with any bytes."""
-    wav = data[:4] == b"RIFF" and data[8:12] == b"WAVE"
-    if wav or data[:4] in (b"OggS", b"fLaC") or data[:3] == b"ID3":
+# --- what a speech server sends -> PCM and its rate ----------------------------------------------
+
+CACHE_FORMAT = "wav/s16le"  # what CachedSpeech stores: PCM in a WAV header that holds its rate
+_RATE_PARAM = re.compile(r"\brate=(\d+)", re.IGNORECASE)
+MIN_RATE, MAX_RATE = 4000, 192000
+# Raw PCM can start with any bytes (0xFFFF, a sample of -1, looks like an MP3 frame sync): only
+# magic numbers that cannot be PCM, or the server's own word for a compressed format, count.
+_CONTAINER_TYPES = {
+    "audio/mpeg", "audio/mp3", "audio/aac", "audio/mp4", "audio/ogg", "audio/opus",
+    "audio/flac", "audio/x-flac", "audio/webm",
+}  # fmt: skip
+
+
+def decode_speech(
+    data: bytes, *, content_type: str = "", rate_header: str | None = None
+) -> tuple[bytes, int]:
+    """(s16le mono PCM, its sample rate) from what a speech server sent. The rate is read, never
+    assumed: from a WAV header (OpenAI streams one with its sizes unset, 0xFFFFFFFF), from the
+    container (MP3, Ogg, FLAC, answered by servers that ignore `response_format`), or for raw
+    PCM from the `x-sample-rate` header or a `rate=` in the content type; only raw PCM with
+    neither is taken at OpenAI's documented `pcm` rate, 24 kHz. Compressed audio is recognised by
+    its magic number or its content type (an MP3 without ID3 has no unambiguous magic)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        wav = read_wav(data)
+        if wav is not None:
+            return wav
         return _decode_container(data)
-    return data[: len(data) // 2 * 2]  # an odd trailing byte is half a sample
+    kind = content_type.split(";")[0].strip().lower()
+    if data[:4] in (b"OggS", b"fLaC") or data[:3] == b"ID3" or kind in _CONTAINER_TYPES:
+        return _decode_container(data)
+    rate = _declared_rate(content_type, rate_header) or SAMPLE_RATE
+    return data[: len(data) // 2 * 2], rate  # an odd trailing byte is half a sample
 
 
-def _decode_container(data: bytes) -> bytes:
+def to_pcm16(data: bytes) -> bytes:
+    """Raw s16le mono at 24 kHz from what a server sent (resampled when it says another rate)."""
+    pcm, rate = decode_speech(data)
+    return _at_rate(pcm, rate, SAMPLE_RATE)
+
+
+def _declared_rate(content_type: str, rate_header: str | None) -> int | None:
+    candidates = [rate_header or ""]
+    if m := _RATE_PARAM.search(content_type):
+        candidates.append(m.group(1))
+    for text in candidates:
+        try:
+            rate = int(float(text.strip()))
+        except ValueError:
+            continue
+        if MIN_RATE <= rate <= MAX_RATE:
+            return rate
+    return None
+
+
+def read_wav(data: bytes) -> tuple[bytes, int] | None:
+    """(s16le mono PCM, rate) from a WAV file of integer PCM (8/16/24/32 bit) or float samples,
+    any channel count (averaged); None when it is not one this reader knows (PyAV then tries).
+    A data chunk whose size is unset (0, 0xFFFFFFFF: streamed) or too large runs to the end."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    fmt: tuple[int, int, int, int] | None = None
+    pos = 12
+    while pos + 8 <= len(data):
+        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = pos + 8
+        if cid == b"fmt " and size >= 16:
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
+            if tag == 0xFFFE and size >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag follows
+                tag = struct.unpack_from("<H", data, body + 24)[0]
+            fmt = (tag, channels, rate, bits)
+        elif cid == b"data":
+            if fmt is None:
+                return None
+            end = len(data) if size in (0, 0xFFFFFFFF) or body + size > len(data) else body + size
+            return _wav_samples(data[body:end], *fmt)
+        pos = body + size + (size & 1)
+    return None
+
+
+def _wav_samples(
+    raw: bytes, tag: int, channels: int, rate: int, bits: int
+) -> tuple[bytes, int] | None:
+    import numpy as np
+
+    if channels < 1 or not MIN_RATE <= rate <= MAX_RATE:
+        return None
+    width = bits // 8
+    usable = len(raw) // (width * channels) * width * channels if width else 0
+    raw = raw[:usable]
+    if tag == 1 and bits == 16:
+        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768
+    elif tag == 1 and bits == 8:
+        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
+    elif tag == 1 and bits == 24:
+        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
+        x = ((b[:, 0] | b[:, 1] << 8 | b[:, 2] << 16) << 8 >> 8).astype(np.float32) / 8388608
+    elif tag == 1 and bits == 32:
+        x = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648
+    elif tag == 3 and bits in (32, 64):
+        x = np.frombuffer(raw, "<f4" if bits == 32 else "<f8").astype(np.float32)
+    else:
+        return None
+    if channels > 1:
+        x = x.reshape(-1, channels).mean(axis=1)
+    return (np.clip(x * 32768, -32768, 32767).astype("<i2").tobytes(), rate)
+
+
+def wav_bytes(pcm: bytes, rate: int) -> bytes:
+    """s16le mono PCM in a WAV header (how CachedSpeech stores speech with its rate)."""
+    pcm = pcm[: len(pcm) // 2 * 2]
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF", 36 + len(pcm), b"WAVE", b"fmt ", 16, 1, 1, rate, rate * 2, 2, 16, b"data", len(pcm),
+    )  # fmt: skip
+    return header + pcm
+
+
+def _at_rate(pcm: bytes, rate: int, target: int) -> bytes:
+    """s16le mono PCM at `rate` resampled to `target` (as it is when they match)."""
+    import numpy as np
+
+    if rate == target or not pcm:
+        return pcm
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.int16)
+    return resample_mono(samples, rate, target).astype("<i2").tobytes()
+
+
+def _decode_container(data: bytes) -> tuple[bytes, int]:
     import av
     import numpy as np
 
     try:
         with av.open(io.BytesIO(data), "r") as container:
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            rate = stream.codec_context.sample_rate or stream.rate
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
             chunks: list[np.ndarray] = []
             for frame in container.decode(stream):
                 chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
             chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
     except (av.FFmpegError, IndexError) as exc:
         raise ApiError(f"the speech server's audio could not be decoded: {exc}") from None
-    if not chunks:
-        return b""
-    return np.concatenate(chunks).astype("<i2").tobytes()
+    if not chunks or not rate:
+        return b"", SAMPLE_RATE
+    return np.concatenate(chunks).astype("<i2").tobytes(), int(rate)
 
 
 def segment_error(exc: BaseException, index: int, total: int) -> BaseException:

@@ -150,15 +150,30 @@ def script_record(result: ScriptResult) -> dict[str, Any]:
 
 
 def voiceover_record(result: VoiceoverResult) -> dict[str, Any]:
+    r = result
     return {
-        "usage": result.usage.model_dump(),
-        "speech_characters": result.speech_characters,
-        "speech_backend": result.speech_backend,
-        "duration_s": round(result.duration_s, 3),
-        "audio_s": round(result.audio_s, 3),
-        "cost_usd": result.cost_usd,
+        "usage": r.usage.model_dump(),
+        "speech_characters": r.speech_characters,
+        "speech_backend": r.speech_backend,
+        "duration_s": round(r.duration_s, 3),
+        "audio_s": round(r.audio_s, 3),
+        "cost_usd": r.cost_usd,
+        # --- narration in the gaps: what happened to the lines ---
+        "over_speech": r.over_speech,
+        "words_per_second": r.words_per_second,
+        "pace_source": r.pace_source,
+        "speech_regions": r.speech_regions,
+        "speech_s": r.speech_s,
+        "lines": r.lines,
+        "placed": r.placed,
+        "placed_in_gaps": r.placed_in_gaps,
+        "shortened": r.shortened,
+        "sped_up": r.sped_up,
+        "cut": r.cut,
+        "dropped": r.dropped,
+        "seconds_over_speech": r.seconds_over_speech,
         # Segments are numbered from 1 here, as in every message ("segment 3 of 5: speech
         # failed", "segment 3 starts 0.40 s late"); Placement.segment is the Python index.
-        "placements": [{**p.model_dump(), "segment": p.segment + 1} for p in result.placements],
-        "notes": result.notes,
+        "placements": [{**p.model_dump(), "segment": p.segment + 1} for p in r.placements],
+        "notes": r.notes,
     }

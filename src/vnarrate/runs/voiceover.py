@@ -4,7 +4,7 @@ Takes Settings, a Request and the voiceover's own flags (`--script`, `--mux`, `-
 `--untimed`); gives the exit code. Per input: name every output (VoiceoverPaths) and check each
 before anything is paid for (with --skip-existing, files an interrupted earlier run wrote may be
 replaced), run pipeline.voiceover, then write the audio, the subtitles, the script and the muxed
-video atomically, each on record in the partial run manifest before it takes its name, and the
+video and the timeline picture (soundtrack, speech, narration) atomically, each on record in the partial run manifest before it takes its name, and the
 complete manifest last. A script given with --script is an input: when it is the very file the
 run would write (`vnarrate script clip.mp4 && $EDITOR clip.script.json && vnarrate voiceover
 clip.mp4 --script clip.script.json`), it is left alone, even with --force.
@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..media.audio import check_audio_path, encode_audio
+from ..media.frames import sample_frames
+from ..media.mixview import MixView, audio_peaks, render_mix
 from ..media.mux import check_mux_path, mux
-from ..models import OutputFile, Script, Voiceover, VoiceoverResult
+from ..models import Frame, OutputFile, Script, Voiceover, VoiceoverResult
 from ..narration.script import dump_script, load_script
 from ..narration.subtitles import to_srt, to_vtt
 from ..pipeline import speech_plan
@@ -32,7 +34,7 @@ from .inputs import Input, output_path
 from .interrupt import ACTIVITY
 from .jobs import Request, plan_outcome
 from .manifest import Claim, Journal, claim_targets, manifest_suffix, source_file
-from .output import atomic_path, write_text
+from .output import atomic_path, write_bytes, write_text
 from .render import plan_record, render_plan, voiceover_record
 
 
@@ -52,6 +54,7 @@ class VoiceoverPaths:
         mux: Path | None = None,
         subtitles: bool = True,
         write_script: bool = True,
+        timeline: bool = True,
     ) -> None:
         self.audio = audio or output_path(out_dir, stem, ".narration.mp3")
         if audio is not None:
@@ -69,10 +72,11 @@ class VoiceoverPaths:
         self.vtt = named(".vtt") if subtitles else None
         self.script = named(".script.json") if write_script else None
         self.manifest = named(manifest_suffix("voiceover"))
+        self.timeline = named(".timeline.png") if timeline else None
         self.mux = mux
 
     def products(self) -> list[Path]:
-        paths = [self.audio, self.srt, self.vtt, self.script, self.mux]
+        paths = [self.audio, self.srt, self.vtt, self.script, self.timeline, self.mux]
         return [p for p in paths if p is not None]
 
 
@@ -114,8 +118,8 @@ class _Writer:
         ) as tmp:
             encode_audio(made.track, made.sample_rate, tmp, label=paths.audio)
         texts: list[tuple[str, Path | None, Callable[[], str]]] = [
-            ("srt", paths.srt, lambda: to_srt(result.placements)),
-            ("vtt", paths.vtt, lambda: to_vtt(result.placements)),
+            ("srt", paths.srt, lambda: to_srt(result.placements, result.duration_s)),
+            ("vtt", paths.vtt, lambda: to_vtt(result.placements, result.duration_s)),
             ("script", paths.script, lambda: dump_script(result.script)),
         ]
         for kind, path, render in texts:
@@ -124,6 +128,11 @@ class _Writer:
                 write_text(
                     path, render(), force=claim.force(path), landing=journal.lands(kind, path)
                 )
+        if paths.timeline is not None:
+            ACTIVITY.stage(video, f"drawing {paths.timeline}")
+            picture = self.picture(video, made)
+            force, landing = claim.force(paths.timeline), journal.lands("timeline", paths.timeline)
+            write_bytes(paths.timeline, picture, force=force, landing=landing)
         if paths.mux is not None:
             self.session.report(f"{video}: muxing into {paths.mux}")
             landing = journal.lands("mux", paths.mux)
@@ -140,6 +149,34 @@ class _Writer:
                     label=paths.mux,
                 )
         return list(journal.outputs)
+
+    def picture(self, video: str, made: Voiceover) -> bytes:
+        """The timeline picture: the soundtrack, speech, and where each line landed."""
+        r = made.result
+        speech = made.soundtrack.speech.regions if made.soundtrack is not None else []
+        view = MixView(
+            duration_s=r.duration_s,
+            title=f"{Path(video).name}: {r.placed} of {r.lines} narration lines placed",
+            speech=speech,
+            placements=r.placements,
+            narration=made.track,
+            narration_rate=made.sample_rate,
+            dropped=[(r.script.segments[i].start_s, r.script.segments[i].text) for i in r.dropped],
+            frames=made.frames or self.thumbnails(video),
+            original=audio_peaks(Path(video)),
+            notes=_picture_notes(r),
+        )
+        return render_mix(view)
+
+    def thumbnails(self, video: str) -> list[Frame]:
+        """A few small frames along the video, when the run looked at none (--script)."""
+        spec = self.session.options.sampling.model_copy(
+            update={"mode": "count", "count": 12, "max_frames": 12, "resize": 240}
+        )
+        try:
+            return sample_frames(video, spec).frames
+        except InputError:
+            return []  # the picture goes without frames rather than fail the run
 
 
 def _given_script(given: Path | None, paths: VoiceoverPaths) -> Path | None:
@@ -158,6 +195,18 @@ def _reads(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _picture_notes(r: VoiceoverResult) -> list[str]:
+    pace = f"{r.words_per_second:g} words/s" if r.words_per_second else ""
+    parts = [
+        f"speech {r.speech_s:.1f} s in {r.speech_regions} stretch(es)" if r.speech_regions else "",
+        f"in gaps {r.placed_in_gaps}, shortened {r.shortened}, sped up {r.sped_up}, "
+        f"cut {r.cut}, left out {len(r.dropped)}",
+        f"over speech {r.seconds_over_speech:.1f} s ({r.over_speech})",
+        pace,
+    ]
+    return [p for p in parts if p]
 
 
 def _speech_plan_outcome(inp: Input, script: Script, settings: Settings) -> Outcome:
@@ -197,6 +246,7 @@ class VoiceoverJob:
             audio=self.output,
             mux=flags.mux,
             subtitles=settings.subtitles,
+            timeline=settings.timeline,
         )
 
     def run(self, video: str, stem: str) -> tuple[VoiceoverResult, Path]:

@@ -2,7 +2,7 @@
 
 Takes a provider name or a base URL; gives a ProviderProfile (token-limit field, `detail`, images
 and tokens per request, structured output, image URLs, key, whether it is a local server, how to
-start it and pull a model) that session.py resolves once per run and the stages obey. advice.py
+start it and pull a model) that the session resolves once per run and the stages obey. advice.py
 reads a server's 400s and doctor.py checks a server, both from this table.
 
 Sources, read 2026-11 (each profile's `sources` repeats the ones it rests on):

@@ -56,7 +56,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class TranscribeOptions(BaseModel):
-    """What transcription needs (session.py builds it once per run from Settings)."""
+    """What transcription needs (session/options.py builds it once per run from Settings)."""
 
     model_config = ConfigDict(frozen=True)
 

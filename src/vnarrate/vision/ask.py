@@ -19,7 +19,8 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel
 
 from ..models import Description, Frame, Script, Segment, ShortenedLines, SpokenLine, Usage
-from ..narration.script import word_budget
+from ..narration.gaps import dialogue_near
+from ..narration.script import over_budget, word_budget, word_count
 from .prompts import (
     PromptOptions,
     describe_messages,
@@ -128,9 +129,14 @@ def script_chunks(
     ask: Ask,
     report: Report,
     jobs: int = 1,
+    dialogue: Sequence[SpokenLine] | None = None,
 ) -> tuple[Script, Usage]:
     """The narration of every chunk's own stretch of time (its slots only), asked at the same
-    time and concatenated in time order (not yet repaired)."""
+    time and concatenated in time order (not yet repaired).
+
+    `dialogue` (not None: people speak in the video, and `slots` are the gaps between them)
+    goes into each chunk's prompt around its slots; a chunk without a slot then asks nothing.
+    Without it, a chunk without a slot gets one over its whole stretch."""
     bounds = [
         (
             chunk[0].time_s if n > 0 else 0.0,
@@ -138,27 +144,30 @@ def script_chunks(
         )
         for n, chunk in enumerate(chunks)
     ]
+    own = [[s for s in slots if lo <= s[0] < hi] for lo, hi in bounds]
+    if dialogue is None:
+        own = [mine or [(lo, hi, word_budget(lo, hi, words_per_second))]
+               for mine, (lo, hi) in zip(own, bounds, strict=True)]  # fmt: skip
+    asked = [n for n in range(len(chunks)) if own[n]]
 
     def one(n: int) -> tuple[Script, Usage]:
         lo, hi = bounds[n]
-        mine = [s for s in slots if lo <= s[0] < hi] or [
-            (lo, hi, word_budget(lo, hi, words_per_second))
-        ]
         report(f"writing a {prompts.style} script ({n + 1}/{len(chunks)})")
         messages = script_messages(
             chunks[n],
             duration_s=duration_s,
-            slots=mine,
+            slots=own[n],
             style=prompts.style,
             instructions=prompts.instructions,
             language=prompts.language,
             detail=prompts.detail,
+            dialogue=None if dialogue is None else dialogue_near(dialogue, lo, hi),
         )
         return ask(Script, messages)
 
-    answers = in_parallel([partial(one, n) for n in range(len(chunks))], jobs)
+    answers = in_parallel([partial(one, n) for n in asked], jobs)
     segments: list[Segment] = []
-    for n, (raw, _) in enumerate(answers):
+    for n, (raw, _) in zip(asked, answers, strict=True):
         lo, hi = bounds[n]
         # Lines past the video's end stay in, for the repair to drop with a note.
         last = n + 1 == len(chunks)
@@ -187,3 +196,27 @@ def shorten(
         for i, seg in enumerate(segs)
     ]
     return script.model_copy(update={"segments": segments}), usage
+
+
+def shorten_long(
+    script: Script, long: list[int], words_per_second: float, ask: Ask, notes: list[str]
+) -> tuple[Script, int, Usage]:
+    """The lines over their word budget (`long`) rewritten shorter in ONE request, before any
+    speech is paid for: the script, how many lines came back shorter, and what it cost. What
+    happened is added to `notes`."""
+    if not long:
+        return script, 0, Usage()
+    shorter, usage = shorten(script, long, words_per_second, ask)
+    pairs = zip(script.segments, shorter.segments, strict=True)
+    changed = sum(word_count(b.text) < word_count(a.text) for a, b in pairs)
+    notes.append(
+        f"shortened {changed} segment(s) to fit their slots"
+        if changed
+        else f"asked to shorten {len(long)} segment(s); none came back shorter"
+    )
+    still = over_budget(shorter, words_per_second)
+    if still:
+        notes.append(
+            f"{len(still)} segment(s) still over budget: their speech will be sped up, cut or moved"
+        )
+    return shorter, changed, usage

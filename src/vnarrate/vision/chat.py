@@ -39,7 +39,7 @@ class ResponseStore(Protocol):
 
 
 class ChatOptions(BaseModel):
-    """The request options chat needs (session.py builds them once per run)."""
+    """The request options chat needs (session/options.py builds them once per run)."""
 
     model_config = ConfigDict(frozen=True)
 

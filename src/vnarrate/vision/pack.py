@@ -192,7 +192,7 @@ def pack_grid(
 
 
 class PackOptions(BaseModel):
-    """What packing needs (session.py builds it once per run from Settings and the provider)."""
+    """What packing needs (session/options.py builds it once per run from Settings and the provider)."""
 
     model_config = ConfigDict(frozen=True)
 

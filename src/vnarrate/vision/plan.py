@@ -76,7 +76,7 @@ REASONING_BY_EFFORT["xhigh"] = 8192
 
 
 class PlanOptions(BaseModel):
-    """What the plan stage needs (session.py builds it once per run from Settings)."""
+    """What the plan stage needs (session/options.py builds it once per run from Settings)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -91,6 +91,7 @@ class PlanOptions(BaseModel):
     speech_prices: PriceTable  # for the speech server (it may be another one)
     speech_pricing: PriceBasis
     words_per_second: float
+    pace_source: str  # where words_per_second came from (measured, the setting, the default)
     segment_seconds: float
     # Image tokens per image learned from the API's usage ("WxH@detail" -> (requests, mean)),
     # used for models whose rule is not published.
@@ -343,9 +344,10 @@ def estimate_speech(duration_s: float, options: PlanOptions, *, notes: list[str]
         cost = speech_price(options, speech_model, characters, seconds)
         if cost is None:
             notes.append(_no_speech_price(options, speech_model))
+    source = f" ({options.pace_source})" if options.pace_source else ""
     notes.append(
-        f"speech length assumes {words_per_second:g} words/s over {FILL:.0%} of the video "
-        f"and {CHARS_PER_WORD:g} characters a word"
+        f"speech length assumes {words_per_second:g} words/s{source} over {FILL:.0%} of the "
+        f"video and {CHARS_PER_WORD:g} characters a word"
     )
     return SpeechEstimate(characters, seconds, cost)
 

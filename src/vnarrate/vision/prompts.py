@@ -21,7 +21,7 @@ Message = dict[str, Any]
 
 
 class PromptOptions(BaseModel):
-    """What the prompts need (session.py builds them once per run from Settings)."""
+    """What the prompts need (session/options.py builds them once per run from Settings)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -276,29 +276,29 @@ def script_messages(
     language: str | None = None,
     detail: str | None = "auto",
     context: str | None = None,
+    dialogue: Sequence[SpokenLine] | None = None,
 ) -> list[Message]:
     """Messages asking for a timed narration script.
 
-    `slots` are (start, end, word budget) suggestions covering the video; the model may merge
-    or skip slots but must keep each line within the budget of the time it covers.
+    `slots` are (start, end, word budget) suggestions; the model may merge or skip slots but
+    must keep each line within the budget of the time it covers. `dialogue` (not None: people
+    speak in the video) are the spoken lines around the slots, shown between them on one
+    timeline (their words when transcribed, else only when someone speaks), with the request
+    to narrate only in the slots and never restate what is said.
     """
     system = SCRIPT_STYLES.get(style)
     if system is None:
         raise ValueError(f"unknown style {style!r}; choose from {', '.join(SCRIPT_STYLES)}")
-    slot_lines = "\n".join(
-        f"- {format_ts(a)}–{format_ts(b)}: at most {words} words" for a, b, words in slots
-    )
+    pace = (slots[0][2] / max(0.1, slots[0][1] - slots[0][0])) if slots else 2.0
     lines = [
         f"The video lasts {format_ts(duration_s)} ({duration_s:.2f} s). Frames follow, each "
         "labelled with its time.",
         "Write the narration as segments with start_s and end_s in seconds (numbers, from the "
         "start of the video) and the text spoken in that time. A line must be short enough to "
-        "be spoken within its own segment: about "
-        f"{(slots[0][2] / max(0.1, slots[0][1] - slots[0][0])) if slots else 2.0:.1f} words per "
+        f"be spoken within its own segment: about {pace:.1f} words per "
         "second at most. Segments must not overlap and must end by the end of the video. "
         "Start each line when what it talks about is on screen; silence between lines is fine.",
-        "Suggested slots and their word budgets:",
-        slot_lines,
+        *_slot_listing(slots, dialogue),
         f"Language: {language or 'English'} (put its BCP 47 tag in `language`).",
         "Do not mention frames, images or timestamps in the narration.",
     ]
@@ -309,6 +309,38 @@ def script_messages(
     content: list[dict[str, Any]] = [{"type": "text", "text": "\n".join(lines)}]
     content.extend(frame_parts(frames, detail=detail))
     return [{"role": "system", "content": system}, {"role": "user", "content": content}]
+
+
+DIALOGUE_RULE = (
+    "People speak in this video. Narrate only inside the slots listed below, between what they "
+    "say, never over them. Do not repeat or paraphrase what they say: describe what the viewer "
+    "cannot hear (who is there, what they do, where, on-screen text)."
+)
+MAX_QUOTE_CHARS = 200  # a long speech is shown by its start: enough to know what not to restate
+
+
+def _slot_listing(
+    slots: Sequence[tuple[float, float, int]], dialogue: Sequence[SpokenLine] | None
+) -> list[str]:
+    """The slots with their budgets; with dialogue, one timeline of slots and speech."""
+    if dialogue is None:
+        listing = [f"- {format_ts(a)}–{format_ts(b)}: at most {n} words" for a, b, n in slots]
+        return ["Suggested slots and their word budgets:", *listing]
+    rows = [(a, f"- {format_ts(a)}–{format_ts(b)}: SLOT, at most {n} words") for a, b, n in slots]
+    rows += [(ln.start_s, f"- {format_ts(ln.start_s)}–{format_ts(ln.end_s)}: {_said(ln)}")
+             for ln in dialogue]  # fmt: skip
+    timeline = [text for _, text in sorted(rows, key=lambda r: r[0])]
+    return [DIALOGUE_RULE, "Timeline (slots to narrate, and the speech between them):", *timeline]
+
+
+def _said(line: SpokenLine) -> str:
+    who = line.speaker or "someone"
+    text = " ".join(line.text.split())
+    if not text:
+        return f"{who} speaks"
+    if len(text) > MAX_QUOTE_CHARS:
+        text = text[:MAX_QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
+    return f'{who} says: "{text}"'
 
 
 def shorten_messages(items: Sequence[tuple[int, str, int]], *, language: str) -> list[Message]:
