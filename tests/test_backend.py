@@ -138,3 +138,57 @@ def test_auto_remembers_a_clear_answer_for_the_day(api: respx.Router, tmp_path: 
     again = choose()
     assert isinstance(again.backend, RealtimeBackend) and "model_not_found" in again.reason
     assert route.call_count == 3  # answered from the cache
+
+
+# --- voices -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("voice", "mode", "model", "refused"),
+    [
+        ("nobody", "auto", "gpt-4o-mini-tts", "OpenAI has no voice 'nobody'"),
+        ("onyx", "realtime", "gpt-4o-mini-tts", "only on the speech endpoint"),
+        ("nova", "auto", "gpt-realtime-2.1-mini", "only on the speech endpoint"),
+        ("onyx", "auto", "gpt-4o-mini-tts", None),  # auto may keep the speech endpoint
+        ("onyx", "speech", "gpt-4o-mini-tts", None),
+        ("Marin", "realtime", "gpt-realtime-2.1-mini", None),
+        ("voice_1234", "realtime", "gpt-realtime-2.1-mini", None),  # the account's own
+    ],
+)
+def test_check_voice_knows_which_backend_has_which_voice(
+    voice: str, mode: str, model: str, refused: str | None
+) -> None:
+    from vnarrate.errors import UsageError
+
+    def check() -> None:
+        backend.check_voice(voice, provider="openai", mode=mode, tts_model=model)  # type: ignore[arg-type]
+
+    if refused is None:
+        check()
+    else:
+        with pytest.raises(UsageError, match=refused) as exc:
+            check()
+        assert exc.value.exit_code == 2
+    # Other servers name their own voices: never refused here.
+    backend.check_voice(voice, provider="compatible", mode=mode, tts_model=model)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("asked", "spoken"), [("onyx", "cedar"), ("nova", "marin"),
+                                               ("fable", "ballad"), ("coral", "coral")])  # fmt: skip
+def test_auto_falling_back_maps_a_speech_only_voice_to_the_closest(
+    api: respx.Router, asked: str, spoken: str
+) -> None:
+    api.get("/models/gpt-4o-mini-tts").respond(404, json={"error": {"message": "gone"}})
+    choice = choose_backend("auto", openai_client(), provider="openai",
+                            tts_model="gpt-4o-mini-tts", voice=asked)  # fmt: skip
+    assert isinstance(choice.backend, RealtimeBackend)
+    assert choice.speaking(OPTIONS).voice == spoken and choice.voice == spoken
+    assert choice.speaking(OPTIONS).model == DEFAULT_REALTIME_MODEL
+    if asked == spoken:
+        assert choice.notice == ""
+    else:
+        assert (
+            choice.notice
+            == f"the Realtime API has no voice {asked!r}: {spoken!r}, the closest, speaks"
+        )
+        assert choice.notice in choice.reason

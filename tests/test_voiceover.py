@@ -15,6 +15,7 @@ from typing import Any
 import av
 import httpx2
 import numpy as np
+import openai
 import pytest
 import respx
 from _media import (
@@ -750,3 +751,66 @@ def test_speech_at_any_rate_plays_at_its_own_pace(
     assert second["speed"] == 1.0 and second["stretch"] > 1.1
     assert any("ignored speed" in n for n in record["notes"])
     measured(Path("clip.narration.mp3"), STARTS, DURATION)
+
+
+# --- voices: checked before paying, and kept working when `auto` falls back to Realtime --------
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--voice", "nobody"),
+        ("--voice", "onyx", "--tts-backend", "realtime"),
+        ("--voice", "nova", "--tts-model", "gpt-realtime-2.1-mini", "--tts-backend", "auto"),
+        ("--voice", "nobody", "--dry-run"),
+        ("--voice", "fable", "--tts-backend", "realtime", "--script", "clip.script.json"),
+    ],
+)
+def test_a_voice_the_speaking_backend_lacks_is_refused_before_any_request(
+    fake: FakeApi, clip: Path, flags: tuple[str, ...]
+) -> None:
+    Path("clip.script.json").write_text(json.dumps(SCRIPT))
+    r = voiceover(clip, *flags)
+    assert r.code == 2, r
+    (line,) = r.err.strip().splitlines()
+    assert line.startswith("vnarrate: error:") and repr(flags[1]) in line, line
+    assert len(fake.router.calls) == 0  # not even the free model check
+    assert not Path("clip.narration.mp3").exists()
+
+
+def test_other_servers_name_their_own_voices(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--voice", "en_US-lessac-medium", "--tts-base-url",
+                  "http://127.0.0.1:9/v1", "--dry-run")  # fmt: skip
+    assert r.code == 0, r
+
+
+def test_auto_falling_back_to_realtime_speaks_the_closest_voice_and_says_so(
+    fake: FakeApi, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After 2027-01-06 OpenAI no longer serves the speech models: `--voice onyx` (a voice the
+    Realtime API lacks) keeps working with the closest Realtime voice, a notice and a record."""
+    from realtime_server import RealtimeServer
+
+    from vnarrate.narration import backend
+
+    def gone(request: httpx2.Request) -> respx.MockResponse:
+        error = {"message": "gone", "type": "invalid_request_error", "code": "model_not_found"}
+        return respx.MockResponse(404, json={"error": error})
+
+    fake.models.mock(side_effect=gone)
+    with RealtimeServer(key=TEST_KEY) as server:
+        ws = openai.OpenAI(api_key=TEST_KEY, websocket_base_url=server.base_url, max_retries=0)
+        real = backend.RealtimeBackend
+        monkeypatch.setattr(backend, "RealtimeBackend", lambda _client, **kw: real(ws, **kw))
+        r = voiceover(clip, "--voice", "onyx", "--tts-backend", "auto", "--json", "--no-cache")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    notice = "the Realtime API has no voice 'onyx': 'cedar', the closest, speaks"
+    assert record["voice"] == "cedar" and notice in record["notes"]
+    assert sum(notice in line for line in r.err.splitlines()) == 1, r.err  # said once, a warning
+    assert "model_not_found" in record["speech_backend"]
+    manifest = json.loads(Path("clip.vnarrate.json").read_text())
+    assert manifest["voice"] == "cedar" and manifest["settings"]["voice"] == "onyx"
+    voices = {s.get("audio", {}).get("output", {}).get("voice") for s in server.sessions}
+    assert voices == {"cedar"} and len(server.spoken) >= len(LINES)
+    assert fake.speech.call_count == 0  # nothing went to the speech endpoint

@@ -244,6 +244,7 @@ class VoiceoverResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     speech_characters: int = 0
     speech_backend: str = ""
+    voice: str = ""  # the voice that spoke (another than asked when `auto` fell back to Realtime)
     duration_s: float = 0.0
     audio_s: float = 0.0
     notes: list[str] = Field(default_factory=list)

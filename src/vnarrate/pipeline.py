@@ -340,8 +340,8 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
     script, duration = made.script, made.duration_s
     choice = session.speech()
     report(f"{path}: speech via {choice.reason}, {len(script.segments)} segments, --jobs {o.jobs}")
-    # The cache key and the price follow the model that really speaks.
-    voice = o.voice.model_copy(update={"model": choice.model})
+    # The cache key and the price follow the model (and voice) that really speak.
+    voice = choice.speaking(o.voice)
     gaps = find_gaps(made.soundtrack, duration, o.gaps)
     spoken = speak_script(
         choice.backend,
@@ -363,9 +363,10 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
         usage=made.usage,
         speech_characters=characters,
         speech_backend=choice.reason,
+        voice=voice.voice,
         duration_s=duration,
         audio_s=seconds,
-        notes=[*made.notes, *spoken.notes],
+        notes=[*made.notes, *([choice.notice] if choice.notice else []), *spoken.notes],
         cost_usd=_sum(
             _priced(o, made.usage),
             speech_price(o.plan, voice.model, characters, seconds),

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..models import SpeechBackendMode
 from ..server.cache import request_key
 from ..server.client import map_api_error
-from .realtime import RealtimeBackend, is_realtime_model
-from .speech import SpeechBackend, SpeechEndpointBackend
+from .realtime import REALTIME_VOICES, SPEECH_ONLY_VOICES, RealtimeBackend, is_realtime_model
+from .speech import SpeechBackend, SpeechEndpointBackend, SpeechOptions
 
 if TYPE_CHECKING:
     import openai
@@ -25,14 +25,50 @@ if TYPE_CHECKING:
 
 BackendMode = SpeechBackendMode
 
+# The Realtime voice nearest each voice only the speech endpoint has (register and accent), for
+# `auto` falling back to the Realtime API once OpenAI stops serving the speech models: the
+# users' own `--voice onyx` keeps working, with a notice, instead of failing.
+CLOSEST_REALTIME_VOICE = {"onyx": "cedar", "nova": "marin", "fable": "ballad"}
+
 
 class BackendChoice(NamedTuple):
-    """What `choose_backend` picked: the backend, why (for --verbose and the manifest), and the
-    model it will speak with."""
+    """What `choose_backend` picked: the backend, why (for --verbose and the manifest), the
+    model it will speak with, and the voice (another than asked only when `auto` fell back to
+    the Realtime API, which lacks it: `notice` then says so in one line)."""
 
     backend: SpeechBackend
     reason: str
     model: str
+    voice: str = ""
+    notice: str = ""
+
+    def speaking(self, options: SpeechOptions) -> SpeechOptions:
+        """The speech options as this backend really speaks them: its model and voice."""
+        return options.model_copy(
+            update={"model": self.model, "voice": self.voice or options.voice}
+        )
+
+
+def check_voice(voice: str, *, provider: str, mode: BackendMode, tts_model: str) -> None:
+    """Refuse, before any request (exit 2), a voice the backend that will speak does not have.
+
+    Only OpenAI's voices are known: other servers name their own (Piper's, Kokoro's), and a
+    custom `voice_...` id is the account's own. Under `auto` the backend is not known yet, so a
+    voice only the speech endpoint has passes (it is mapped if `auto` falls back)."""
+    if provider != "openai" or voice.startswith("voice_"):
+        return
+    name = voice.strip().lower()
+    if name not in REALTIME_VOICES and name not in SPEECH_ONLY_VOICES:
+        every = sorted({*REALTIME_VOICES, *SPEECH_ONLY_VOICES})
+        raise UsageError(f"OpenAI has no voice {voice!r}", hint=f"pick one of {', '.join(every)}")
+    realtime = mode == "realtime" or (mode == "auto" and is_realtime_model(tts_model))
+    if realtime and name in SPEECH_ONLY_VOICES:
+        why = "--tts-backend realtime" if mode == "realtime" else f"{tts_model!r}"
+        raise UsageError(
+            f"the voice {voice!r} exists only on the speech endpoint, not on the Realtime API "
+            f"({why})",
+            hint=f"pick one of {', '.join(REALTIME_VOICES)}, or use --tts-backend speech",
+        )
 
 
 def choose_backend(
@@ -42,6 +78,7 @@ def choose_backend(
     provider: str,
     tts_model: str,
     realtime_model: str,
+    voice: str = "alloy",
     realtime_client: openai.OpenAI | None = None,
     timeout_s: float = 60.0,
     wer_threshold: float = 0.15,
@@ -62,7 +99,7 @@ def choose_backend(
       makes no request at all.
     """
 
-    def realtime(model: str, reason: str) -> BackendChoice:
+    def realtime(model: str, reason: str, *, fallback: bool = False) -> BackendChoice:
         backend = RealtimeBackend(
             realtime_client or client,
             model=model,
@@ -70,10 +107,15 @@ def choose_backend(
             wer_threshold=wer_threshold,
             strict=strict,
         )
-        return BackendChoice(backend, reason, model)
+        # Only `auto`'s fallback maps a voice: one asked of the Realtime API was checked before.
+        closest = CLOSEST_REALTIME_VOICE.get(voice.strip().lower()) if fallback else None
+        if closest is None:
+            return BackendChoice(backend, reason, model, voice)
+        notice = f"the Realtime API has no voice {voice!r}: {closest!r}, the closest, speaks"
+        return BackendChoice(backend, f"{reason}; {notice}", model, closest, notice)
 
     def speech(reason: str) -> BackendChoice:
-        return BackendChoice(SpeechEndpointBackend(client), reason, tts_model)
+        return BackendChoice(SpeechEndpointBackend(client), reason, tts_model, voice)
 
     rt_model = tts_model if is_realtime_model(tts_model) else realtime_model
     if mode == "speech":
@@ -96,6 +138,7 @@ def choose_backend(
         realtime_model,
         f"auto: OpenAI no longer serves {tts_model!r} ({why}), "
         f"so the Realtime API speaks with {realtime_model!r}",
+        fallback=True,
     )
 
 

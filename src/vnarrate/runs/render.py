@@ -155,6 +155,7 @@ def voiceover_record(result: VoiceoverResult) -> dict[str, Any]:
         "usage": r.usage.model_dump(),
         "speech_characters": r.speech_characters,
         "speech_backend": r.speech_backend,
+        "voice": r.voice,
         "duration_s": round(r.duration_s, 3),
         "audio_s": round(r.audio_s, 3),
         "cost_usd": r.cost_usd,

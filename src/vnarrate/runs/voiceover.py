@@ -26,7 +26,7 @@ from ..narration.script import dump_script, load_script
 from ..narration.subtitles import to_srt, to_vtt
 from ..pipeline import speech_plan
 from ..pipeline import voiceover as voiceover_flow
-from ..session import Session, stage_options
+from ..session import Session, check_speech, stage_options
 from ..settings import Settings
 from .batch_api import run_all
 from .driver import Outcome, Reporter
@@ -298,6 +298,7 @@ def voiceover(
         raise UsageError("-o, --mux and --script take one input; use --out-dir for several")
     if flags.replace_audio and flags.mux is None:
         raise UsageError("--replace-audio goes with --mux")
+    check_speech(stage_options(settings))  # a voice the speaking backend lacks: exit 2 now
     if request.dry_run and flags.script is not None:
         given = load_script(flags.script)
         return batch.run(lambda inp: _speech_plan_outcome(inp, given, settings))

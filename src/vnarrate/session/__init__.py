@@ -43,6 +43,7 @@ from .options import (
     T,
     _quiet,
     api_key,
+    check_speech,
     memory,
     open_cache,
     sampling_spec,
@@ -213,7 +214,7 @@ class Session:
                 self.options.pace,
                 measure=measure,
                 backend=choice.backend if choice else None,
-                voice=voice.model_copy(update={"model": choice.model}) if choice else voice,
+                voice=choice.speaking(voice) if choice else voice,
                 cache=self.cache,
             )
             self._pace, self._pace_tried = replace(found, characters=0), measure
@@ -243,6 +244,7 @@ class Session:
             provider=server.provider,
             tts_model=self.options.voice.model,
             realtime_model=server.realtime_model,
+            voice=self.options.voice.voice,
             timeout_s=server.timeout,
             wer_threshold=server.wer_threshold,
             strict=server.strict,
@@ -277,6 +279,7 @@ def open_session(
         )
     key = api_key(settings, options.profile) if chat else settings.secret("api_key") or NO_KEY
     if speech:
+        check_speech(options)
         speech_key(settings, options, key)
     client = make_client(
         api_key=key,
@@ -309,6 +312,7 @@ __all__ = [
     "StageOptions",
     "T",
     "api_key",
+    "check_speech",
     "memory",
     "open_cache",
     "open_session",

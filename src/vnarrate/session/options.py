@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from ..errors import ConfigError
 from ..media.images import ImageOptions
 from ..models import SamplingSpec, VadOptions
-from ..narration.backend import BackendMode
+from ..narration.backend import BackendMode, check_voice
 from ..narration.gaps import GapOptions
 from ..narration.pace import PaceOptions, cached_pace, find_pace, pace_key
 from ..narration.realtime import SPEECH_ONLY_VOICES
@@ -388,4 +388,16 @@ def speech_key(settings: Settings, options: StageOptions, chat_key: str) -> str:
     raise ConfigError(
         "no API key for the speech server",
         hint="set OPENAI_API_KEY (or VNARRATE_TTS_API_KEY / --tts-api-key for --tts-base-url)",
+    )
+
+
+def check_speech(options: StageOptions) -> None:
+    """Refuse a voice the speech backend that will speak does not have (exit 2), before any
+    request is made or paid for (narration/backend.check_voice)."""
+    server = options.speech_server
+    check_voice(
+        options.voice.voice,
+        provider=server.provider,
+        mode=server.backend,
+        tts_model=options.voice.model,
     )
