@@ -145,3 +145,26 @@ def test_tts_model_auto_speaks_over_realtime_on_openai_and_keeps_speech_only_voi
     assert speech_model(Settings(voice="onyx"), "openai") == "gpt-4o-mini-tts"
     assert speech_model(Settings(tts_backend="speech"), "openai") == "gpt-4o-mini-tts"
     assert speech_model(Settings(tts_model="tts-1-hd"), "openai") == "tts-1-hd"
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        ("false", "off"),
+        ("0", "off"),
+        ("true", "narration"),
+        ("Both", "both"),
+        ("dialogue", "dialogue"),
+    ],
+)
+def test_subtitles_take_a_mode_and_the_old_switch_values(
+    monkeypatch: pytest.MonkeyPatch, value: str, mode: str
+) -> None:
+    monkeypatch.setenv("VNARRATE_SUBTITLES", value)
+    assert Settings().subtitles == mode
+
+
+def test_subtitles_refuse_an_unknown_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VNARRATE_SUBTITLES", "karaoke")
+    with pytest.raises(ConfigError, match="VNARRATE_SUBTITLES"):
+        load_settings()

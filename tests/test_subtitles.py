@@ -7,14 +7,16 @@ import itertools
 import pytest
 from _media import parse_srt, parse_vtt
 
-from vnarrate.models import Placement
+from vnarrate.models import AudioTrack, Placement, Soundtrack, SpeechMap, SpokenLine
 from vnarrate.narration.subtitles import (
     CUE_GAP_S,
     MAX_CPS,
     MAX_LINE_CHARS,
     MIN_CUE_S,
     cues,
+    dialogue_notes,
     split_cues,
+    subtitle_tracks,
     to_srt,
     to_vtt,
     wrap,
@@ -147,3 +149,66 @@ def test_no_cue_overlaps_another_or_runs_past_the_video() -> None:
     for (_, end, _), (start, _, _) in itertools.pairwise(found):
         assert end <= start
     assert found[-1][1] <= 4.8 and all(e > s for s, e, _ in found)
+
+
+# --- --subtitles dialogue|both: what people say, told apart from the narration ------------------
+
+SAID = [
+    SpokenLine(start_s=0.0, end_s=2.0, text="Hold the door, please.", speaker="Ana"),
+    SpokenLine(start_s=2.1, end_s=2.6, text="Thanks!"),  # a quick reply: its cue is not held over
+    SpokenLine(start_s=6.0, end_s=7.0, text=""),  # heard but not transcribed: no cue
+]
+
+
+def heard(regions: list[tuple[float, float]], lines: list[SpokenLine]) -> Soundtrack:
+    track = AudioTrack(index=1, codec="aac", sample_rate=48000, channels=1, layout="mono")
+    speech = SpeechMap(duration_s=10.0, regions=regions, gaps=[], speech_s=0.0,
+                       detector="test", track=track)  # fmt: skip
+    return Soundtrack(speech=speech, lines=lines, transcribed=True)
+
+
+def test_both_tells_narration_and_dialogue_apart_in_srt() -> None:
+    cues_ = parse_srt(to_srt(PLACED[:2], 10.0, dialogue=SAID))
+    texts = [" ".join(lines) for _, _, lines in cues_]
+    assert texts == ["Ana: Hold the door, please.", "<i>A heron waits.</i>", "Thanks!",
+                     "<i>It strikes.</i>"]  # fmt: skip
+    starts = [a for a, _, _ in cues_]
+    assert starts == sorted(starts)
+    # The dialogue's own cues never overlap one another (each track is timed on its own).
+    (_, b0, _), (a1, _, _) = cues_[0], cues_[2]
+    assert b0 <= a1 - CUE_GAP_S + 1e-6
+
+
+def test_both_names_each_voice_in_webvtt() -> None:
+    cues_ = parse_vtt(to_vtt(PLACED[:1], 10.0, dialogue=SAID[:2]))
+    first = "\n".join(cues_[0][2])
+    assert first == "<v Ana>Hold the door, please.</v>"
+    assert "\n".join(cues_[1][2]) == "<v Narrator><i>A heron waits.</i></v>"
+    assert "\n".join(cues_[2][2]) == "<v Speech>Thanks!</v>"
+
+
+def test_dialogue_alone_is_plain_and_skips_untranscribed_speech() -> None:
+    srt = parse_srt(to_srt([], 10.0, dialogue=SAID))
+    assert [" ".join(lines) for _, _, lines in srt] == ["Ana: Hold the door, please.", "Thanks!"]
+    assert "<i>" not in to_srt([], 10.0, dialogue=SAID)
+    assert to_srt(PLACED) == to_srt(PLACED, dialogue=[])  # narration alone: as before
+
+
+@pytest.mark.parametrize(
+    ("mode", "narrated", "said"),
+    [("narration", 2, 0), ("dialogue", 0, 2), ("both", 2, 2), ("off", 0, 0)],
+)
+def test_subtitle_tracks_follow_the_mode(mode: str, narrated: int, said: int) -> None:
+    soundtrack = heard([(0.0, 2.0)], SAID)
+    shown, lines = subtitle_tracks(mode, PLACED[:2], soundtrack)  # type: ignore[arg-type]
+    assert (len(shown), len(lines)) == (narrated, said)
+
+
+def test_dialogue_asked_but_nothing_said_is_noted() -> None:
+    assert dialogue_notes("narration", None) == []
+    assert "no audio track" in dialogue_notes("dialogue", None)[0]
+    silent = heard([], [])
+    assert "nobody speaks" in dialogue_notes("both", silent)[0]
+    untranscribed = heard([(6.0, 7.0)], SAID[2:])
+    assert "not transcribed" in dialogue_notes("both", untranscribed)[0]
+    assert dialogue_notes("both", heard([(0.0, 2.0)], SAID[:1])) == []

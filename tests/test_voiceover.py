@@ -814,3 +814,57 @@ def test_auto_falling_back_to_realtime_speaks_the_closest_voice_and_says_so(
     voices = {s.get("audio", {}).get("output", {}).get("voice") for s in server.sessions}
     assert voices == {"cedar"} and len(server.spoken) >= len(LINES)
     assert fake.speech.call_count == 0  # nothing went to the speech endpoint
+
+
+# --- --subtitles narration|dialogue|both ---------------------------------------------------------
+
+
+def test_subtitles_both_shows_the_dialogue_beside_the_narration(
+    api: respx.Router, key: str, talking: Path
+) -> None:
+    fake = FakeApi(api, GAP_SCRIPT)
+    fake.chat.mock(side_effect=_answers(GAP_SCRIPT, {}))
+    r = voiceover(talking, "--subtitles", "both", "--json")
+    assert r.code == 0, r
+    srt = parse_srt(Path("talk.srt").read_text())
+    said = [c for c in srt if SAID in " ".join(c[2])]
+    narrated = [c for c in srt if c[2][0].startswith("<i>")]
+    assert len(said) == 3 and len(narrated) == json.loads(r.out)["placed"] >= 2
+    for (start, _, _), (a, _) in zip(said, TALK, strict=True):
+        assert abs(start - a) < 0.5  # at the detector's times
+    vtt = Path("talk.vtt").read_text()
+    assert vtt.count("<v Narrator>") == len(narrated) and vtt.count("<v Speech>") == 3
+
+
+def test_subtitles_dialogue_with_a_given_script_transcribes_and_prices_it(
+    api: respx.Router, key: str, talking: Path
+) -> None:
+    fake = FakeApi(api, GAP_SCRIPT)
+    Path("talk.script.json").write_text(json.dumps(GAP_SCRIPT))
+    r = voiceover(talking, "--script", "talk.script.json", "--subtitles", "dialogue", "--json")
+    assert r.code == 0, r
+    assert fake.chat.call_count == 0 and fake.heard.call_count == 3
+    texts = [" ".join(c[2]) for c in parse_srt(Path("talk.srt").read_text())]
+    assert texts == [SAID] * 3  # the dialogue only: no narration line
+    record = json.loads(r.out)
+    assert record["cost_usd"] is not None and record["cost_usd"] > 0  # transcription counted
+    # --max-cost counts the transcription before it is paid for.
+    r = voiceover(talking, "--script", "talk.script.json", "--subtitles", "dialogue",
+                  "--max-cost", "0.00001", "--no-cache", "--force")  # fmt: skip
+    assert r.code == 3 and "max-cost" in r.err and "transcription $" in r.err, r
+    assert fake.heard.call_count == 3
+
+
+def test_subtitles_without_a_transcript_say_why(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--subtitles", "dialogue", "--json")  # clip has no audio track
+    assert r.code == 0, r
+    assert any("no audio track, so no dialogue" in n for n in json.loads(r.out)["notes"])
+    assert Path("clip.srt").read_text() == "" and Path("clip.vtt").read_text() == "WEBVTT\n"
+
+
+def test_subtitles_off_and_the_old_switch(fake: FakeApi, clip: Path) -> None:
+    r = voiceover(clip, "--no-subtitles")
+    assert r.code == 0, r
+    assert not Path("clip.srt").exists() and not Path("clip.vtt").exists()
+    r = voiceover(clip, "--subtitles", "dialogue", "--transcribe", "off")
+    assert r.code == 2 and "--transcribe off" in r.err, r

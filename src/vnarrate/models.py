@@ -26,6 +26,7 @@ StructuredMode = Literal["json_schema", "json_object", "none"]
 PackMode = Literal["none", "grid", "auto"]
 ImageUrlMode = Literal["auto", "pass", "download"]
 SpeechBackendMode = Literal["auto", "speech", "realtime"]
+SubtitleMode = Literal["narration", "dialogue", "both", "off"]  # what the .srt/.vtt show
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]  # reasoning, lowest first
 EFFORTS: tuple[Effort, ...] = get_args(Effort)
 Task = Literal["describe", "script", "voiceover"]

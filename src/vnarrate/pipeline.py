@@ -39,6 +39,7 @@ from .models import (
 )
 from .narration.gaps import find_gaps, no_room, repair_into_gaps, rooms_for, script_slots
 from .narration.script import over_budget, repair
+from .narration.subtitles import dialogue_notes
 from .narration.voicing import fit_summary, speak_script
 from .server.prices import batch_price, usage_cost
 from .session import Session, StageOptions
@@ -118,17 +119,15 @@ def prepare(
     plan = plan_frameset(sent, options.plan, task, heard_tokens=extra)
     if heard is not None:
         # A script for a video spoken all through asks nothing: nothing to transcribe for it.
-        mute = task != "describe" and no_room(heard, chosen.video.duration_s, options.gaps)
+        mute = not _says(options, task) and no_room(heard, chosen.video.duration_s, options.gaps)
         stt = options.transcription if hears and not mute else None
         plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
     return Prepared(chosen, sent, plan, heard, context)
 
 
-def speech_plan(path: str, script: Script, options: StageOptions) -> Plan:
-    """`voiceover --script FILE --dry-run`: no vision request, only the script's speech."""
-    duration = probe(path).duration_s
-    script, notes = repair(script, duration)
-    return plan_speech(path, script, duration, options.plan, notes=notes)
+def _says(options: StageOptions, task: Task = "voiceover") -> bool:
+    """Whether what people say is needed even where nothing is narrated: dialogue subtitles."""
+    return task == "voiceover" and options.subtitles in ("dialogue", "both")
 
 
 def _priced(options: StageOptions, usage: Usage) -> float | None:
@@ -183,7 +182,7 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         frames_sent=len(prep.chosen.frames),
         frame_times_s=[round(f.time_s, 3) for f in prep.chosen.frames],
         soundtrack=heard,
-        cost_usd=_sum(_priced(o, usage), heard.transcription_cost_usd if heard else 0.0),
+        cost_usd=_sum(_priced(o, usage), _heard_cost(heard)),
     )
 
 
@@ -240,7 +239,7 @@ def write_script(
     check_budget(prep.plan, o.max_cost)
     duration = prep.chosen.video.duration_s
     # What is said, for the prompt; not paid for when people speak all through (no prompt).
-    mute = no_room(prep.soundtrack, duration, o.gaps)
+    mute = not _says(o, task) and no_room(prep.soundtrack, duration, o.gaps)
     heard = prep.soundtrack if mute else session.hear(path, prep.soundtrack)
     gaps = find_gaps(heard, duration, o.gaps)
     pace = session.pace(measure=task == "voiceover")
@@ -283,7 +282,7 @@ def write_script(
         frames_sent=len(prep.chosen.frames),
         notes=notes,
         over_budget=over_budget(script, wps),
-        cost_usd=_priced(o, usage),
+        cost_usd=_sum(_priced(o, usage), _heard_cost(heard)),
         shortened=shortened,
         words_per_second=wps,
         pace_source=pace.source,
@@ -319,7 +318,11 @@ def voiceover(
     if not script.segments and gaps is None:
         raise InputError(f"{path}: the script has no segments inside the video")
     # --max-cost holds for speech too (and refuses a price that cannot be checked).
-    check_budget(plan_speech(path, script, duration, o.plan, notes=[]), o.max_cost)
+    plan = plan_speech(path, script, duration, o.plan, notes=[])
+    if heard is not None and _says(o):
+        plan = plan_transcription(plan, heard.speech, o.transcription, o.plan.prices)
+    check_budget(plan, o.max_cost)
+    heard = session.hear(path, heard) if _says(o) else heard  # for the dialogue's subtitles
     given = ScriptResult(
         input=path,
         script=script,
@@ -329,6 +332,7 @@ def voiceover(
         frames_sent=0,
         notes=notes,
         soundtrack=heard,
+        cost_usd=_heard_cost(heard),
     )
     return narrate(path, given, session, untimed=untimed)
 
@@ -354,6 +358,7 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
         untimed=untimed,
     )
     counts = fit_summary(spoken, script, base_speed=voice.speed, gaps=gaps)
+    heard_notes = dialogue_notes(o.subtitles, made.soundtrack)
     seconds = len(spoken.track) / TRACK_RATE
     characters = spoken.characters + made.speech_characters
     result = VoiceoverResult(
@@ -366,11 +371,8 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
         voice=voice.voice,
         duration_s=duration,
         audio_s=seconds,
-        notes=[*made.notes, *([choice.notice] if choice.notice else []), *spoken.notes],
-        cost_usd=_sum(
-            _priced(o, made.usage),
-            speech_price(o.plan, voice.model, characters, seconds),
-        ),
+        notes=[*made.notes, *filter(None, [choice.notice]), *spoken.notes, *heard_notes],
+        cost_usd=_sum(made.cost_usd, speech_price(o.plan, voice.model, characters, seconds)),
         over_speech=o.gaps.over_speech,
         words_per_second=made.words_per_second,
         pace_source=made.pace_source,
@@ -384,6 +386,10 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
         soundtrack=made.soundtrack,
         frames=made.frames,
     )
+
+
+def _heard_cost(heard: Soundtrack | None) -> float | None:
+    return heard.transcription_cost_usd if heard is not None else 0.0
 
 
 def _sum(*costs: float | None) -> float | None:

@@ -38,6 +38,7 @@ from .models import (
     SampleMode,
     SpeechBackendMode,
     StructuredMode,
+    SubtitleMode,
     TokenField,
 )
 
@@ -201,10 +202,10 @@ class Settings(BaseSettings):
         le=0,
         description="With --mux: original audio level under speech, dB.",
     )
-    subtitles: bool = Field(
-        default=True,
-        description="Write .srt and .vtt subtitles.",
-        json_schema_extra={"off": "No .srt and .vtt."},
+    subtitles: SubtitleMode = Field(
+        default="narration",
+        description="What the .srt and .vtt show: the narration, the dialogue (what people in "
+        "the video say, transcribed), both (told apart), or off (no subtitle files).",
     )
     jobs: int = Field(default=4, ge=1, le=64, description="Inputs (and speech requests) at once.")
 
@@ -391,6 +392,16 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v if v and v.strip() else None
+
+    @field_validator("subtitles", mode="before")
+    @classmethod
+    def _subtitles_switch(cls, v: object) -> object:
+        # Before --subtitles took a mode it was a switch: VNARRATE_SUBTITLES=false still works.
+        words = {"true": "narration", "1": "narration", "yes": "narration", "on": "narration",
+                 "false": "off", "0": "off", "no": "off"}  # fmt: skip
+        if isinstance(v, bool):
+            return "narration" if v else "off"
+        return words.get(v.strip().lower(), v.strip().lower()) if isinstance(v, str) else v
 
     @field_validator("stt_base_url", "context")
     @classmethod

@@ -125,12 +125,13 @@ def script_command(**flags: Any) -> None:
 @_path("--mux", help="Also write a copy of the video with the narration mixed in.")
 @_flag("--replace-audio", help="With --mux: drop the original audio.")
 @_flag("--untimed", help="One continuous narration (the notebook's way).")
+@_flag("--no-subtitles", "no_subs", hidden=True, help="Same as --subtitles off.")
 @settings_options(*SPEECH)
 @_batch
 @settings_options(*OUTPUT, *BATCH, *SCRIPT, *CONNECTION, *MODEL, *SAMPLING, *LISTEN)
-def voiceover_command(
-    script_file: Path | None, mux: Path | None, replace_audio: bool, untimed: bool, **flags: Any
-) -> None:
+def voiceover_command(script_file: Path | None, mux: Path | None, replace_audio: bool,
+                      untimed: bool, no_subs: bool, **flags: Any) -> None:  # fmt: skip
+    flags["subtitles"] = "off" if no_subs else flags["subtitles"]  # the switch it used to be
     _run(voiceover, flags, VoiceoverFlags(script_file, mux, replace_audio, untimed))
 
 

@@ -1,7 +1,12 @@
-"""Subtitles stage: Placements (the real, post-fit timings) -> SRT and WebVTT text people can read.
+"""Subtitles stage: Placements (the real, post-fit timings) and what people say -> SRT and WebVTT
+text people can read.
 
-Takes where each narration line ended up on the timeline (and the video's duration); gives
-subtitle files' contents, following common subtitle practice: at most two lines of 42
+Takes where each narration line ended up on the timeline (and the video's duration) and, for
+`--subtitles dialogue|both`, the transcribed lines of the soundtrack; gives subtitle files'
+contents. With both, the two are told apart: narration in italics (WebVTT: the voice
+`Narrator`), speech prefixed by its speaker when known (WebVTT: `<v Speaker>`); each track is
+timed on its own, so a narration cue may overlap a dialogue cue (players stack them). Timing
+follows following common subtitle practice: at most two lines of 42
 characters a cue; a line too long for one cue is split at phrase boundaries (sentence ends,
 then clause marks, then before a conjunction) into cues of even length, each shown for a share
 of the line's time proportional to its length; a cue is shown at least MIN_CUE_S and long enough
@@ -16,9 +21,10 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from ..media.timecode import format_ts
-from ..models import Placement
+from ..models import Placement, Soundtrack, SpokenLine, SubtitleMode
 
 MAX_LINE_CHARS = 42  # the common broadcast/Netflix guideline for Latin scripts
 MAX_LINES = 2
@@ -28,6 +34,31 @@ CUE_GAP_S = 0.083  # two frames at 24 fps between consecutive cues, so each chan
 SHORT_CUE_CHARS = 16  # a cue shorter than this (a word or two) is avoided when splitting
 
 Cue = tuple[float, float, list[str]]
+Track = Literal["narration", "dialogue"]
+NARRATOR = "Narrator"  # the WebVTT voice of narration cues, beside the dialogue's speakers
+
+
+class Timed(Protocol):
+    """A line on the timeline: a narration Placement or a SpokenLine of the soundtrack."""
+
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class TrackCue:
+    """One cue of the subtitle file, and whose words it shows."""
+
+    start: float
+    end: float
+    lines: list[str]
+    track: Track = "narration"
+    speaker: str | None = None
+
 
 # Costs of splitting a line after a word (lower: a better place to cut).
 _SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]]*$")
@@ -80,22 +111,82 @@ _DANGLING = frozenset(
 )
 
 
-def to_srt(placements: Sequence[Placement], duration_s: float | None = None) -> str:
-    """SubRip: numbered cues, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, blank line between cues."""
+def subtitle_tracks(
+    mode: SubtitleMode, placements: Sequence[Placement], soundtrack: Soundtrack | None
+) -> tuple[list[Placement], list[SpokenLine]]:
+    """What `--subtitles` shows: the narration's placements, the transcribed dialogue, or both."""
+    narration = list(placements) if mode in ("narration", "both") else []
+    said = soundtrack.lines if soundtrack is not None and mode in ("dialogue", "both") else []
+    return narration, [line for line in said if line.text.strip()]
+
+
+def dialogue_notes(mode: SubtitleMode, soundtrack: Soundtrack | None) -> list[str]:
+    """Why dialogue subtitles asked for came out empty, if they did."""
+    if mode not in ("dialogue", "both") or subtitle_tracks(mode, [], soundtrack)[1]:
+        return []
+    if soundtrack is None:
+        return ["--subtitles " + mode + ": the video has no audio track, so no dialogue"]
+    if not soundtrack.speech.regions:
+        return ["--subtitles " + mode + ": nobody speaks in the video, so no dialogue"]
+    return ["--subtitles " + mode + ": what is said was not transcribed, so no dialogue"]
+
+
+def to_srt(
+    placements: Sequence[Timed],
+    duration_s: float | None = None,
+    *,
+    dialogue: Sequence[SpokenLine] = (),
+) -> str:
+    """SubRip: numbered cues, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, blank line between cues. With
+    `dialogue` as well as narration, narration is in italics and speech carries its speaker."""
+    both = bool(placements) and bool(dialogue)
     blocks = []
-    for n, (start, end, lines) in enumerate(cues(placements, duration_s), 1):
-        text = "\n".join(line.replace("-->", "->") for line in lines)
-        blocks.append(f"{n}\n{format_ts(start, 'srt')} --> {format_ts(end, 'srt')}\n{text}\n")
+    for n, c in enumerate(track_cues(placements, duration_s, dialogue=dialogue), 1):
+        lines = [line.replace("-->", "->") for line in c.lines]
+        if both and c.track == "narration":
+            lines = [f"<i>{line}</i>" for line in lines]
+        elif c.speaker:
+            lines[0] = f"{c.speaker}: {lines[0]}"
+        text = "\n".join(lines)
+        blocks.append(f"{n}\n{format_ts(c.start, 'srt')} --> {format_ts(c.end, 'srt')}\n{text}\n")
     return "\n".join(blocks)
 
 
-def to_vtt(placements: Sequence[Placement], duration_s: float | None = None) -> str:
-    """WebVTT: a `WEBVTT` header, then cues `HH:MM:SS.mmm --> HH:MM:SS.mmm` (text escaped)."""
+def to_vtt(
+    placements: Sequence[Timed],
+    duration_s: float | None = None,
+    *,
+    dialogue: Sequence[SpokenLine] = (),
+) -> str:
+    """WebVTT: a `WEBVTT` header, then cues `HH:MM:SS.mmm --> HH:MM:SS.mmm` (text escaped).
+    With `dialogue` as well as narration, each cue names its voice (`<v Narrator>`, the
+    speaker's or `<v Speech>`), so players and styles can tell them apart."""
+    both = bool(placements) and bool(dialogue)
     blocks = ["WEBVTT\n"]
-    for start, end, lines in cues(placements, duration_s):
-        text = "\n".join(_vtt_escape(line) for line in lines)
-        blocks.append(f"{format_ts(start, 'vtt')} --> {format_ts(end, 'vtt')}\n{text}\n")
+    for c in track_cues(placements, duration_s, dialogue=dialogue):
+        text = "\n".join(_vtt_escape(line) for line in c.lines)
+        if both and c.track == "narration":
+            text = f"<v {NARRATOR}><i>{text}</i></v>"
+        elif both or c.speaker:
+            text = f"<v {_vtt_escape(c.speaker or 'Speech')}>{text}</v>"
+        blocks.append(f"{format_ts(c.start, 'vtt')} --> {format_ts(c.end, 'vtt')}\n{text}\n")
     return "\n".join(blocks)
+
+
+def track_cues(
+    placements: Sequence[Timed],
+    duration_s: float | None = None,
+    *,
+    dialogue: Sequence[SpokenLine] = (),
+) -> list[TrackCue]:
+    """The narration's cues and the dialogue's, each track timed on its own (see `cues`), in
+    time order (narration first at the same start)."""
+    out = [TrackCue(d.start, d.end, wrap(d.text)) for d in _drafts(placements, duration_s)]
+    out += [
+        TrackCue(d.start, d.end, wrap(d.text), "dialogue", dialogue[d.source].speaker)
+        for d in _drafts(dialogue, duration_s)
+    ]
+    return sorted(out, key=lambda c: (c.start, c.track != "narration"))
 
 
 @dataclass
@@ -103,13 +194,20 @@ class _Draft:
     start: float
     end: float
     text: str
+    source: int  # the index of the line it shows
 
 
-def cues(placements: Sequence[Placement], duration_s: float | None = None) -> list[Cue]:
+def cues(placements: Sequence[Timed], duration_s: float | None = None) -> list[Cue]:
     """(start_s, end_s, lines) for every cue, in time order; empty lines are skipped. Cues never
     overlap and never run past `duration_s` (when given)."""
+    return [(d.start, d.end, wrap(d.text)) for d in _drafts(placements, duration_s)]
+
+
+def _drafts(placements: Sequence[Timed], duration_s: float | None) -> list[_Draft]:
     drafts: list[_Draft] = []
-    for p in sorted(placements, key=lambda p: p.start_s):
+    order = sorted(range(len(placements)), key=lambda i: placements[i].start_s)
+    for i in order:
+        p = placements[i]
         text = " ".join(p.text.split())
         if not text or p.end_s <= p.start_s:
             continue
@@ -119,10 +217,10 @@ def cues(placements: Sequence[Placement], duration_s: float | None = None) -> li
         for k, chunk in enumerate(chunks):
             last = k == len(chunks) - 1
             end = p.end_s if last else t + (p.end_s - p.start_s) * len(chunk) / total
-            drafts.append(_Draft(t, end, chunk))
+            drafts.append(_Draft(t, end, chunk, i))
             t = end
     _readable(drafts, duration_s)
-    return [(d.start, d.end, wrap(d.text)) for d in drafts if d.end > d.start]
+    return [d for d in drafts if d.end > d.start]
 
 
 def _readable(drafts: list[_Draft], duration_s: float | None) -> None:

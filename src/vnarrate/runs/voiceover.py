@@ -23,11 +23,11 @@ from ..media.mixview import MixView, audio_peaks, render_mix
 from ..media.mux import check_mux_path, mux
 from ..models import Frame, OutputFile, Script, Voiceover, VoiceoverResult
 from ..narration.script import dump_script, load_script
-from ..narration.subtitles import to_srt, to_vtt
-from ..pipeline import speech_plan
+from ..narration.subtitles import subtitle_tracks, to_srt, to_vtt
 from ..pipeline import voiceover as voiceover_flow
 from ..session import Session, check_speech, stage_options
 from ..settings import Settings
+from ..vision.plan import plan_given_script
 from .batch_api import run_all
 from .driver import Outcome, Reporter
 from .inputs import Input, output_path
@@ -117,9 +117,12 @@ class _Writer:
             paths.audio, force=claim.force(paths.audio), landing=journal.lands("audio", paths.audio)
         ) as tmp:
             encode_audio(made.track, made.sample_rate, tmp, label=paths.audio)
+        shown, said = subtitle_tracks(
+            self.session.options.subtitles, result.placements, made.soundtrack
+        )
         texts: list[tuple[str, Path | None, Callable[[], str]]] = [
-            ("srt", paths.srt, lambda: to_srt(result.placements, result.duration_s)),
-            ("vtt", paths.vtt, lambda: to_vtt(result.placements, result.duration_s)),
+            ("srt", paths.srt, lambda: to_srt(shown, result.duration_s, dialogue=said)),
+            ("vtt", paths.vtt, lambda: to_vtt(shown, result.duration_s, dialogue=said)),
             ("script", paths.script, lambda: dump_script(result.script)),
         ]
         for kind, path, render in texts:
@@ -210,7 +213,7 @@ def _picture_notes(r: VoiceoverResult) -> list[str]:
 
 
 def _speech_plan_outcome(inp: Input, script: Script, settings: Settings) -> Outcome:
-    plan = speech_plan(inp.source, script, stage_options(settings))
+    plan = plan_given_script(inp.source, script, stage_options(settings).plan)
     return Outcome(input=inp.source, record=plan_record(plan), text=render_plan(plan))
 
 
@@ -245,7 +248,7 @@ class VoiceoverJob:
             settings.out_dir,
             audio=self.output,
             mux=flags.mux,
-            subtitles=settings.subtitles,
+            subtitles=settings.subtitles != "off",
             timeline=settings.timeline,
         )
 
@@ -299,6 +302,10 @@ def voiceover(
     if flags.replace_audio and flags.mux is None:
         raise UsageError("--replace-audio goes with --mux")
     check_speech(stage_options(settings))  # a voice the speaking backend lacks: exit 2 now
+    if settings.subtitles in ("dialogue", "both") and settings.transcribe == "off":
+        raise UsageError(
+            f"--subtitles {settings.subtitles} needs what people say: not --transcribe off"
+        )
     if request.dry_run and flags.script is not None:
         given = load_script(flags.script)
         return batch.run(lambda inp: _speech_plan_outcome(inp, given, settings))

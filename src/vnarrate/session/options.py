@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from ..errors import ConfigError
 from ..media.images import ImageOptions
-from ..models import SamplingSpec, VadOptions
+from ..models import SamplingSpec, SubtitleMode, VadOptions
 from ..narration.backend import BackendMode, check_voice
 from ..narration.gaps import GapOptions
 from ..narration.pace import PaceOptions, cached_pace, find_pace, pace_key
@@ -107,6 +107,7 @@ class StageOptions:
     pace: PaceOptions  # how the voice's words per second are found
     speech_server: SpeechServer
     duck_db: float
+    subtitles: SubtitleMode  # dialogue or both: what people say is transcribed for them too
     jobs: int
     max_cost: float | None
     # the soundtrack: transcription, and what the user knows about the video (issue 11)
@@ -344,6 +345,7 @@ def stage_options(settings: Settings) -> StageOptions:
         pace=pace,
         speech_server=server,
         duck_db=settings.duck_db,
+        subtitles=settings.subtitles,
         jobs=settings.jobs,
         max_cost=settings.max_cost,
         remembered=remembered,

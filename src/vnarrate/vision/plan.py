@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import ConfigError
+from ..media.probe import probe
 from ..media.timecode import format_ts
 from ..models import (
     Description,
@@ -32,7 +33,7 @@ from ..models import (
     Task,
     Usage,
 )
-from ..narration.script import FILL
+from ..narration.script import FILL, repair
 from ..server.prices import (
     BATCH_FACTOR,
     PriceBasis,
@@ -361,6 +362,13 @@ def _no_speech_price(options: PlanOptions, model: str) -> str:
     return f"no price for speech model {model!r}: speech cost unknown"
 
 
+def plan_given_script(path: str, script: Script, options: PlanOptions) -> Plan:
+    """`voiceover --script FILE --dry-run`: no vision request, only the script's speech."""
+    duration = probe(path).duration_s
+    script, notes = repair(script, duration)
+    return plan_speech(path, script, duration, options, notes=notes)
+
+
 def plan_speech(
     path: str, script: Script, duration_s: float, options: PlanOptions, *, notes: list[str]
 ) -> Plan:
@@ -551,11 +559,19 @@ def check_budget(plan: Plan, max_cost: float | None) -> None:
             if plan.max_cost_usd is not None and plan.max_cost_usd > plan.cost_usd
             else ""
         )
+        parts = [
+            f"{len(plan.requests)} requests, {plan.input_tokens:,} input tokens, "
+            f"~{plan.expected_output_tokens:,} output tokens{worst}"
+        ] if plan.requests else []  # fmt: skip
+        if plan.speech_cost_usd:
+            parts.append(f"speech {format_usd(plan.speech_cost_usd)}")
+        if plan.transcription_cost_usd:
+            parts.append(f"transcription {format_usd(plan.transcription_cost_usd)}")
         raise ConfigError(
             f"estimated cost {format_usd(plan.cost_usd)} exceeds --max-cost "
-            f"{format_usd(max_cost)} ({len(plan.requests)} requests, "
-            f"{plan.input_tokens:,} input tokens, ~{plan.expected_output_tokens:,} output "
-            f"tokens{worst})",
+            f"{format_usd(max_cost)} ({'; '.join(parts)})",
             hint="raise --max-cost, send fewer frames (--max-frames), use --detail low, "
-            "or a cheaper model",
+            "or a cheaper model"
+            if plan.requests
+            else "raise --max-cost",
         )
