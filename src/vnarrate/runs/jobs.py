@@ -218,8 +218,19 @@ def write_frames(frameset: FrameSet, folder: Path, settings: Settings) -> int:
         write_bytes(folder / name, frame.jpeg, force=force)
         shot = {"shot": frame.shot} if frame.shot is not None else {}
         size = {"width": frame.width, "height": frame.height, "bytes": len(frame.jpeg)}
+        # time_s is the picture's own time; target_s the time asked for; snapped: a keyframe
+        # near the target stood in for it (see media/targets.py).
+        target = {"target_s": round(frame.target_s, 3)} if frame.target_s is not None else {}
         records.append(
-            {"file": name, "index": frame.index, "time_s": round(frame.time_s, 3), **size, **shot}
+            {
+                "file": name,
+                "index": frame.index,
+                "time_s": round(frame.time_s, 3),
+                **target,
+                "snapped": frame.snapped,
+                **size,
+                **shot,
+            }
         )
     write_bytes(sheet, contact_sheet(frameset.frames), force=force)
     doc = {
@@ -228,6 +239,7 @@ def write_frames(frameset: FrameSet, folder: Path, settings: Settings) -> int:
         "mode": frameset.mode,
         "sampling": stage_options(settings).sampling.model_dump(),
         "shot_starts_s": frameset.shot_starts_s,
+        "warnings": frameset.warnings,
         "frames": records,
     }
     write_text(manifest_path, json.dumps(doc, indent=2, ensure_ascii=False), force=force)
