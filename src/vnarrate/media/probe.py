@@ -1,41 +1,78 @@
 """Probing: a video path -> what the video is (VideoInfo), with the container's usual lies corrected.
 
-Takes a path; gives the video's displayed size, frame rate, frame count, duration, rotation and
-whether it has audio, plus the keyframe index that decoding uses to decide when to seek. PyAV
-reads the headers and the index and decodes the first frame; fast even for hour-long files.
+Takes a path (or an open PyAV container); gives the video's displayed size, frame rate, frame
+count, duration, rotation and whether it has audio, plus the keyframe index that decoding uses
+to seek and to snap targets, and warnings when the header lies or the file is cut off. PyAV
+reads the headers and the index, then the packets of the last keyframe's group to find where
+the frames really end (no decoding): fast even for hour-long files.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..models import VideoInfo
+from .timecode import format_ts
 
 if TYPE_CHECKING:
     import av
     import av.container
     import av.video.stream
 
+# A header's duration that differs from where the frames end by more than this share (and more
+# than a second) is a lie worth a warning; smaller gaps are rounding and last-frame durations.
+_LIE_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A keyframe from the container's index."""
+
+    time_s: float  # when it shows, s from the stream's start
+    ts: int  # when it shows, in the stream's time base: what a seek asks for
+    ordinal: int | None  # its frame number, when the index lists every frame
+
 
 @dataclass(frozen=True)
 class Probe:
     info: VideoInfo
-    keyframes_s: list[float] | None  # sorted; None = the container has no index
+    keyframes: list[Keyframe] | None  # sorted; None = the container has no index
     start_pts: int  # of the video stream, in its time base
     time_base: float
+    stream_index: int = 0  # among the container's video streams
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def keyframes_s(self) -> list[float] | None:
+        return [k.time_s for k in self.keyframes] if self.keyframes else None
 
 
 def probe(path: str | Path) -> VideoInfo:
     """What the video is, with the container's usual lies corrected; InputError if it is unusable.
 
-    Reads the headers and the container's index and decodes the first frame (to be sure there is
-    one, and to read its rotation): fast even for hour-long files.
+    Reads the headers, the container's index and the packets at the end, and decodes the first
+    frame (to be sure there is one, and to read its rotation): fast even for hour-long files.
     """
     return probe_file(Path(path)).info
+
+
+def probe_file(path: Path) -> Probe:
+    """probe() with the keyframe index and the warnings."""
+    import av
+
+    with open_container(path) as container:
+        p = read_probe(container, path)
+        stream = container.streams.video[p.stream_index]
+        with contextlib.suppress(av.FFmpegError):
+            container.seek(p.start_pts, stream=stream, backward=True)
+        first = _first_frame(container, stream)
+        if first is None:
+            raise InputError(f"{path}: no decodable video frames")
+        return with_rotation(p, first.rotation)
 
 
 def check_file(path: Path) -> None:
@@ -47,72 +84,126 @@ def check_file(path: Path) -> None:
         raise InputError(f"{path}: empty file")
 
 
-def probe_file(path: Path) -> Probe:
+def open_container(path: Path) -> av.container.InputContainer:
+    """The file opened by PyAV; InputError (one line) when it cannot be."""
     import av
 
     check_file(path)
     try:
-        container = av.open(str(path))
+        return av.open(str(path))
     except OSError as e:  # first: av.PermissionError & co. are FFmpegErrors too
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
     except av.FFmpegError as e:
         raise InputError(
             f"{path}: not a readable video (unknown format, truncated or corrupt)"
         ) from e
-    with container:
-        videos = [
-            s
-            for s in container.streams.video
-            if not (s.disposition & av.stream.Disposition.attached_pic)
-        ]
-        has_audio = bool(container.streams.audio)
-        if not videos:
-            what = "an audio-only file" if has_audio else "no video stream"
-            raise InputError(f"{path}: no video stream ({what})")
-        # OpenCV decodes the first video stream; describe that one.
-        stream = videos[0]
-        tb = float(stream.time_base) if stream.time_base else 1e-6
-        start_pts = stream.start_time if stream.start_time is not None else 0
-        keyframes, present = _index(container, stream, start_pts, tb, path.stat().st_size)
-        first = _first_frame(container, stream)
-        if first is None:
-            raise InputError(f"{path}: no decodable video frames")
-        rotation = round(first.rotation) % 360 if first.rotation else 0
 
-        fps = _fps(stream)
-        duration = 0.0
-        if stream.duration:
-            duration = stream.duration * tb
-        elif container.duration:
-            end = container.duration / 1e6
-            # Matroska reports the segment's end time; other formats report end - start.
-            if "matroska" not in container.format.name and container.start_time:
-                end += container.start_time / 1e6
-            duration = end - start_pts * tb
-        count = stream.frames if stream.frames and stream.frames > 0 else 0
-        if count <= 0:
-            count = max(1, round(duration * fps)) if duration > 0 else 1
-        if duration <= 0:
-            duration = count / fps
-        if present is not None and 0 < present < count:
-            # A cut-off download whose index (written first) promises frames the file lacks.
-            count = present
-            duration = min(duration, count / fps)
-        width, height = first.width, first.height
-        if rotation in (90, 270):
-            width, height = height, width
-        info = VideoInfo(
-            path=str(path),
-            width=width,
-            height=height,
-            fps=fps,
-            frame_count=count,
-            duration_s=round(duration, 6),
-            rotation=rotation,
-            has_audio=has_audio,
-            codec=stream.codec_context.name,
+
+def with_rotation(p: Probe, rotation: float) -> Probe:
+    """The probe of a video whose frames carry this display-matrix rotation (degrees)."""
+    r = round(rotation) % 360 if rotation else 0
+    info = p.info
+    if r in (90, 270) and info.rotation not in (90, 270):
+        info = info.model_copy(update={"width": info.height, "height": info.width})
+    info = info.model_copy(update={"rotation": r})
+    return Probe(info, p.keyframes, p.start_pts, p.time_base, p.stream_index, p.warnings)
+
+
+def read_probe(container: av.container.InputContainer, path: Path) -> Probe:
+    """What the headers, the index and the last packets say (no frame decoded: rotation 0 until
+    with_rotation). Leaves the container anywhere: seek before reading."""
+    import av
+
+    videos = [
+        (i, s)
+        for i, s in enumerate(container.streams.video)
+        if not (s.disposition & av.stream.Disposition.attached_pic)
+    ]
+    has_audio = bool(container.streams.audio)
+    if not videos:
+        what = "an audio-only file" if has_audio else "no video stream"
+        raise InputError(f"{path}: no video stream ({what})")
+    # The first video stream is the film; others are previews or alternative angles.
+    stream_index, stream = videos[0]
+    tb = float(stream.time_base) if stream.time_base else 1e-6
+    start_pts = stream.start_time if stream.start_time is not None else 0
+    index = _Index.read(container, stream, start_pts, tb, path.stat().st_size)
+    warnings: list[str] = []
+    fps = _fps(stream)
+    header_s = _header_duration(container, stream, start_pts, tb)
+    frame_pts = max(1, round(1 / (fps * tb)))
+    end_s = index.end_s(container, stream, start_pts, tb, frame_pts) if index.keys else None
+    count = index.count or (stream.frames if stream.frames > 0 else 0)
+    cut_off = index.present is not None and 0 < index.present < count
+    if cut_off:
+        # A cut-off download whose index (written first) promises frames the file lacks.
+        warnings.append(
+            f"{path}: the file is cut off: {index.present} of the {count} frames its index "
+            "lists are in it"
         )
-    return Probe(info=info, keyframes_s=keyframes, start_pts=start_pts, time_base=tb)
+        count = index.present or count
+    duration = header_s
+    if end_s is not None and end_s > 0:
+        gap = abs(end_s - header_s) if header_s > 0 else end_s
+        if gap > max(1.0, _LIE_SHARE * end_s) and not cut_off:
+            warnings.append(
+                f"{path}: the header says the video lasts {format_ts(header_s)}, its frames run "
+                f"to {format_ts(end_s)}: using {format_ts(end_s)}"
+            )
+            if index.count and abs(index.count / end_s - fps) > _LIE_SHARE * fps:
+                fps = index.count / end_s  # the header's rate came from its false duration
+        duration = end_s
+    if count <= 0:
+        count = max(1, round(duration * fps)) if duration > 0 else 1
+    if duration <= 0:
+        duration = count / fps
+    if cut_off:
+        duration = min(duration, count / fps)
+    cc = stream.codec_context
+    info = VideoInfo(
+        path=str(path),
+        width=cc.width,
+        height=cc.height,
+        fps=fps,
+        frame_count=count,
+        duration_s=round(duration, 6),
+        rotation=0,
+        has_audio=has_audio,
+        codec=cc.name,
+    )
+    return Probe(info, index.keyframes(start_pts, tb), start_pts, tb, stream_index, warnings)
+
+
+def damage_warnings(path: str | Path, errors: list[float], read_error: str | None) -> list[str]:
+    """What a person should know about the parts of a file that could not be read."""
+    out = []
+    if errors:
+        a, b = format_ts(min(errors)), format_ts(max(errors))
+        where = f"at {a}" if a == b else f"between {a} and {b}"
+        out.append(
+            f"{path}: damaged data: {len(errors)} frame(s) {where} could not be decoded; the "
+            "frames there come from the nearest pictures that could"
+        )
+    if read_error:
+        out.append(f"{path}: reading stopped before the end ({read_error})")
+    return out
+
+
+def _header_duration(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    start_pts: int,
+    tb: float,
+) -> float:
+    if stream.duration:
+        return float(stream.duration * tb)
+    if container.duration:
+        end = container.duration / 1e6
+        # Matroska reports the segment's end time; other formats report end - start.
+        if "matroska" not in container.format.name and container.start_time:
+            end += container.start_time / 1e6
+        return float(end - start_pts * tb)
+    return 0.0
 
 
 def _fps(stream: av.video.stream.VideoStream) -> float:
@@ -126,36 +217,102 @@ def _fps(stream: av.video.stream.VideoStream) -> float:
     return 25.0
 
 
-def _index(
-    container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
-    start_pts: int,
-    tb: float,
-    file_size: int,
-) -> tuple[list[float] | None, int | None]:
-    """Keyframe times from the container's index (None: no index), and how many of the indexed
-    frames lie inside the file (None: the index does not list every frame)."""
-    import av
+@dataclass
+class _Index:
+    """The container's index: keyframes (timestamp, frame number), how many frames it lists
+    (when it lists every one) and how many of them lie inside the file."""
 
-    entries = stream.index_entries
-    if len(entries) < 2:
-        # Matroska loads its cues on the first seek.
-        try:
-            container.seek(0, stream=stream)
-        except av.FFmpegError:
-            return None, None
+    keys: list[tuple[int, int | None]]
+    count: int  # 0: the index does not list every frame
+    present: int | None
+    offset: int = 0  # showing time - index timestamp of a keyframe (MP4 indexes decoding times)
+
+    @classmethod
+    def read(
+        cls,
+        container: av.container.InputContainer,
+        stream: av.video.stream.VideoStream,
+        start_pts: int,
+        tb: float,
+        file_size: int,
+    ) -> _Index:
+        import av
+
         entries = stream.index_entries
-    if len(entries) < 2:
-        return None, None
-    keys = []
-    present = 0
-    for e in entries:
-        if e.is_keyframe:
-            keys.append((e.timestamp - start_pts) * tb)
-        if e.pos + e.size <= file_size:
-            present += 1
-    complete = bool(stream.frames) and len(entries) == stream.frames
-    return (sorted(keys) or None), (present if complete else None)
+        if len(entries) < 2:
+            # Matroska loads its cues on the first seek.
+            try:
+                container.seek(start_pts, stream=stream, backward=True)
+            except av.FFmpegError:
+                return cls([], 0, None)
+            entries = stream.index_entries
+        if len(entries) < 2:
+            return cls([], 0, None)
+        complete = bool(stream.frames) and len(entries) == stream.frames
+        keys: list[tuple[int, int | None]] = []
+        present = 0
+        for n, e in enumerate(entries):
+            inside = e.pos + e.size <= file_size
+            present += inside
+            if e.is_keyframe and inside:
+                keys.append((e.timestamp, n if complete else None))
+        index = cls(keys, len(entries) if complete else 0, present if complete else None)
+        index.offset = index._offset(container, stream)
+        return index
+
+    def _offset(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> int:
+        """MP4 indexes keyframes by decoding time, which runs ahead of showing time when there are
+        B-frames; Matroska by showing time. The first keyframe's packet tells which."""
+        import av
+
+        if not self.keys:
+            return 0
+        try:
+            container.seek(self.keys[0][0], stream=stream, backward=True)
+            packet = next(p for p in container.demux(stream) if p.size)
+        except (av.FFmpegError, StopIteration):
+            return 0
+        if packet.pts is None or packet.dts is None or packet.dts != self.keys[0][0]:
+            return 0
+        return int(packet.pts - packet.dts)
+
+    def keyframes(self, start_pts: int, tb: float) -> list[Keyframe] | None:
+        if not self.keys:
+            return None
+        out = [
+            Keyframe(max(0.0, (ts + self.offset - start_pts) * tb), ts + self.offset, n)
+            for ts, n in self.keys
+        ]
+        return sorted(out, key=lambda k: k.time_s)
+
+    def end_s(
+        self,
+        container: av.container.InputContainer,
+        stream: av.video.stream.VideoStream,
+        start_pts: int,
+        tb: float,
+        frame_pts: int,
+    ) -> float | None:
+        """Where the frames end: the packets from the last keyframe on, read to the end of the
+        file (no decoding). None when they cannot be read."""
+        import av
+
+        end: int | None = None
+        try:
+            last = max(ts for ts, _ in self.keys) + self.offset
+            container.seek(last, stream=stream, backward=True)
+            for packet in container.demux(stream):
+                if packet.pts is None or not packet.size:
+                    continue
+                last = int(packet.pts) + (int(packet.duration or 0) or frame_pts)
+                end = last if end is None else max(end, last)
+        except av.FFmpegError:
+            pass
+        if end is None:
+            return None
+        return (end - start_pts) * tb
 
 
 def _first_frame(
@@ -163,8 +320,6 @@ def _first_frame(
 ) -> av.VideoFrame | None:
     import av
 
-    with contextlib.suppress(av.FFmpegError):
-        container.seek(0, stream=stream)
     for packet in container.demux(stream):
         try:
             frames = packet.decode()
@@ -173,4 +328,8 @@ def _first_frame(
         if frames:
             frame: av.VideoFrame = frames[0]
             return frame
-    return None
+    try:
+        rest = stream.codec_context.decode(None)
+    except av.FFmpegError:
+        return None
+    return rest[0] if rest else None
