@@ -1,13 +1,13 @@
 """Decoding: an open video and its Targets -> the decoded picture of each target, in order.
 
-Takes a PyAV container and its Probe (keyframe index, time base) and Targets; gives Pictures (the
-av.VideoFrame, its own time and frame number). Per target it reads on from where it is or seeks to
-the keyframe before it, whichever decodes fewer frames; a target that snapped to a keyframe costs
-that one frame after a seek. Packets are held back until it is certain which frame each one shows
-(a later packet in decoding order can show earlier), then sent with `skip_frame` set so that the
-decoder skips the frames nothing refers to (most B-frames) unless a target wants them: reading
-on costs the reference frames, not every frame. Damaged packets are counted, never fatal.
-"""
+Takes a PyAV container, its Probe, the keyframes around the targets (KeyIndex.near) and the
+Targets; gives Pictures (the av.VideoFrame, its own time and frame number). Per target it reads
+on from where it is or seeks to the keyframe before it, whichever decodes fewer frames; a target
+that snapped to a keyframe costs that one frame after a seek. Packets are held back until it is
+certain which frame each one shows (a later packet in decoding order can show earlier), then
+sent with `skip_frame` set so that the decoder skips the frames nothing refers to (most
+B-frames) unless a target wants them: reading on costs the reference frames, not every frame.
+Damaged packets are counted, never fatal."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .probe import Keyframe, Probe
+from .keyframes import Keyframe
+from .probe import Probe
 from .targets import Target, seek_pays
 
 if TYPE_CHECKING:
@@ -74,9 +75,16 @@ class _Goal:
 class Decoder:
     """Decodes the targets of one video from an open container (see the module doc)."""
 
-    def __init__(self, container: av.container.InputContainer, probe: Probe) -> None:
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        probe: Probe,
+        keyframes: list[Keyframe] | None,
+    ) -> None:
         self.container = container
         self.probe = probe
+        self.keyframes = keyframes  # sorted: those around the targets (KeyIndex.near)
+        self._key_times = [k.time_s for k in keyframes or []]
         self.stream: av.video.stream.VideoStream = container.streams.video[probe.stream_index]
         self.fps = probe.info.fps
         self.half = 0.5 / self.fps
@@ -133,11 +141,10 @@ class Decoder:
 
     def keyframe_for(self, goal: float) -> Keyframe | None:
         """The last keyframe at or before the goal's frame (None: no index)."""
-        keys = self.probe.keyframes
-        if not keys:
+        if not self.keyframes:
             return None
-        i = bisect.bisect_right([k.time_s for k in keys], goal + self.half + 1e-6) - 1
-        return keys[max(i, 0)]
+        i = bisect.bisect_right(self._key_times, goal + self.half + 1e-6) - 1
+        return self.keyframes[max(i, 0)]
 
     def should_seek(self, here: float, goal: float) -> bool:
         """Seek when decoding from the keyframe before the goal, plus the seek itself, costs

@@ -53,8 +53,9 @@ def sample_frames(
         container.streams.video[p.stream_index].thread_type = "AUTO"
         if spec.mode == "scenes":
             return sample_scenes(container, p, spec, progress)
-        targets = make_targets(p.info, spec, p.keyframes_s)
-        decoder = Decoder(container, p)
+        keys = p.index.near(select_times(p.info, spec)) if p.index else None
+        targets = make_targets(p.info, spec, [k.time_s for k in keys] if keys else None)
+        decoder = Decoder(container, p, keys)
         frames, p = _take(decoder, p, targets, spec, progress)
     info = _measured(p.info, decoder)
     if not frames:

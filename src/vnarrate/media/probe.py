@@ -10,12 +10,13 @@ the frames really end (no decoding): fast even for hour-long files.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..models import VideoInfo
+from .keyframes import KeyIndex
 from .timecode import format_ts
 
 if TYPE_CHECKING:
@@ -29,26 +30,13 @@ _LIE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
-class Keyframe:
-    """A keyframe from the container's index."""
-
-    time_s: float  # when it shows, s from the stream's start
-    ts: int  # when it shows, in the stream's time base: what a seek asks for
-    ordinal: int | None  # its frame number, when the index lists every frame
-
-
-@dataclass(frozen=True)
 class Probe:
     info: VideoInfo
-    keyframes: list[Keyframe] | None  # sorted; None = the container has no index
+    index: KeyIndex | None  # None: no index (or the container was closed)
     start_pts: int  # of the video stream, in its time base
     time_base: float
     stream_index: int = 0  # among the container's video streams
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def keyframes_s(self) -> list[float] | None:
-        return [k.time_s for k in self.keyframes] if self.keyframes else None
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -72,7 +60,8 @@ def probe_file(path: Path) -> Probe:
         first = _first_frame(container, stream)
         if first is None:
             raise InputError(f"{path}: no decodable video frames")
-        return with_rotation(p, first.rotation)
+        p = with_rotation(p, first.rotation)
+    return replace(p, index=None)  # the index lives with the container
 
 
 def check_file(path: Path) -> None:
@@ -105,8 +94,7 @@ def with_rotation(p: Probe, rotation: float) -> Probe:
     info = p.info
     if r in (90, 270) and info.rotation not in (90, 270):
         info = info.model_copy(update={"width": info.height, "height": info.width})
-    info = info.model_copy(update={"rotation": r})
-    return Probe(info, p.keyframes, p.start_pts, p.time_base, p.stream_index, p.warnings)
+    return replace(p, info=info.model_copy(update={"rotation": r}))
 
 
 def read_probe(container: av.container.InputContainer, path: Path) -> Probe:
@@ -127,21 +115,21 @@ def read_probe(container: av.container.InputContainer, path: Path) -> Probe:
     stream_index, stream = videos[0]
     tb = float(stream.time_base) if stream.time_base else 1e-6
     start_pts = stream.start_time if stream.start_time is not None else 0
-    index = _Index.read(container, stream, start_pts, tb, path.stat().st_size)
+    index = KeyIndex.read(container, stream, start_pts, path.stat().st_size)
     warnings: list[str] = []
     fps = _fps(stream)
     header_s = _header_duration(container, stream, start_pts, tb)
     frame_pts = max(1, round(1 / (fps * tb)))
-    end_s = index.end_s(container, stream, start_pts, tb, frame_pts) if index.keys else None
-    count = index.count or (stream.frames if stream.frames > 0 else 0)
-    cut_off = index.present is not None and 0 < index.present < count
-    if cut_off:
+    end_s = index.end_s(container, stream, frame_pts) if index else None
+    count = (index.count if index else 0) or (stream.frames if stream.frames > 0 else 0)
+    cut_off = index is not None and 0 < index.present < count
+    if index is not None and cut_off:
         # A cut-off download whose index (written first) promises frames the file lacks.
         warnings.append(
             f"{path}: the file is cut off: {index.present} of the {count} frames its index "
             "lists are in it"
         )
-        count = index.present or count
+        count = index.present
     duration = header_s
     if end_s is not None and end_s > 0:
         gap = abs(end_s - header_s) if header_s > 0 else end_s
@@ -150,8 +138,8 @@ def read_probe(container: av.container.InputContainer, path: Path) -> Probe:
                 f"{path}: the header says the video lasts {format_ts(header_s)}, its frames run "
                 f"to {format_ts(end_s)}: using {format_ts(end_s)}"
             )
-            if index.count and abs(index.count / end_s - fps) > _LIE_SHARE * fps:
-                fps = index.count / end_s  # the header's rate came from its false duration
+            if count and abs(count / end_s - fps) > _LIE_SHARE * fps:
+                fps = count / end_s  # the header's rate came from its false duration
         duration = end_s
     if count <= 0:
         count = max(1, round(duration * fps)) if duration > 0 else 1
@@ -171,7 +159,7 @@ def read_probe(container: av.container.InputContainer, path: Path) -> Probe:
         has_audio=has_audio,
         codec=cc.name,
     )
-    return Probe(info, index.keyframes(start_pts, tb), start_pts, tb, stream_index, warnings)
+    return Probe(info, index, start_pts, tb, stream_index, warnings)
 
 
 def damage_warnings(path: str | Path, errors: list[float], read_error: str | None) -> list[str]:
@@ -215,104 +203,6 @@ def _fps(stream: av.video.stream.VideoStream) -> float:
             if 0.1 <= value <= 1000:
                 return value
     return 25.0
-
-
-@dataclass
-class _Index:
-    """The container's index: keyframes (timestamp, frame number), how many frames it lists
-    (when it lists every one) and how many of them lie inside the file."""
-
-    keys: list[tuple[int, int | None]]
-    count: int  # 0: the index does not list every frame
-    present: int | None
-    offset: int = 0  # showing time - index timestamp of a keyframe (MP4 indexes decoding times)
-
-    @classmethod
-    def read(
-        cls,
-        container: av.container.InputContainer,
-        stream: av.video.stream.VideoStream,
-        start_pts: int,
-        tb: float,
-        file_size: int,
-    ) -> _Index:
-        import av
-
-        entries = stream.index_entries
-        if len(entries) < 2:
-            # Matroska loads its cues on the first seek.
-            try:
-                container.seek(start_pts, stream=stream, backward=True)
-            except av.FFmpegError:
-                return cls([], 0, None)
-            entries = stream.index_entries
-        if len(entries) < 2:
-            return cls([], 0, None)
-        complete = bool(stream.frames) and len(entries) == stream.frames
-        keys: list[tuple[int, int | None]] = []
-        present = 0
-        for n, e in enumerate(entries):
-            inside = e.pos + e.size <= file_size
-            present += inside
-            if e.is_keyframe and inside:
-                keys.append((e.timestamp, n if complete else None))
-        index = cls(keys, len(entries) if complete else 0, present if complete else None)
-        index.offset = index._offset(container, stream)
-        return index
-
-    def _offset(
-        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
-    ) -> int:
-        """MP4 indexes keyframes by decoding time, which runs ahead of showing time when there are
-        B-frames; Matroska by showing time. The first keyframe's packet tells which."""
-        import av
-
-        if not self.keys:
-            return 0
-        try:
-            container.seek(self.keys[0][0], stream=stream, backward=True)
-            packet = next(p for p in container.demux(stream) if p.size)
-        except (av.FFmpegError, StopIteration):
-            return 0
-        if packet.pts is None or packet.dts is None or packet.dts != self.keys[0][0]:
-            return 0
-        return int(packet.pts - packet.dts)
-
-    def keyframes(self, start_pts: int, tb: float) -> list[Keyframe] | None:
-        if not self.keys:
-            return None
-        out = [
-            Keyframe(max(0.0, (ts + self.offset - start_pts) * tb), ts + self.offset, n)
-            for ts, n in self.keys
-        ]
-        return sorted(out, key=lambda k: k.time_s)
-
-    def end_s(
-        self,
-        container: av.container.InputContainer,
-        stream: av.video.stream.VideoStream,
-        start_pts: int,
-        tb: float,
-        frame_pts: int,
-    ) -> float | None:
-        """Where the frames end: the packets from the last keyframe on, read to the end of the
-        file (no decoding). None when they cannot be read."""
-        import av
-
-        end: int | None = None
-        try:
-            last = max(ts for ts, _ in self.keys) + self.offset
-            container.seek(last, stream=stream, backward=True)
-            for packet in container.demux(stream):
-                if packet.pts is None or not packet.size:
-                    continue
-                last = int(packet.pts) + (int(packet.duration or 0) or frame_pts)
-                end = last if end is None else max(end, last)
-        except av.FFmpegError:
-            pass
-        if end is None:
-            return None
-        return (end - start_pts) * tb
 
 
 def _first_frame(
