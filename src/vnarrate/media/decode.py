@@ -101,6 +101,8 @@ class Decoder:
         self._out: deque[av.VideoFrame] = deque()  # decoded, not yet taken
         self._run = _Run(base=0)
         self._goals: list[_Goal] = []
+        self._goal_pts: list[int] = []  # ascending, as the targets are
+        self._indices: dict[int, int] = {}  # frame number -> target, for stride sampling
         self._fresh = True  # nothing sent since the file was opened
         # The decoder may go on (not drained since it last started). Probing left the container
         # somewhere: the first target seeks.
@@ -169,6 +171,8 @@ class Decoder:
             _Goal(k, self.pts_of(g), t.index if t.key_s is None else None)
             for k, (g, t) in enumerate(zip(goals, targets, strict=True))
         ]
+        self._goal_pts = [g.pts for g in self._goals]
+        self._indices = {g.index: g.k for g in self._goals if g.index is not None}
         taken: tuple[int, int] | None = None  # (pts, frame number) of the last frame taken
         for k, goal in enumerate(goals):
             if taken is not None and self._same(self._goals[k], *taken):
@@ -248,17 +252,20 @@ class Decoder:
     def _wanted_by(self, item: _Held, k: int, *, only_own: bool) -> bool:
         """Whether target k (only_own) or any target from k on will take this packet's frame:
         the frame with its number, or the first frame at or after its time."""
-        rank = self._index(item.pts) if self._run.base is not None else None
-        later = self._goals[k : k + 1] if only_own else self._goals[k:]
-        if rank is not None and any(g.index == rank for g in later):
-            return True
-        timed = [g for g in later if g.index is None or self._run.base is None]
-        before = [g for g in timed if g.pts <= item.pts]
-        if not before:
+        if self._run.base is not None and self._indices:
+            rank = self._index(item.pts)
+            j = self._indices.get(rank)
+            if j is not None and (j == k if only_own else j >= k):
+                return True
+        # The last target whose goal is at or before this frame.
+        j = bisect.bisect_right(self._goal_pts, item.pts) - 1
+        if j < k or (only_own and j != k):
             return False
-        start = before[-1].pts
-        # The first frame at or after `start`, if no packet read so far shows between.
-        return not any(start <= p < item.pts for p in self._run.pts_seen)
+        goal = self._goals[j]
+        if goal.index is not None and self._run.base is not None:
+            return False  # that target goes by frame number
+        # The first frame at or after the goal, if no packet read so far shows between.
+        return not any(goal.pts <= p < item.pts for p in self._run.pts_seen)
 
     # --- packets in, frames out --------------------------------------------------------------------
 

@@ -58,14 +58,18 @@ class Thumbnailer:
     def __init__(self) -> None:
         import cv2
         import numpy as np
+        from av.video.reformatter import VideoReformatter
 
         self.cv2, self.np = cv2, np
+        self.reformatter = VideoReformatter()  # keeps its swscale context between frames
 
     def __call__(self, frame: av.VideoFrame) -> list[np.ndarray]:
         cv2, np = self.cv2, self.np
         if frame.format.name not in _PLANAR_8BIT:
             h = max(1, round(_THUMB_W * frame.height / max(1, frame.width)))
-            frame = frame.reformat(width=_THUMB_W, height=h, format="yuv444p", interpolation="AREA")
+            frame = self.reformatter.reformat(
+                frame, width=_THUMB_W, height=h, format="yuv444p", interpolation="AREA"
+            )
         planes = []
         for i, plane in enumerate(frame.planes[:3]):
             a = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
