@@ -81,7 +81,7 @@ def test_a_sheet_of_many_frames_stays_small() -> None:
     many = [big.model_copy(update={"time_s": i / 10}) for i in range(1500)]
     sheet = decode_jpeg(contact_sheet(many))
     assert sheet.shape[0] * sheet.shape[1] <= SHEET_PIXELS * 1.1
-    assert sheet.shape[1] > 2000  # still a grid, not a column
+    assert sheet.shape[1] > 1500  # still a grid, not a column
 
 
 def test_reduced_decoding_is_a_thumbnail() -> None:

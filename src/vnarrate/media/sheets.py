@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     Image = npt.NDArray[np.uint8]
 
 BACKGROUND = 24  # dark grey gaps and empty cells, so the model sees where one tile ends
-# A contact sheet holds at most this many pixels (~24 MB as BGR): 48 frames get 320 px cells,
-# 1,500 frames ~100 px cells.
-SHEET_PIXELS = 8_000_000
+# A contact sheet holds at most this many pixels (12 MB as BGR): up to ~70 frames get 320 px
+# cells, 1,500 frames ~70 px cells.
+SHEET_PIXELS = 4_000_000
 
 
 def render_grid(
