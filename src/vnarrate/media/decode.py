@@ -376,10 +376,15 @@ class Decoder:
         key = self.keyframe_for(goal)
         if key is None:
             gop = DEFAULT_GOP_FRAMES / self.fps
-            ts = self.pts_of(math.floor(max(goal, 0.0) / gop) * gop) if self.seekable else 0
+            at = self.pts_of(math.floor(max(goal, 0.0) / gop) * gop)
+            ts = at if self.seekable else self.probe.start_pts
         else:
             ts = key.ts if self.seekable else self.probe.start_pts
-        self._restart(ts)
+        try:
+            self._restart(ts)
+        except av.FFmpegError:
+            self.seekable = False  # a container that cannot seek there: read from the start
+            self._restart(self.probe.start_pts)
         if not self.seekable:
             return
         head = self._release()

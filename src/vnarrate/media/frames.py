@@ -15,9 +15,16 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..models import Frame, FrameSet, SamplingSpec, VideoInfo
-from .decode import Decoder
+from .decode import Decoder, Picture
 from .encoder import FrameEncoder, scaled_size
-from .probe import Probe, damage_warnings, open_container, read_probe, with_rotation
+from .probe import (
+    Probe,
+    damage_warnings,
+    open_container,
+    read_probe,
+    set_threads,
+    with_rotation,
+)
 from .scenes import sample_scenes
 from .targets import Target, make_targets, select_times
 from .timecode import format_ts
@@ -49,8 +56,7 @@ def sample_frames(
     path = Path(path)
     with open_container(path) as container:
         p = read_probe(container, path)
-        # Frame threads: reading on decodes ~1.6x faster on two cores, and a seek drains them.
-        container.streams.video[p.stream_index].thread_type = "AUTO"
+        set_threads(container, p)
         if spec.mode == "scenes":
             return sample_scenes(container, p, spec, progress)
         keys = p.index.near(select_times(p.info, spec)) if p.index else None
@@ -77,30 +83,49 @@ def _take(
     progress: Progress | None,
 ) -> tuple[list[Frame], Probe]:
     """Decode and encode the targets' frames; the probe, now knowing the rotation."""
+    import av
+
     frames: list[Frame] = []
     encoder: FrameEncoder | None = None
-    for picture in decoder.pictures(targets):
-        if encoder is None:
-            p = with_rotation(p, picture.frame.rotation)
-            encoder = FrameEncoder(p.info, spec)
-        target = targets[picture.target]
-        w, h = encoder.size
-        frames.append(
-            Frame(
-                index=picture.index,
-                time_s=picture.time_s,
-                width=w,
-                height=h,
-                jpeg=encoder.jpeg(picture.frame),
-                target_s=round(target.time_s, 6),
-                snapped=target.key_s is not None,
-            )
-        )
-        if progress is not None:
-            progress(picture.target + 1, len(targets))
+    try:
+        for picture in decoder.pictures(targets):
+            p, encoder = _keep(frames, picture, targets, p, encoder, spec)
+            if progress is not None:
+                progress(picture.target + 1, len(targets))
+    except av.FFmpegError as e:
+        # Reading or seeking failed for good: what was decoded so far still counts.
+        decoder.read_error = str(e)
     if progress is not None:
         progress(len(targets), len(targets))
     return frames, p
+
+
+def _keep(
+    frames: list[Frame],
+    picture: Picture,
+    targets: list[Target],
+    p: Probe,
+    encoder: FrameEncoder | None,
+    spec: SamplingSpec,
+) -> tuple[Probe, FrameEncoder]:
+    """Encode a picture into `frames`; the first one tells the rotation."""
+    if encoder is None:
+        p = with_rotation(p, picture.frame.rotation)
+        encoder = FrameEncoder(p.info, spec)
+    target = targets[picture.target]
+    w, h = encoder.size
+    frames.append(
+        Frame(
+            index=picture.index,
+            time_s=picture.time_s,
+            width=w,
+            height=h,
+            jpeg=encoder.jpeg(picture.frame),
+            target_s=round(target.time_s, 6),
+            snapped=target.key_s is not None,
+        )
+    )
+    return p, encoder
 
 
 def _measured(info: VideoInfo, decoder: Decoder) -> VideoInfo:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from .probe import open_container, read_probe
+from .probe import open_container, read_probe, set_threads
 
 if TYPE_CHECKING:
     import av
@@ -161,7 +161,8 @@ def every_frame(
     import av
 
     stream = container.streams.video[p.stream_index]
-    container.seek(p.start_pts, stream=stream, backward=True)
+    with contextlib.suppress(av.FFmpegError):  # probing read on: back to the start if we can
+        container.seek(p.start_pts, stream=stream, backward=True)
     ctx = stream.codec_context
     ctx.skip_frame = "DEFAULT"
     tb, start = p.time_base, p.start_pts
@@ -213,7 +214,7 @@ def detect_shots(
     path = Path(path)
     with open_container(path) as container:
         p = read_probe(container, path)
-        container.streams.video[p.stream_index].thread_type = "AUTO"
+        set_threads(container, p)
         scores = ShotScores(p.info.fps, threshold)
         thumb = Thumbnailer()
         total = p.info.frame_count
