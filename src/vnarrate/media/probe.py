@@ -66,9 +66,9 @@ def probe_file(path: Path) -> Probe:
 
 def set_threads(container: av.container.InputContainer, p: Probe) -> None:
     """Decoder threads for the video stream, before its first packet. Measured on two cores
-    (BENCHMARKS.md): H.264 decodes fastest with slice threads (x264's frames are one slice, yet
-    FFmpeg's slice threads still overlap the work: 3.2 s against 4.2 s with frame threads for 3
-    minutes of 720p); other codecs (VP8 here) gain from frame threads."""
+    (BENCHMARKS.md): H.264 decodes fastest with slice threads, even though x264 makes one slice
+    a frame (3 minutes of 720p: 3.9 s, against 5.7 s with frame threads and 4.4 s for OpenCV);
+    other codecs get FFmpeg's choice (frame threads where the decoder has them)."""
     stream = container.streams.video[p.stream_index]
     stream.thread_type = "SLICE" if p.info.codec == "h264" else "AUTO"
 
