@@ -8,6 +8,7 @@ import pytest
 
 from vnarrate.media.sheets import (
     SHEET_PIXELS,
+    Thumbnails,
     contact_sheet,
     decode_jpeg,
     encode_jpeg,
@@ -102,3 +103,11 @@ def test_format_ts_rounds_once() -> None:
     assert format_ts(-1) == "0:00.0"
     assert format_ts(3723.4567, "srt") == "01:02:03,457"
     assert format_ts(0.0005, "vtt") == "00:00:00.001"
+
+
+def test_thumbnails_decode_each_tile_small_and_only_when_drawn() -> None:
+    tiles = Thumbnails([frame(0, 768, 432), frame(1, 160, 120)], 100)
+    assert len(tiles) == 2
+    assert tiles[0].shape == (108, 192, 3)  # 1/4: the largest reduction still 100 px wide
+    assert tiles[1].shape == (120, 160, 3)  # too small to reduce
+    assert len(tiles[1:]) == 1

@@ -111,9 +111,10 @@ def frame_label(frame: Frame) -> str:
     return format_ts(frame.time_s) + shot
 
 
-class _Thumbs(Sequence["Image"]):
-    """The frames' JPEGs, each decoded only when asked for, at the largest reduction that still
-    covers `width` pixels."""
+class Thumbnails(Sequence["Image"]):
+    """The frames' JPEGs as tiles for render_grid, each decoded only when it is drawn, at the
+    largest reduction (1/2, 1/4, 1/8) that still covers `width` pixels: a sheet of many frames
+    never holds them all decoded."""
 
     def __init__(self, frames: Sequence[Frame], width: int) -> None:
         self.frames = frames
@@ -128,7 +129,7 @@ class _Thumbs(Sequence["Image"]):
     def __getitem__(self, i: slice) -> Sequence[Image]: ...
     def __getitem__(self, i: int | slice) -> Image | Sequence[Image]:
         if isinstance(i, slice):
-            return _Thumbs(self.frames[i], self.width)
+            return Thumbnails(self.frames[i], self.width)
         frame = self.frames[i]
         reduce = 1
         while reduce < 8 and frame.width // (reduce * 2) >= self.width:
@@ -159,7 +160,7 @@ def contact_sheet(
         columns = max(1, min(n, math.ceil(math.sqrt(n * cell_h / tile_width))))
     gap = max(2, tile_width // 80)
     grid = render_grid(
-        _Thumbs(frames, tile_width),
+        Thumbnails(frames, tile_width),
         [frame_label(f) for f in frames],
         columns=columns,
         cell=(tile_width, cell_h),
