@@ -79,6 +79,13 @@ def make_video(
             }
             if bframes:
                 vs.options |= {"bf": str(bframes), "b_strategy": "0"}
+        elif codec == "libx265":  # open GOPs: pictures after a keyframe that show before it
+            keys = f"keyint={gop}:min-keyint={gop}:open-gop=1:bframes=3:log-level=none"
+            vs.options = {"x265-params": keys}
+        elif codec == "libsvtav1":
+            vs.options = {"g": str(gop), "preset": "12"}
+        elif codec == "libvpx-vp9":
+            vs.options = {"g": str(gop), "deadline": "realtime", "cpu-used": "8"}
         if rotate:
             # The display matrix holds the counter-clockwise angle; the `rotate` tag is clockwise.
             vs.set_display_rotation(-rotate)

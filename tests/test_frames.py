@@ -270,6 +270,23 @@ def test_each_frame_is_the_picture_at_its_time(bframes: Path, kw: dict[str, obje
         assert read_index(decode(f)) == f.index == round(f.time_s * 10)
 
 
+@pytest.mark.parametrize(
+    ("codec", "suffix"), [("libx265", ".mp4"), ("libvpx-vp9", ".webm"), ("libsvtav1", ".mkv")]
+)
+def test_other_codecs_give_the_picture_at_its_time(media: Path, codec: str, suffix: str) -> None:
+    import av
+
+    if codec not in av.codecs_available:
+        pytest.skip(f"this PyAV has no {codec} encoder")
+    path = make_video(media / f"{codec}{suffix}", seconds=6.0, fps=10, gop=10, codec=codec)
+    for exact in (False, True):
+        fs = sample_frames(path, spec(mode="count", count=4, exact_times=exact))
+        assert len(fs.frames) == 4 and fs.warnings == []
+        assert indices(fs.frames) == barcodes(fs.frames)
+        assert [f.time_s for f in fs.frames] == pytest.approx([i / 10 for i in indices(fs.frames)])
+        assert any(f.snapped for f in fs.frames) != exact
+
+
 # --- scenes in one pass ------------------------------------------------------------------------------
 
 

@@ -35,6 +35,10 @@ DEFAULT_GOP_FRAMES = 250
 _MAX_REORDER = 16
 # A seek that lands this much after the keyframe it asked for has not worked (a broken index).
 _LATE_S = 1.0
+# Decoders that read `skip_frame` as each packet goes in, so that it can change from packet to
+# packet. Wrappers that decode on their own threads (libdav1d for AV1) apply it when a frame
+# comes out, long after: they decode everything.
+_SKIP_PER_PACKET = {"h264", "hevc", "vp8", "vp9", "mpeg1video", "mpeg2video", "mpeg4"}
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Decoder:
         self.keyframes = keyframes  # sorted: those around the targets (KeyIndex.near)
         self._key_times = [k.time_s for k in keyframes or []]
         self.stream: av.video.stream.VideoStream = container.streams.video[probe.stream_index]
+        self._skips = self.stream.codec_context.name in _SKIP_PER_PACKET
         self.fps = probe.info.fps
         self.half = 0.5 / self.fps
         self.errors: list[float] = []  # times of frames lost to damaged packets
@@ -108,6 +113,7 @@ class Decoder:
         # somewhere: the first target seeks.
         self._clean = False
         self._need_key = False  # references lost: skip packets up to the next keyframe
+        self._settled = False  # a frame came out since the decoder last started
         self._here = -math.inf  # time of the last packet sent, s
         self._last: Picture | None = None  # the latest frame that came out, not taken
         self._last_errors = 0  # damaged packets met before it came out
@@ -319,10 +325,11 @@ class Decoder:
         ctx = self.stream.codec_context
         if self._need_key:
             if not item.packet.is_keyframe:
-                self.errors.append(self.time_of(item.pts))  # lost with the damaged one
+                if self._settled:
+                    self.errors.append(self.time_of(item.pts))  # lost with the damaged one
                 return
             self._need_key = False
-        want: Literal["DEFAULT", "NONREF"] = "DEFAULT" if keep else "NONREF"
+        want: Literal["DEFAULT", "NONREF"] = "DEFAULT" if keep or not self._skips else "NONREF"
         if ctx.skip_frame != want:
             ctx.skip_frame = want
         self._here = self.time_of(item.pts)
@@ -330,7 +337,10 @@ class Decoder:
         try:
             self._took(ctx.decode(item.packet))
         except av.FFmpegError:
-            self.errors.append(self.time_of(item.pts))
+            # Before the first frame after a seek, a failure is the seek landing between
+            # keyframes (a container without an index), not damage.
+            if self._settled:
+                self.errors.append(self.time_of(item.pts))
             self._recover()
 
     def _recover(self) -> None:
@@ -346,6 +356,7 @@ class Decoder:
         self._need_key = True
 
     def _took(self, frames: list[av.VideoFrame]) -> None:
+        self._settled = self._settled or bool(frames)
         for f in frames:
             if f.pts is not None:
                 self._out.append(f)
@@ -409,6 +420,7 @@ class Decoder:
         self._eof = False
         self._clean = True
         self._need_key = False
+        self._settled = False
         self._last = None
         self._fresh = ts <= self.probe.start_pts
         self._run = _Run(base=0 if self._fresh else None)
