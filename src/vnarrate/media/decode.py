@@ -89,6 +89,9 @@ class Decoder:
         self.probe = probe
         self.keyframes = keyframes  # sorted: those around the targets (KeyIndex.near)
         self._key_times = [k.time_s for k in keyframes or []]
+        # Frame numbers guessed from times count from the first frame, which may show after the
+        # stream's start (AVI with B-frames: one frame late).
+        self._origin = keyframes[0].time_s if keyframes and keyframes[0].ordinal == 0 else 0.0
         self.stream: av.video.stream.VideoStream = container.streams.video[probe.stream_index]
         self._skips = self.stream.codec_context.name in _SKIP_PER_PACKET
         self.fps = probe.info.fps
@@ -131,7 +134,7 @@ class Decoder:
         """Frame number of the frame at `pts`, once every packet showing before it was read."""
         run = self._run
         if run.base is None:
-            return max(0, round(self.time_of(pts) * self.fps))
+            return max(0, round((self.time_of(pts) - self._origin) * self.fps))
         return run.base + run.behind + sum(1 for p in run.pts_seen if p < pts)
 
     def _passed(self, pts: int) -> None:
