@@ -2,9 +2,9 @@
 order, resized and JPEG-encoded, each with its frame number, its own time, the time it stands
 for and whether a keyframe stood in; warnings when the file is damaged or its header lies).
 
-One PyAV container per video: probe.py reads the header and index, targets.py chooses the times
-(and the keyframes that may stand in), decode.py decodes only what they need, encoder.py makes
-the JPEGs; scene sampling (scenes.py) detects the cuts and takes its frames in one pass.
+One PyAV container per video: probe.py reads the header, keyframes.py the index, targets.py
+chooses the times (and the keyframes that may stand in), decode.py decodes only what they need,
+encoder.py makes the JPEGs; scene sampling (scenes.py) detects the cuts and takes its frames in one pass.
 Times are seconds from the first frame of the video stream.
 """
 
@@ -46,8 +46,8 @@ def sample_frames(
     `spec.jpeg_quality`. InputError when the file is unusable or yields no frame.
 
     Unless `spec.exact_times`, a target takes the nearest keyframe when one lies within a quarter
-    of the spacing around it (targets.py): on long videos most frames then cost one decode after
-    a seek. Every frame's `time_s` is the time of the picture in it; `target_s` the time asked
+    of the spacing around it and the exact frame would cost a seek of its own (targets.py): on
+    long videos most frames then cost one decode after a seek. Every frame's `time_s` is the time of the picture in it; `target_s` the time asked
     for and `snapped` whether a keyframe stood in. Only the chosen frames are converted and
     encoded, and only their JPEGs are held. `progress(done, total)` counts chosen frames (in
     scene sampling, frames scanned). Damaged stretches are skipped, and said in `warnings`, as
