@@ -1,26 +1,37 @@
-"""Benchmark of the frames stage: the cookbook notebook's loop against vnarrate's extraction, the
-decode floor, sparse sampling of long clips, scene detection, and planning an hour-long video.
+"""Benchmark of the frames stage: `vnarrate frames` (the whole process: start-up, probe, decode,
+JPEGs, frames.json, contact sheet) against the cookbook notebook's loop, the decode floor and
+keyframe-only decoding, on the shared clips and on generated long-GOP clips.
 
-    python benchmarks/bench_frames.py                 # everything (~10 min on 2 cores)
-    python benchmarks/bench_frames.py --quick         # shared clips + the 60 s 1080p clip, 1 round
-    python benchmarks/bench_frames.py --seek-cost     # the measurement behind SEEK_OVERHEAD_FRAMES
+    python benchmarks/bench_frames.py                  # every table (~40 min on 2 cores)
+    python benchmarks/bench_frames.py --quick          # 1 round, no 1-hour clips
+    python benchmarks/bench_frames.py --only targets   # the issue's table alone
+    python benchmarks/bench_frames.py --choices        # the measurements behind the design
 
-Every variant runs in its own subprocess, so wall time, CPU time (user + system) and peak memory
-(ru_maxrss) are the whole process's, imports included. Variants of one clip run interleaved, round
-after round, and the table shows medians, so the ratios are measured side by side under the same
-load. Generated clips go to benchmarks/out/ (gitignored) and are reused; the real clips are read
-in place from ../shared/media (never copied).
+Every variant runs in a process of its own: wall time, CPU time (user + system) and peak memory
+(ru_maxrss, from wait4) are the whole process's. The variants of one table run interleaved,
+round after round, and each cell is the median, so ratios are measured side by side under the
+same load. Generated clips go to benchmarks/out/ (gitignored) and are reused; the real clips are
+read in place from ../shared/media. Needs only the project's own dependencies (PyAV, OpenCV).
+
+The variants:
+- notebook: the cookbook's loop: read() every frame, JPEG (q95, full size) + base64 each, keep
+  them all, then take [0::50];
+- floor: OpenCV grab() every frame, nothing else (the decode floor);
+- keyframes N: PyAV seeks to the keyframe nearest each of N evenly spread times and decodes that
+  one frame (no JPEG): the physical limit of sparse sampling;
+- vnarrate ARGS: `python -m vnarrate frames CLIP -o TMP ARGS`, the real command.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +41,15 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 MEDIA = ROOT.parent / "shared" / "media"
 
-# name -> (seconds, width, height, fps, gop, preset)
-GENERATED = {
-    "h264_1080p_60s.mp4": (60, 1920, 1080, 30, 250, "veryfast"),
-    "h264_720p_10min.mp4": (600, 1280, 720, 30, 250, "ultrafast"),
+# name -> (seconds, width, height, fps, keyframe interval in frames, x264 preset); a hard cut
+# every 10 s. The 1-hour 720p clip is the 3-minute one twenty times over (packets copied).
+GENERATED: dict[str, tuple[float, int, int, int, int, str]] = {
+    "h264_720p_24s.mp4": (24, 1280, 720, 30, 250, "veryfast"),
+    "h264_720p_3min.mp4": (180, 1280, 720, 30, 250, "veryfast"),
     "h264_180p_1h.mp4": (3600, 320, 180, 25, 250, "ultrafast"),
 }
+REPEATED = {"h264_720p_1h.mp4": ("h264_720p_3min.mp4", 20)}
+CUT_EVERY_S = 10.0
 
 
 # --- generated clips ------------------------------------------------------------------------------
@@ -45,8 +59,8 @@ def make_clip(
     path: Path, seconds: float, width: int, height: int, fps: int, gop: int, preset: str
 ) -> Path:
     """A synthetic clip shaped like real footage: a smooth textured background panned by the camera
-    (motion everywhere; a 1080p frame is ~330 KB as a q95 JPEG, as camera footage is), a moving
-    disc, and a hard cut every 7 s (to another background of the same colours)."""
+    (motion everywhere), a moving disc, and a hard cut every CUT_EVERY_S to another background of
+    the same colours. x264 with B-frames (veryfast) unless the preset is ultrafast."""
     import av
     import cv2
     import numpy as np
@@ -72,7 +86,7 @@ def make_clip(
         }
         for i in range(n):
             t = i / fps
-            bg = backgrounds[int(t // 7) % len(backgrounds)]
+            bg = backgrounds[int(t // CUT_EVERY_S) % len(backgrounds)]
             x = int(width / 2 * (0.5 + 0.5 * np.sin(2 * np.pi * t / 20)))
             y = int(height / 2 * (0.5 + 0.5 * np.cos(2 * np.pi * t / 27)))
             img = np.ascontiguousarray(bg[y : y + height, x : x + width])
@@ -87,20 +101,56 @@ def make_clip(
     return path
 
 
+def repeat_clip(src: Path, dst: Path, times: int) -> Path:
+    """`src` played `times` over in one file: its video packets copied with shifted times."""
+    import av
+
+    tmp = dst.with_suffix(".part.mp4")
+    with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
+        ist = inp.streams.video[0]
+        ost = out.add_stream_from_template(ist)
+        assert ist.duration and ist.time_base
+        span = ist.duration
+        for k in range(times):
+            inp.seek(0, stream=ist)
+            for packet in inp.demux(ist):
+                if packet.dts is None or packet.pts is None:
+                    continue
+                packet.pts += k * span
+                packet.dts += k * span
+                packet.stream = ost
+                out.mux(packet)
+    tmp.replace(dst)
+    return dst
+
+
 def generated(name: str) -> Path:
+    """benchmarks/out/NAME, made first if missing (in a child process: the parent stays small, so
+    that the peak memory the children report is their own)."""
     path = OUT / name
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
+        if name in REPEATED:
+            generated(REPEATED[name][0])
         print(f"generating {path} ...", file=sys.stderr, flush=True)
-        make_clip(path, *GENERATED[name])
+        subprocess.run([sys.executable, __file__, "--make", name], check=True)
     return path
 
 
-# --- the variants (each runs in a child process: `--run NAME CLIP [JSON]`) -------------------------
+def make(name: str) -> None:
+    path = OUT / name
+    if name in REPEATED:
+        src, times = REPEATED[name]
+        repeat_clip(OUT / src, path, times)
+    else:
+        make_clip(path, *GENERATED[name])
+
+
+# --- the variants that run in a child process (`--run NAME CLIP ARGS`) ------------------------------
 # Each returns what it did and `inner`: the seconds of the work itself, imports excluded.
 
 
-def v_notebook(clip: str, _: dict[str, Any]) -> dict[str, Any]:
+def v_notebook(clip: str, _: Any) -> dict[str, Any]:
     """The cookbook notebook: read + JPEG + base64 every frame, keep all, then take 1 in 50."""
     import base64
 
@@ -117,12 +167,15 @@ def v_notebook(clip: str, _: dict[str, Any]) -> dict[str, Any]:
         base64_frames.append(base64.b64encode(buffer).decode("utf-8"))
     video.release()
     selected = base64_frames[0::50]
-    inner = time.perf_counter() - t0
-    return {"frames": len(selected), "decoded": len(base64_frames), "inner": inner}
+    return {
+        "frames": len(selected),
+        "decoded": len(base64_frames),
+        "inner": time.perf_counter() - t0,
+    }
 
 
-def v_floor(clip: str, _: dict[str, Any]) -> dict[str, Any]:
-    """Decode floor: grab every frame, nothing else."""
+def v_floor(clip: str, _: Any) -> dict[str, Any]:
+    """Decode floor: OpenCV grabs every frame, nothing else."""
     import cv2
 
     t0 = time.perf_counter()
@@ -133,119 +186,96 @@ def v_floor(clip: str, _: dict[str, Any]) -> dict[str, Any]:
     return {"decoded": n, "inner": time.perf_counter() - t0}
 
 
-def v_pyav_floor(clip: str, _: dict[str, Any]) -> dict[str, Any]:
-    """PyAV with frame threads decoding every frame (the engine of the shot-detection pass)."""
+def v_keyframes(clip: str, n: Any) -> dict[str, Any]:
+    """The physical limit of sparse sampling: for each of `n` evenly spread times, seek to the
+    nearest keyframe and decode that one frame (PyAV, no conversion, no JPEG)."""
     import av
 
     t0 = time.perf_counter()
+    decoded = 0
     with av.open(clip) as c:
         s = c.streams.video[0]
-        s.thread_type = "AUTO"
-        n = sum(1 for _ in c.decode(s))
-    return {"decoded": n, "inner": time.perf_counter() - t0}
+        entries = s.index_entries
+        if len(entries) < 2:
+            c.seek(0, stream=s)
+            entries = s.index_entries
+        first, last = entries[0].timestamp, entries[len(entries) - 1].timestamp
+        seen = set()
+        for i in range(int(n)):
+            ts = round(first + (i + 0.5) * (last - first) / int(n))
+            k = entries.search_timestamp(ts, backward=True)
+            if k < 0 or k in seen:
+                continue
+            seen.add(k)
+            c.seek(entries[k].timestamp + 1, stream=s, backward=True)
+            for packet in c.demux(s):
+                frames = s.codec_context.decode(packet) + s.codec_context.decode(None)
+                decoded += len(frames[:1])
+                break
+            s.codec_context.flush_buffers()
+    return {"decoded": decoded, "inner": time.perf_counter() - t0}
 
 
-def v_vnarrate(clip: str, args: dict[str, Any]) -> dict[str, Any]:
-    """vnarrate.frames.sample_frames (probe included) with the given SamplingSpec fields."""
-    from vnarrate.frames import sample_frames
-
-    from vnarrate.models import SamplingSpec
-
-    spec = SamplingSpec(**args)
-    t0 = time.perf_counter()
-    fs = sample_frames(clip, spec)
-    inner = time.perf_counter() - t0
-    return {
-        "frames": len(fs.frames),
-        "jpeg_kb": round(sum(len(f.jpeg) for f in fs.frames) / 1024),
-        "size": f"{fs.frames[0].width}x{fs.frames[0].height}",
-        "shots": len(fs.shot_starts_s),
-        "inner": inner,
-    }
-
-
-def v_detect(clip: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Shot detection alone (one decoding pass over thumbnails)."""
-    from vnarrate.frames import detect_shots
-
-    t0 = time.perf_counter()
-    shots = detect_shots(clip, **args)
-    inner = time.perf_counter() - t0
-    fps = shots.frame_count / shots.duration_s
-    starts = [round(t * fps) for t in shots.starts_s]
-    return {"shots": len(starts), "starts": starts, "decoded": shots.frame_count, "inner": inner}
-
-
-def v_pyscenedetect(clip: str, _: dict[str, Any]) -> dict[str, Any]:
-    """PySceneDetect's ContentDetector with its defaults, for comparison (not a dependency)."""
-    from scenedetect import ContentDetector, detect
-
-    t0 = time.perf_counter()
-    scenes = detect(clip, ContentDetector())
-    inner = time.perf_counter() - t0
-    starts = [s[0].get_frames() for s in scenes] or [0]
-    return {"shots": len(starts), "starts": starts, "inner": inner}
-
-
-def v_plan(clip: str, args: dict[str, Any]) -> dict[str, Any]:
-    """What `plan` needs without decoding: probe + select_times."""
-    from vnarrate.frames import probe, select_times
-
-    from vnarrate.models import SamplingSpec
-
-    t0 = time.perf_counter()
-    info = probe(clip)
-    times = select_times(info, SamplingSpec(**args))
-    inner = time.perf_counter() - t0
-    return {"frames": len(times), "frame_count": info.frame_count, "inner": inner}
-
-
-VARIANTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+VARIANTS: dict[str, Callable[[str, Any], dict[str, Any]]] = {
     "notebook": v_notebook,
     "floor": v_floor,
-    "pyav_floor": v_pyav_floor,
-    "vnarrate": v_vnarrate,
-    "detect": v_detect,
-    "plan": v_plan,
-    "pyscenedetect": v_pyscenedetect,
+    "keyframes": v_keyframes,
 }
 
 
-def child(name: str, clip: str, args_json: str) -> None:
-    result = VARIANTS[name](clip, json.loads(args_json))
-    print(json.dumps(result))
+# --- measuring ----------------------------------------------------------------------------------
 
 
-def measure(name: str, clip: Path, args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run one variant in a fresh process: wall, CPU and peak RSS of that process."""
-    cmd = [sys.executable, __file__, "--run", name, str(clip), json.dumps(args or {})]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    assert proc.stdout is not None and proc.stderr is not None
-    out, err = proc.stdout.read(), proc.stderr.read()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} on {clip.name} failed:\n{err}")
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    result.update(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024)
-    return result
+def measure(kind: str, clip: Path, arg: Any = None) -> dict[str, Any]:
+    """One run in a fresh process: wall, CPU and peak RSS of that process."""
+    folder = None
+    if kind == "vnarrate":
+        folder = Path(tempfile.mkdtemp(prefix="bench-frames-"))
+        cmd = [sys.executable, "-m", "vnarrate", "frames", str(clip), "-o", str(folder / "f")]
+        cmd += list(arg or [])
+    elif kind == "help":
+        cmd = [str(Path(sys.executable).parent / "vnarrate"), "--help"]
+    else:
+        cmd = [sys.executable, __file__, "--run", kind, str(clip), json.dumps(arg)]
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # wait4 before reading pipes is safe here: every child writes a few lines at most.
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{err}")
+        result: dict[str, Any] = {}
+        if kind not in ("vnarrate", "help"):
+            result = json.loads(out.strip().splitlines()[-1])
+        elif folder is not None:
+            doc = json.loads((folder / "f" / "frames.json").read_text())
+            frames = doc["frames"]
+            result = {"frames": len(frames), "snapped": sum(f["snapped"] for f in frames)}
+        result.update(wall=wall, cpu=usage.ru_utime + usage.ru_stime, mb=usage.ru_maxrss / 1024)
+        return result
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def rounds(
-    clip: Path, variants: list[tuple[str, str, dict[str, Any]]], n: int
-) -> dict[str, dict[str, Any]]:
-    """Run the variants interleaved, `n` rounds; per label, the medians of wall/inner/cpu/rss."""
-    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in variants}
-    for _ in range(n):
-        for label, name, args in variants:
-            runs[label].append(measure(name, clip, args))
+Variant = tuple[str, str, Path, Any]  # label, kind, clip, argument
+
+
+def rounds(variants: list[Variant], n: int) -> dict[str, dict[str, Any]]:
+    """The variants interleaved, `n` rounds; per label the medians of wall, CPU and memory."""
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in variants}
+    for r in range(n):
+        for label, kind, clip, arg in variants:
+            runs[label].append(measure(kind, clip, arg))
+        print(f"  round {r + 1}/{n} done", file=sys.stderr, flush=True)
     out = {}
     for label, rs in runs.items():
-        med = dict(rs[0])
-        for key in ("wall", "inner", "cpu", "rss_mb"):
-            med[key] = statistics.median(r[key] for r in rs)
+        med = dict(rs[-1])
+        for key in ("wall", "cpu", "mb"):
+            med[key] = statistics.median(x[key] for x in rs)
         out[label] = med
     return out
 
@@ -253,7 +283,7 @@ def rounds(
 # --- reporting ------------------------------------------------------------------------------------
 
 
-def table(title: str, rows: list[list[str]], header: list[str]) -> str:
+def table(title: str, header: list[str], rows: list[list[str]]) -> str:
     lines = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -261,273 +291,197 @@ def table(title: str, rows: list[list[str]], header: list[str]) -> str:
 
 
 def cell(r: dict[str, Any]) -> str:
-    """process wall (work only) / CPU / peak memory."""
-    return f"{r['wall']:.2f} ({r['inner']:.2f}) / {r['cpu']:.2f} / {r['rss_mb']:.0f}"
+    """process wall / CPU / peak memory"""
+    return f"{r['wall']:.2f} / {r['cpu']:.2f} / {r['mb']:.0f}"
 
 
-def ratio(a: dict[str, Any], b: dict[str, Any]) -> str:
-    """a / b by process wall time, then by the work alone."""
-    return f"{a['wall'] / b['wall']:.2f}× ({a['inner'] / b['inner']:.2f}×)"
+CELL = "s / CPU s / MiB"
+STRIDE = ["--stride", "50"]
+FRAMES20 = ["--frames", "20"]
+SCENES30 = ["--sample", "scenes", "--max-frames", "30"]
 
 
-CELL = "s (work s) / CPU s / MB"
-
-
-def bench_notebook(clips: list[Path], n: int) -> str:
-    """Stride 50 (the notebook's frames): notebook vs vnarrate vs the decode floor."""
-    rows = []
-    stride = {"mode": "stride", "stride": 50, "max_frames": 100_000}
-    for clip in clips:
-        variants = [
-            ("floor", "floor", {}),
-            ("notebook", "notebook", {}),
-            ("vn", "vnarrate", stride),
-            ("vnfull", "vnarrate", {**stride, "resize": 0}),
+def bench_targets(n: int, long: bool) -> str:
+    """The issue's table: each case against its reference, measured in one interleaved run."""
+    short, mid = generated("h264_720p_24s.mp4"), generated("h264_720p_3min.mp4")
+    variants: list[Variant] = [
+        ("nb24", "notebook", short, None),
+        ("vn24", "vnarrate", short, STRIDE),
+        ("floor3", "floor", mid, None),
+        ("key3", "keyframes", mid, 20),
+        ("stride3", "vnarrate", mid, STRIDE),
+        ("frames3", "vnarrate", mid, FRAMES20),
+        ("exact3", "vnarrate", mid, [*FRAMES20, "--exact-times"]),
+        ("scenes3", "vnarrate", mid, SCENES30),
+        ("many3", "vnarrate", mid, ["--every", "0.12", "--max-frames", "1500"]),
+        ("help", "help", short, None),
+    ]
+    hours = ["h264_720p_1h.mp4", "h264_180p_1h.mp4"] if long else []
+    for name in hours:
+        clip = generated(name)
+        variants += [
+            (f"floor-{name}", "floor", clip, None),
+            (f"key-{name}", "keyframes", clip, 20),
+            (f"frames-{name}", "vnarrate", clip, FRAMES20),
+            (f"stride-{name}", "vnarrate", clip, STRIDE),
         ]
-        res = rounds(clip, variants, n)
-        fl, nb, vn, vf = res["floor"], res["notebook"], res["vn"], res["vnfull"]
+        if "180p" in name:  # 1,500 frames of 720p from an hour is reading on for ~2 minutes
+            variants.append((f"many-{name}", "vnarrate", clip, ["--max-frames", "1500"]))
+    r = rounds(variants, n)
+
+    def times(a: str, b: str) -> float:
+        return float(r[a]["wall"] / r[b]["wall"])
+
+    rows = [
+        [
+            "`frames --stride 50`, 24 s 720p, vs the notebook's loop",
+            f"{times('nb24', 'vn24'):.2f}× faster ({r['vn24']['wall']:.2f} s vs "
+            f"{r['nb24']['wall']:.2f} s)",
+            "≥ 3.5× faster",
+        ],
+        [
+            "`--stride 50`, 3 min 720p (GOP 250), vs the decode floor",
+            f"{times('stride3', 'floor3'):.2f}× ({r['stride3']['wall']:.2f} s vs "
+            f"{r['floor3']['wall']:.2f} s)",
+            "≤ 1.15×",
+        ],
+        [
+            "`--frames 20`, same clip, vs the decode floor",
+            f"{times('frames3', 'floor3'):.2f}× ({r['frames3']['wall']:.2f} s; keyframe-only "
+            f"limit {r['key3']['wall']:.2f} s; `--exact-times` {times('exact3', 'floor3'):.2f}×)",
+            "≤ 0.33×",
+        ],
+    ]
+    for name in hours:
+        rows.append(
+            [
+                f"`--frames 20`, `{name}`, vs the decode floor",
+                f"{times(f'floor-{name}', f'frames-{name}'):.1f}× faster "
+                f"({r[f'frames-{name}']['wall']:.2f} s vs {r[f'floor-{name}']['wall']:.2f} s; "
+                f"keyframe-only limit {r[f'key-{name}']['wall']:.2f} s)",
+                "≥ 20× faster",
+            ]
+        )
+    rows.append(
+        [
+            "`--sample scenes --max-frames 30`, 3 min (a cut every 10 s), vs the decode floor",
+            f"{times('scenes3', 'floor3'):.2f}×, one pass ({r['scenes3']['wall']:.2f} s)",
+            "≤ 1.3×, one pass",
+        ]
+    )
+    mem = [r["vn24"]["mb"], r["stride3"]["mb"], *(r[f"stride-{h}"]["mb"] for h in hours)]
+    many = [r["many3"], *(r[f"many-{h}"] for h in hours if f"many-{h}" in r)]
+    rows.append(
+        [
+            "peak memory, `--stride 50`, 24 s → 3 min" + (" → 1 h" if hours else ""),
+            " → ".join(f"{m:.0f}" for m in mem)
+            + " MiB; 1,500 frames: "
+            + ", ".join(f"{m['mb']:.0f} MiB ({m['frames']} frames)" for m in many)
+            + " (3 min 720p every 0.12 s; 1 h 180p)",
+            "flat with length and < 150 MiB",
+        ]
+    )
+    rows.append(["`vnarrate --help`", f"{r['help']['wall'] * 1000:.0f} ms", "< 150 ms"])
+    detail = [
+        [label, str(x.get("frames", x.get("decoded", ""))), str(x.get("snapped", "")), cell(x)]
+        for label, x in r.items()
+    ]
+    return (
+        table(
+            f"Targets (issue 13), medians of {n} interleaved rounds",
+            ["case", "now", "target"],
+            rows,
+        )
+        + "\n"
+        + table("The runs behind it", ["run", "frames", "snapped", CELL], detail)
+    )
+
+
+def bench_clips(n: int) -> str:
+    """Per shared clip: notebook, floor, keyframe-only, and vnarrate's --stride 50 / --frames 20."""
+    clips = sorted(p for p in MEDIA.iterdir() if p.suffix in {".mp4", ".mkv", ".webm"})
+    rows = []
+    for clip in clips:
+        variants: list[Variant] = [
+            ("floor", "floor", clip, None),
+            ("nb", "notebook", clip, None),
+            ("key", "keyframes", clip, 20),
+            ("stride", "vnarrate", clip, STRIDE),
+            ("frames", "vnarrate", clip, FRAMES20),
+        ]
+        r = rounds(variants, n)
         rows.append(
             [
                 f"`{clip.name}`",
-                f"{fl['decoded']} → {vn['frames']}",
-                cell(fl),
-                cell(nb),
-                cell(vn),
-                cell(vf),
-                ratio(vn, fl),
-                ratio(vf, fl),
-                ratio(nb, vn),
+                str(r["floor"]["decoded"]),
+                cell(r["nb"]),
+                cell(r["floor"]),
+                cell(r["key"]),
+                f"{cell(r['stride'])} ({r['stride']['frames']})",
+                f"{cell(r['frames'])} ({r['frames']['snapped']} snapped)",
+                f"{r['nb']['wall'] / r['stride']['wall']:.1f}×",
+                f"{r['stride']['wall'] / r['floor']['wall']:.2f}×",
             ]
         )
-        print(f"  {clip.name}: done", file=sys.stderr, flush=True)
-    header = [
-        "clip",
-        "frames → kept",
-        f"decode floor: {CELL}",
-        f"notebook: {CELL}",
-        f"vnarrate (768 px): {CELL}",
-        f"vnarrate full size: {CELL}",
-        "vnarrate ÷ floor",
-        "full size ÷ floor",
-        "notebook ÷ vnarrate",
-    ]
-    return table(
-        f"Stride 50, the notebook's frames (medians of {n} interleaved rounds)", rows, header
-    )
-
-
-def bench_long(n: int) -> str:
-    """Few frames from long clips vs the decode floor; memory vs video length."""
-    rows = []
-    for name in ("h264_1080p_60s.mp4", "h264_720p_10min.mp4", "h264_180p_1h.mp4"):
-        clip = generated(name)
-        variants = [
-            ("floor", "floor", {}),
-            ("count20", "vnarrate", {"mode": "count", "count": 20}),
-            ("default", "vnarrate", {}),
-            ("stride", "vnarrate", {"mode": "stride", "stride": 50, "max_frames": 100_000}),
-        ]
-        res = rounds(clip, variants, n)
-        fl = res["floor"]
-        rows.append([f"`{name}`", "decode floor", str(fl["decoded"]), cell(fl), ""])
-        for label, what in (
-            ("count20", "--frames 20"),
-            ("default", "default: every 1 s, max 48"),
-            ("stride", "--stride 50, no cap"),
-        ):
-            r = res[label]
-            faster = r["wall"] < fl["wall"]
-            rows.append(
-                [
-                    "",
-                    what,
-                    str(r["frames"]),
-                    cell(r),
-                    f"**{fl['wall'] / r['wall']:.1f}× faster** ({fl['inner'] / r['inner']:.1f}×)"
-                    if faster
-                    else f"{ratio(r, fl)} the floor",
-                ]
-            )
-        print(f"  {name}: done", file=sys.stderr, flush=True)
-    header = ["clip", "sampling", "frames", CELL, "vs decode floor"]
-    return table(
-        f"Long clips: sparse targets seek, dense ones read on (medians of {n} interleaved rounds)",
-        rows,
-        header,
-    )
-
-
-def bench_plan(n: int) -> str:
-    clip = generated("h264_180p_1h.mp4")
-    variants = [
-        ("plan16", "plan", {"mode": "count", "count": 16}),
-        ("plan_default", "plan", {}),
-        ("sample16", "vnarrate", {"mode": "count", "count": 16}),
-        ("sample_default", "vnarrate", {}),
-        ("floor", "floor", {}),
-    ]
-    res = rounds(clip, variants, n)
-    rows = [
-        ["probe + select_times, --frames 16", cell(res["plan16"])],
-        ["probe + select_times, default (every 1 s, max 48)", cell(res["plan_default"])],
-        ["sample_frames --frames 16 (decoded, resized, JPEG)", cell(res["sample16"])],
-        ["sample_frames default (48 frames)", cell(res["sample_default"])],
-        ["decode floor (every frame)", cell(res["floor"])],
-    ]
-    return table(
-        f"Planning a 1-hour video (`{clip.name}`: 320x180, 25 fps, 90,000 frames, GOP 250; "
-        f"medians of {n})",
-        rows,
-        ["what", CELL],
-    )
-
-
-def bench_scenes(clips: list[Path], n: int) -> str:
-    import importlib.util
-
-    # Run with PySceneDetect importable (see BENCHMARKS.md) to compare; it is not a dependency.
-    psd = importlib.util.find_spec("scenedetect") is not None
-    rows = []
-    for clip in clips:
-        variants = [
-            ("floor", "floor", {}),
-            ("pyav", "pyav_floor", {}),
-            ("detect", "detect", {}),
-            ("scenes", "vnarrate", {"mode": "scenes"}),
-        ]
-        if psd:
-            variants.append(("psd", "pyscenedetect", {}))
-        res = rounds(clip, variants, n)
-        fl, pv, de, sc = res["floor"], res["pyav"], res["detect"], res["scenes"]
-        row = [
-            f"`{clip.name}`",
-            str(de["decoded"]),
-            cell(fl),
-            cell(pv),
-            cell(de),
-            f"{de['decoded'] / de['inner']:.0f}",
-            ratio(de, fl),
-            f"{de['shots']}: starts {de['starts']}",
-            f"{cell(sc)}, {sc['frames']} frames",
-            ratio(sc, fl),
-        ]
-        if psd:
-            ps = res["psd"]
-            row.append(f"{cell(ps)}; starts {ps['starts']}")
-        rows.append(row)
         print(f"  {clip.name}: done", file=sys.stderr, flush=True)
     header = [
         "clip",
         "frames",
-        f"cv2 decode floor: {CELL}",
-        f"PyAV decode floor: {CELL}",
-        f"detect_shots: {CELL}",
-        "detect fps",
-        "detect ÷ cv2 floor",
-        "shots (first frames)",
-        f"--sample scenes: {CELL}",
-        "scenes ÷ cv2 floor",
+        f"notebook: {CELL}",
+        f"decode floor: {CELL}",
+        f"keyframe-only (20): {CELL}",
+        f"vnarrate --stride 50: {CELL} (frames)",
+        f"vnarrate --frames 20: {CELL}",
+        "notebook ÷ --stride 50",
+        "--stride 50 ÷ floor",
     ]
-    if psd:
-        header.append(f"PySceneDetect ContentDetector: {CELL}")
-    return table(f"Shot detection (medians of {n} interleaved rounds)", rows, header)
-
-
-def seek_cost() -> str:
-    """Seek overhead in frame-decodes, the measurement behind SEEK_OVERHEAD_FRAMES: seek to 40
-    frames past a keyframe and grab, minus 40 frames' worth of reading on, over one frame's worth.
-    (40, not fewer: OpenCV backs off 16 frames before seeking, and the index holds decode times,
-    which come a frame or two before presentation times when there are B-frames.)"""
-    import av
-    import cv2
-
-    rows = []
-    clips = [generated("h264_1080p_60s.mp4"), generated("h264_180p_1h.mp4")]
-    clips += [MEDIA / "big_buck_bunny_0_30.webm"] if MEDIA.is_dir() else []
-    for clip in clips:
-        with av.open(str(clip)) as c:
-            s = c.streams.video[0]
-            if len(s.index_entries) < 2:
-                c.seek(0, stream=s)
-            start = s.start_time or 0
-            fps = float(s.average_rate)
-            keys = [
-                float((e.timestamp - start) * s.time_base) for e in s.index_entries if e.is_keyframe
-            ]
-        gaps = [b - a for a, b in itertools.pairwise(keys)]
-        keys = [k for k, g in zip(keys, gaps, strict=False) if k > 1.0 and g * fps > 60][:12]
-        cap = cv2.VideoCapture(str(clip))
-        n, t0 = 0, time.perf_counter()
-        while cap.grab() and n < 1500:
-            n += 1
-        per_frame = (time.perf_counter() - t0) / n
-        costs = []
-        for k in keys:
-            cap = cv2.VideoCapture(str(clip))
-            cap.grab()
-            t0 = time.perf_counter()
-            cap.set(cv2.CAP_PROP_POS_FRAMES, round(k * fps) + 40)
-            cap.grab()
-            costs.append(time.perf_counter() - t0)
-        med = statistics.median(costs)
-        rows.append(
-            [
-                f"`{clip.name}`",
-                f"{per_frame * 1000:.2f}",
-                f"{med * 1000:.1f}",
-                f"{(med - 40 * per_frame) / per_frame:.0f}",
-            ]
-        )
-    return table(
-        "Seek overhead (seek to 40 frames past a keyframe and grab; median of up to 12 seeks)",
-        rows,
-        ["clip", "ms per frame reading on", "ms per seek", "overhead in frame-decodes"],
-    )
+    return table(f"The shared clips (medians of {n} interleaved rounds)", header, rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--run", nargs=3, metavar=("VARIANT", "CLIP", "ARGS"), help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="one round; skip the long clips")
+    ap.add_argument("--run", nargs=3, metavar=("VARIANT", "CLIP", "ARG"), help=argparse.SUPPRESS)
+    ap.add_argument("--make", metavar="NAME", help=argparse.SUPPRESS)
+    ap.add_argument("--versions", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="one round; no 1-hour clips")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seek-cost", action="store_true", help="only measure the seek overhead")
-    ap.add_argument(
-        "--only", choices=["notebook", "long", "plan", "scenes"], action="append", default=[]
-    )
+    ap.add_argument("--only", choices=["targets", "clips"], action="append", default=[])
+    ap.add_argument("--choices", action="store_true", help="the measurements behind the design")
     ns = ap.parse_args()
     if ns.run:
-        child(*ns.run)
+        name, clip, arg = ns.run
+        print(json.dumps(VARIANTS[name](clip, json.loads(arg))))
         return
-    if ns.seek_cost:
-        print(seek_cost())
+    if ns.make:
+        make(ns.make)
         return
-    n = 1 if ns.quick else ns.rounds
-    shared = (
-        sorted(p for p in MEDIA.iterdir() if p.suffix in {".mp4", ".mkv", ".webm", ".mov"})
-        if MEDIA.is_dir()
-        else []
-    )
-    big = generated("h264_1080p_60s.mp4")
-    parts = ns.only or ["notebook", "long", "plan", "scenes"]
-    if ns.quick:
-        parts = [p for p in parts if p in ("notebook", "scenes")]
+    if ns.versions:
+        import av
+        import cv2
+
+        print(f"OpenCV {cv2.__version__}, PyAV {av.__version__}")
+        return
+    if ns.choices:
+        from bench_choices import main as choices
+
+        choices(generated("h264_720p_3min.mp4"), generated("h264_180p_1h.mp4"))
+        return
     import platform
 
-    import cv2
-
+    n = 1 if ns.quick else ns.rounds
+    parts = ns.only or ["targets", "clips"]
+    versions = subprocess.run(
+        [sys.executable, __file__, "--versions"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     print(
-        f"Python {platform.python_version()}, OpenCV {cv2.__version__}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f} at start\n"
+        f"Python {platform.python_version()}, {versions}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start\n",
+        flush=True,
     )
-    if "notebook" in parts:
-        print(bench_notebook([*shared, big], n), flush=True)
-    if "long" in parts:
-        print(bench_long(n), flush=True)
-    if "plan" in parts:
-        print(bench_plan(n), flush=True)
-    if "scenes" in parts:
-        cut_clips = [p for p in shared if p.name in ("big_buck_bunny_0_30.webm", "nasa_13013.mp4")]
-        print(bench_scenes([*cut_clips, big], n), flush=True)
+    if "targets" in parts:
+        print(bench_targets(n, long=not ns.quick), flush=True)
+    if "clips" in parts and MEDIA.is_dir():
+        print(bench_clips(n), flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

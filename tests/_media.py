@@ -42,6 +42,8 @@ def make_video(
     barcode: bool = True,
     frame_times: Sequence[float] | None = None,
     faststart: bool = False,
+    bframes: int = 0,
+    noise: bool = False,
 ) -> Path:
     """Write a small video: a moving square over flat shots that change at `cuts_s`.
 
@@ -50,13 +52,17 @@ def make_video(
     track of the same length is added. `rotate` is the clockwise rotation a player applies (like
     ffprobe's `rotate` tag), stored in the display matrix. `frame_times` (seconds, increasing) gives
     each frame its own presentation time: a variable-frame-rate file with len(frame_times) frames.
-    `faststart` puts the index before the data (so a truncated copy still opens).
+    `faststart` puts the index before the data (so a truncated copy still opens). `bframes` > 0
+    lets x264 use that many B-frames (frames stored out of showing order, most of them referred
+    to by none). `noise` fills the shots with fresh noise every frame: big packets, as a test
+    that damages bytes needs.
     """
     width, height = size
     n = len(frame_times) if frame_times is not None else max(1, round(seconds * fps))
     if frame_times is not None:
         seconds = frame_times[-1] + 1 / fps
     options = {"movflags": "faststart"} if faststart else {}
+    rng = np.random.default_rng(3)
     with av.open(str(path), "w", options=options) as out:
         vs = out.add_stream(codec, rate=fps)
         vs.width, vs.height = width, height
@@ -69,8 +75,17 @@ def make_video(
                 "g": str(gop),
                 "keyint_min": str(gop),
                 "sc_threshold": "0",
-                "preset": "ultrafast",
+                "preset": "ultrafast" if not bframes else "veryfast",
             }
+            if bframes:
+                vs.options |= {"bf": str(bframes), "b_strategy": "0"}
+        elif codec == "libx265":  # open GOPs: pictures after a keyframe that show before it
+            keys = f"keyint={gop}:min-keyint={gop}:open-gop=1:bframes=3:log-level=none"
+            vs.options = {"x265-params": keys}
+        elif codec == "libsvtav1":
+            vs.options = {"g": str(gop), "preset": "12"}
+        elif codec == "libvpx-vp9":
+            vs.options = {"g": str(gop), "deadline": "realtime", "cpu-used": "8"}
         if rotate:
             # The display matrix holds the counter-clockwise angle; the `rotate` tag is clockwise.
             vs.set_display_rotation(-rotate)
@@ -82,6 +97,8 @@ def make_video(
             shot = sum(1 for c in cuts_s if t >= c)
             img = np.empty((height, width, 3), np.uint8)
             img[:] = SHOT_COLOURS[shot % len(SHOT_COLOURS)]
+            if noise:
+                img ^= rng.integers(0, 64, img.shape, np.uint8)
             if moving:
                 s = max(4, min(width, height) // 6)
                 x = int((width - s) * (i / max(1, n - 1)))
@@ -463,4 +480,48 @@ def damage_audio(src: Path, dst: Path, *, every: int = 1, seed: int = 1) -> Path
             else:
                 packet.stream = v_out
             out.mux(packet)
+    return dst
+
+
+# --- damaged files ------------------------------------------------------------------------------
+
+
+def damage_middle(src: Path, dst: Path, *, size: int = 64 * 1024, seed: int = 1) -> Path:
+    """A copy of `src` with `size` bytes of noise written over its middle (the container's
+    structure stays; the packets there are garbage)."""
+    data = bytearray(src.read_bytes())
+    mid = len(data) // 2 - size // 2
+    data[mid : mid + size] = np.random.default_rng(seed).integers(0, 256, size, np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def shorten_mp4_header(src: Path, dst: Path, *, seconds: float) -> Path:
+    """A copy of the MP4 `src` whose headers (mvhd, tkhd, mdhd) claim it lasts `seconds`; the
+    samples and their index are untouched, so every frame is still there."""
+    data = bytearray(src.read_bytes())
+
+    def walk(start: int, end: int, scale: int) -> None:
+        pos = start
+        while pos + 8 <= end:
+            size = int.from_bytes(data[pos : pos + 4], "big")
+            kind = bytes(data[pos + 4 : pos + 8])
+            if size < 8:
+                return
+            body = pos + 8
+            if kind in (b"moov", b"trak", b"mdia"):
+                walk(body, pos + size, scale)
+            elif kind in (b"mvhd", b"mdhd", b"tkhd"):
+                v1 = data[body] == 1
+                ts_at = body + (20 if v1 else 12)
+                timescale = scale if kind == b"tkhd" else int.from_bytes(data[ts_at : ts_at + 4])
+                if kind == b"mvhd":
+                    scale = timescale
+                dur_at = body + (28 if v1 else 20) if kind == b"tkhd" else ts_at + 4
+                width = 8 if v1 else 4
+                data[dur_at : dur_at + width] = round(seconds * timescale).to_bytes(width, "big")
+            pos += size
+
+    walk(0, len(data), 1000)
+    dst.write_bytes(bytes(data))
     return dst

@@ -43,7 +43,7 @@ def test_the_picture_shows_speech_narration_and_frames(tmp_path: Path) -> None:
     assert peaks is not None and abs(len(peaks) - 1000) <= 10  # one per 10 ms (AAC pads)
     assert peaks[250:450].max() > 10 * max(peaks[:150].max(), 1e-4)  # loud where speech is
     spec = SamplingSpec(mode="count", stride=1, count=4, every_s=1.0, max_frames=4, resize=120,
-                        jpeg_quality=80, scene_threshold=0.3)  # fmt: skip
+                        jpeg_quality=80, scene_threshold=0.3, exact_times=False)  # fmt: skip
     view = MixView(
         duration_s=10.0,
         title="talk.mp4",

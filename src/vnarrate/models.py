@@ -57,6 +57,10 @@ class Frame(BaseModel):
     height: int
     jpeg: bytes = Field(repr=False, exclude=True)
     shot: int | None = None  # shot number when sampling by scenes
+    # The time the sampling rule asked for, and whether the nearest keyframe stood in for it
+    # (time_s is always the picture's own time; see media/targets.py for the snapping rule).
+    target_s: float | None = None
+    snapped: bool = False
     # A contact sheet (pack.py): the time of each tile, in reading order, and (columns, rows).
     tiles_s: list[float] | None = None
     grid: tuple[int, int] | None = None
@@ -69,6 +73,8 @@ class FrameSet(BaseModel):
     frames: list[Frame]
     mode: SampleMode
     shot_starts_s: list[float] = Field(default_factory=list)  # scene sampling only
+    # What went wrong but did not stop sampling, for people (damaged data, a header that lies).
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Usage(BaseModel):
@@ -191,6 +197,7 @@ class SamplingSpec(BaseModel):
     resize: int  # max side in px; 0 keeps full size
     jpeg_quality: int
     scene_threshold: float
+    exact_times: bool  # False: a target may take the nearest keyframe (media/targets.py)
 
 
 class ShortenedLine(BaseModel):

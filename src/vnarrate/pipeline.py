@@ -102,8 +102,8 @@ def prepare(
         raise InputError(f"{path}: no such file")
     chosen = sample_frames(Path(path), options.sampling, progress=progress)
     thin = thin_frames_note(chosen.frames)
-    if thin:
-        warn(f"{path}: {thin}")
+    for note in [*chosen.warnings, *([f"{path}: {thin}"] if thin else [])]:
+        warn(note)  # a damaged file, a header that lies, frames too thin to read
     sent = chosen
     sheets = pack_frames(chosen.frames, options.pack)
     if sheets is not None:

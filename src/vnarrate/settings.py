@@ -227,6 +227,11 @@ class Settings(BaseSettings):
         le=1,
         description="--sample scenes: how different frames must be to count as a cut.",
     )
+    exact_times: bool = Field(
+        default=False,
+        description="Decode the frame at each exact target time, not a keyframe near it "
+        "(slower on long videos).",
+    )
 
     # --- soundtrack ----------------------------------------------------------------------------
     # Measured on the shared dialogue clips and generated mixes (BENCHMARKS.md, "Speech detection").
@@ -559,7 +564,9 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 CONNECTION = _names("api_key base_url provider model timeout max_retries")
-SAMPLING = _names("sample stride frames every max_frames resize jpeg_quality scene_threshold")
+SAMPLING = _names(
+    "sample stride frames every max_frames resize jpeg_quality scene_threshold exact_times"
+)
 MODEL = _names(
     "detail max_completion_tokens token_field structured pack image_urls temperature "
     "reasoning_effort language max_images_per_request max_input_tokens max_cost prices"

@@ -1,8 +1,10 @@
 """Probing: a video path -> what the video is (VideoInfo), with the container's usual lies corrected.
 
-Takes a path; gives the video's displayed size, frame rate, frame count, duration, rotation and
-whether it has audio, plus the keyframe index that decoding uses to decide when to seek. PyAV
-reads the headers and the index and decodes the first frame; fast even for hour-long files.
+Takes a path (or an open PyAV container); gives the video's displayed size, frame rate, frame
+count, duration, rotation and whether it has audio, plus the keyframe index that decoding uses
+to seek and to snap targets, and warnings when the header lies or the file is cut off. PyAV
+reads the headers and the index, then the packets of the last keyframe's group to find where
+the frames really end (no decoding): fast even for hour-long files.
 """
 
 from __future__ import annotations
@@ -10,34 +12,67 @@ from __future__ import annotations
 import contextlib
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..models import VideoInfo
+from .keyframes import KeyIndex
+from .timecode import format_ts
 
 if TYPE_CHECKING:
     import av
     import av.container
     import av.video.stream
 
+# A header's duration that differs from where the frames end by more than this share (and more
+# than a second) is a lie worth a warning; smaller gaps are rounding and last-frame durations.
+_LIE_SHARE = 0.05
+
 
 @dataclass(frozen=True)
 class Probe:
     info: VideoInfo
-    keyframes_s: list[float] | None  # sorted; None = the container has no index
+    index: KeyIndex | None  # None: no index (or the container was closed)
     start_pts: int  # of the video stream, in its time base
     time_base: float
+    stream_index: int = 0  # among the container's video streams
+    warnings: list[str] = field(default_factory=list)
 
 
 def probe(path: str | Path) -> VideoInfo:
     """What the video is, with the container's usual lies corrected; InputError if it is unusable.
 
-    Reads the headers and the container's index and decodes the first frame (to be sure there is
-    one, and to read its rotation): fast even for hour-long files.
+    Reads the headers, the container's index and the packets at the end, and decodes the first
+    frame (to be sure there is one, and to read its rotation): fast even for hour-long files.
     """
     return probe_file(Path(path)).info
+
+
+def probe_file(path: Path) -> Probe:
+    """probe() with the keyframe index and the warnings."""
+    import av
+
+    with open_container(path) as container:
+        p = read_probe(container, path)
+        stream = container.streams.video[p.stream_index]
+        with contextlib.suppress(av.FFmpegError):
+            container.seek(p.start_pts, stream=stream, backward=True)
+        first = _first_frame(container, stream)
+        if first is None:
+            raise InputError(f"{path}: no decodable video frames")
+        p = with_rotation(p, first.rotation)
+    return replace(p, index=None)  # the index lives with the container
+
+
+def set_threads(container: av.container.InputContainer, p: Probe) -> None:
+    """Decoder threads for the video stream, before its first packet. Measured on two cores
+    (BENCHMARKS.md): H.264 decodes fastest with slice threads, even though x264 makes one slice
+    a frame (3 minutes of 720p: 3.9 s, against 5.7 s with frame threads and 4.4 s for OpenCV);
+    other codecs get FFmpeg's choice (frame threads where the decoder has them)."""
+    stream = container.streams.video[p.stream_index]
+    stream.thread_type = "SLICE" if p.info.codec == "h264" else "AUTO"
 
 
 def check_file(path: Path) -> None:
@@ -60,72 +95,127 @@ def check_file(path: Path) -> None:
         raise InputError(f"{path}: empty file")
 
 
-def probe_file(path: Path) -> Probe:
+def open_container(path: Path) -> av.container.InputContainer:
+    """The file opened by PyAV; InputError (one line) when it cannot be."""
     import av
 
     check_file(path)
     try:
-        container = av.open(str(path))
+        return av.open(str(path))
     except OSError as e:  # first: av.PermissionError & co. are FFmpegErrors too
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
     except av.FFmpegError as e:
         raise InputError(
             f"{path}: not a readable video (unknown format, truncated or corrupt)"
         ) from e
-    with container:
-        videos = [
-            s
-            for s in container.streams.video
-            if not (s.disposition & av.stream.Disposition.attached_pic)
-        ]
-        has_audio = bool(container.streams.audio)
-        if not videos:
-            what = "an audio-only file" if has_audio else "no video stream"
-            raise InputError(f"{path}: no video stream ({what})")
-        # OpenCV decodes the first video stream; describe that one.
-        stream = videos[0]
-        tb = float(stream.time_base) if stream.time_base else 1e-6
-        start_pts = stream.start_time if stream.start_time is not None else 0
-        keyframes, present = _index(container, stream, start_pts, tb, path.stat().st_size)
-        first = _first_frame(container, stream)
-        if first is None:
-            raise InputError(f"{path}: no decodable video frames")
-        rotation = round(first.rotation) % 360 if first.rotation else 0
 
-        fps = _fps(stream)
-        duration = 0.0
-        if stream.duration:
-            duration = stream.duration * tb
-        elif container.duration:
-            end = container.duration / 1e6
-            # Matroska reports the segment's end time; other formats report end - start.
-            if "matroska" not in container.format.name and container.start_time:
-                end += container.start_time / 1e6
-            duration = end - start_pts * tb
-        count = stream.frames if stream.frames and stream.frames > 0 else 0
-        if count <= 0:
-            count = max(1, round(duration * fps)) if duration > 0 else 1
-        if duration <= 0:
-            duration = count / fps
-        if present is not None and 0 < present < count:
-            # A cut-off download whose index (written first) promises frames the file lacks.
-            count = present
-            duration = min(duration, count / fps)
-        width, height = first.width, first.height
-        if rotation in (90, 270):
-            width, height = height, width
-        info = VideoInfo(
-            path=str(path),
-            width=width,
-            height=height,
-            fps=fps,
-            frame_count=count,
-            duration_s=round(duration, 6),
-            rotation=rotation,
-            has_audio=has_audio,
-            codec=stream.codec_context.name,
+
+def with_rotation(p: Probe, rotation: float) -> Probe:
+    """The probe of a video whose frames carry this display-matrix rotation (degrees)."""
+    r = round(rotation) % 360 if rotation else 0
+    info = p.info
+    if r in (90, 270) and info.rotation not in (90, 270):
+        info = info.model_copy(update={"width": info.height, "height": info.width})
+    return replace(p, info=info.model_copy(update={"rotation": r}))
+
+
+def read_probe(container: av.container.InputContainer, path: Path) -> Probe:
+    """What the headers, the index and the last packets say (no frame decoded: rotation 0 until
+    with_rotation). Leaves the container anywhere: seek before reading."""
+    import av
+
+    videos = [
+        (i, s)
+        for i, s in enumerate(container.streams.video)
+        if not (s.disposition & av.stream.Disposition.attached_pic)
+    ]
+    has_audio = bool(container.streams.audio)
+    if not videos:
+        what = "an audio-only file" if has_audio else "no video stream"
+        raise InputError(f"{path}: no video stream ({what})")
+    # The stream flagged default (as --mux copies it), else the first, is the film; others are
+    # previews or alternative angles.
+    chosen = main_stream([s for _, s in videos])
+    stream_index, stream = next((i, s) for i, s in videos if s is chosen)
+    tb = float(stream.time_base) if stream.time_base else 1e-6
+    start_pts = stream.start_time if stream.start_time is not None else 0
+    index = KeyIndex.read(container, stream, start_pts, path.stat().st_size)
+    warnings: list[str] = []
+    fps = _fps(stream)
+    header_s = _header_duration(container, stream, start_pts, tb)
+    frame_pts = max(1, round(1 / (fps * tb)))
+    end_s = index.end_s(container, stream, frame_pts) if index else None
+    count = (index.count if index else 0) or (stream.frames if stream.frames > 0 else 0)
+    cut_off = index is not None and 0 < index.present < count
+    if index is not None and cut_off:
+        # A cut-off download whose index (written first) promises frames the file lacks.
+        warnings.append(
+            f"{path}: the file is cut off: {index.present} of the {count} frames its index "
+            "lists are in it"
         )
-    return Probe(info=info, keyframes_s=keyframes, start_pts=start_pts, time_base=tb)
+        count = index.present
+    duration = header_s
+    if end_s is not None and end_s > 0:
+        gap = abs(end_s - header_s) if header_s > 0 else end_s
+        if gap > max(1.0, _LIE_SHARE * end_s) and not cut_off:
+            warnings.append(
+                f"{path}: the header says the video lasts {format_ts(header_s)}, its frames run "
+                f"to {format_ts(end_s)}: using {format_ts(end_s)}"
+            )
+            if count and abs(count / end_s - fps) > _LIE_SHARE * fps:
+                fps = count / end_s  # the header's rate came from its false duration
+        duration = end_s
+    if count <= 0:
+        count = max(1, round(duration * fps)) if duration > 0 else 1
+    if duration <= 0:
+        duration = count / fps
+    if cut_off:
+        duration = min(duration, count / fps)
+    cc = stream.codec_context
+    info = VideoInfo(
+        path=str(path),
+        width=cc.width,
+        height=cc.height,
+        fps=fps,
+        frame_count=count,
+        duration_s=round(duration, 6),
+        rotation=0,
+        has_audio=has_audio,
+        codec=cc.name,
+    )
+    return Probe(info, index, start_pts, tb, stream_index, warnings)
+
+
+def damage_warnings(path: str | Path, errors: list[float], read_error: str | None) -> list[str]:
+    """What a person should know about the parts of a file that could not be read."""
+    out = []
+    if errors:
+        a, b = format_ts(min(errors)), format_ts(max(errors))
+        where = f"at {a}" if a == b else f"between {a} and {b}"
+        out.append(
+            f"{path}: damaged data: {len(errors)} frame(s) {where} could not be decoded; the "
+            "frames there come from the nearest pictures that could"
+        )
+    if read_error:
+        out.append(f"{path}: reading stopped before the end ({read_error})")
+    return out
+
+
+def _header_duration(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    start_pts: int,
+    tb: float,
+) -> float:
+    if stream.duration:
+        return float(stream.duration * tb)
+    if container.duration:
+        end = container.duration / 1e6
+        # Matroska reports the segment's end time; other formats report end - start.
+        if "matroska" not in container.format.name and container.start_time:
+            end += container.start_time / 1e6
+        return float(end - start_pts * tb)
+    return 0.0
 
 
 def _fps(stream: av.video.stream.VideoStream) -> float:
@@ -139,45 +229,11 @@ def _fps(stream: av.video.stream.VideoStream) -> float:
     return 25.0
 
 
-def _index(
-    container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
-    start_pts: int,
-    tb: float,
-    file_size: int,
-) -> tuple[list[float] | None, int | None]:
-    """Keyframe times from the container's index (None: no index), and how many of the indexed
-    frames lie inside the file (None: the index does not list every frame)."""
-    import av
-
-    entries = stream.index_entries
-    if len(entries) < 2:
-        # Matroska loads its cues on the first seek.
-        try:
-            container.seek(0, stream=stream)
-        except av.FFmpegError:
-            return None, None
-        entries = stream.index_entries
-    if len(entries) < 2:
-        return None, None
-    keys = []
-    present = 0
-    for e in entries:
-        if e.is_keyframe:
-            keys.append((e.timestamp - start_pts) * tb)
-        if e.pos + e.size <= file_size:
-            present += 1
-    complete = bool(stream.frames) and len(entries) == stream.frames
-    return (sorted(keys) or None), (present if complete else None)
-
-
 def _first_frame(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream
 ) -> av.VideoFrame | None:
     import av
 
-    with contextlib.suppress(av.FFmpegError):
-        container.seek(0, stream=stream)
     for packet in container.demux(stream):
         try:
             frames = packet.decode()
@@ -186,7 +242,11 @@ def _first_frame(
         if frames:
             frame: av.VideoFrame = frames[0]
             return frame
-    return None
+    try:
+        rest = stream.codec_context.decode(None)
+    except av.FFmpegError:
+        return None
+    return rest[0] if rest else None
 
 
 def main_stream(streams: Sequence[Any]) -> Any:

@@ -3,13 +3,16 @@
 Takes BGR tiles (or JPEG frames) with a label each; gives a BGR grid, or its JPEG bytes. The one
 grid renderer: every tile is fitted into an equal cell (aspect kept, letterboxed on black) and
 labelled in its top-left corner with white text on a black box, readable on any picture.
+A contact sheet decodes each frame's JPEG at a fraction of its size (libjpeg scales while it
+decodes) only when its cell is drawn, and shrinks its cells to stay under a pixel budget, so its
+memory does not grow with the number of frames.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ..models import Frame
 from .timecode import format_ts
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
     Image = npt.NDArray[np.uint8]
 
 BACKGROUND = 24  # dark grey gaps and empty cells, so the model sees where one tile ends
+# A contact sheet holds at most this many pixels (12 MB as BGR): up to ~70 frames get 320 px
+# cells, 1,500 frames ~70 px cells.
+SHEET_PIXELS = 4_000_000
 
 
 def render_grid(
@@ -81,12 +87,19 @@ def encode_jpeg(image: Image, quality: int = 85) -> bytes:
     return bytes(buf.tobytes())
 
 
-def decode_jpeg(jpeg: bytes) -> Image:
-    """A frame's JPEG as a BGR array."""
+def decode_jpeg(jpeg: bytes, *, reduce: int = 1) -> Image:
+    """A frame's JPEG as a BGR array; `reduce` 2, 4 or 8 decodes it at that fraction of its size
+    (libjpeg's own scaling: cheaper than decoding whole)."""
     import cv2
     import numpy as np
 
-    image: Any = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+    flag = {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }[reduce]
+    image: Any = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), flag)
     if image is None:
         raise ValueError("a frame's JPEG cannot be decoded")
     return np.asarray(image, dtype=np.uint8)
@@ -98,6 +111,32 @@ def frame_label(frame: Frame) -> str:
     return format_ts(frame.time_s) + shot
 
 
+class Thumbnails(Sequence["Image"]):
+    """The frames' JPEGs as tiles for render_grid, each decoded only when it is drawn, at the
+    largest reduction (1/2, 1/4, 1/8) that still covers `width` pixels: a sheet of many frames
+    never holds them all decoded."""
+
+    def __init__(self, frames: Sequence[Frame], width: int) -> None:
+        self.frames = frames
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @overload
+    def __getitem__(self, i: int) -> Image: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Image]: ...
+    def __getitem__(self, i: int | slice) -> Image | Sequence[Image]:
+        if isinstance(i, slice):
+            return Thumbnails(self.frames[i], self.width)
+        frame = self.frames[i]
+        reduce = 1
+        while reduce < 8 and frame.width // (reduce * 2) >= self.width:
+            reduce *= 2
+        return decode_jpeg(frame.jpeg, reduce=reduce)
+
+
 def contact_sheet(
     frames: Sequence[Frame],
     *,
@@ -106,20 +145,22 @@ def contact_sheet(
     quality: int = 85,
 ) -> bytes:
     """One JPEG with the frames in a grid, left to right then down, each labelled with its time
-    (and shot), for a person to check what the model sees. Cells are `tile_width` wide and as
-    tall as the tallest frame at that width; `columns` defaults to a roughly square sheet."""
+    (and shot), for a person to check what the model sees. Cells are `tile_width` wide (narrower
+    when that would pass SHEET_PIXELS) and as tall as the tallest frame at that width; `columns`
+    defaults to a roughly square sheet."""
     if not frames:
         raise ValueError("a contact sheet needs at least one frame")
     if tile_width < 16:
         raise ValueError("tile_width must be at least 16 pixels")
-    tiles = [decode_jpeg(f.jpeg) for f in frames]
-    cell_h = max(max(1, round(t.shape[0] * tile_width / t.shape[1])) for t in tiles)
-    n = len(tiles)
+    n = len(frames)
+    aspect = max(f.height / max(1, f.width) for f in frames)
+    tile_width = max(16, min(tile_width, math.floor(math.sqrt(SHEET_PIXELS / (n * aspect)))))
+    cell_h = max(1, round(tile_width * aspect))
     if columns is None:
         columns = max(1, min(n, math.ceil(math.sqrt(n * cell_h / tile_width))))
     gap = max(2, tile_width // 80)
     grid = render_grid(
-        tiles,
+        Thumbnails(frames, tile_width),
         [frame_label(f) for f in frames],
         columns=columns,
         cell=(tile_width, cell_h),

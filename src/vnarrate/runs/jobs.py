@@ -30,7 +30,7 @@ from .batch_api import run_all
 from .driver import Batch, Outcome, Reporter
 from .inputs import Input, output_path, stdin_text
 from .manifest import Claim, Journal, claim_targets
-from .output import check_writable, write_bytes, write_text
+from .output import atomic_path, check_writable, write_bytes, write_text
 from .render import (
     describe_summary,
     description_record,
@@ -255,11 +255,26 @@ def write_frames(
     records = []
     for n, frame in enumerate(frameset.frames, start=1):
         name = f"frame_{n:04d}_{frame.time_s:08.3f}s.jpg"
-        write_bytes(folder / name, frame.jpeg, force=force)
+        # Atomic (renamed into place whole) but not fsynced one by one: that cost 3 ms a frame,
+        # more than sampling it, and only a power cut could lose a frame that is cheap to redo.
+        # frames.json, written last, is fsynced.
+        with atomic_path(folder / name, force=force) as tmp:
+            tmp.write_bytes(frame.jpeg)
         shot = {"shot": frame.shot} if frame.shot is not None else {}
         size = {"width": frame.width, "height": frame.height, "bytes": len(frame.jpeg)}
+        # time_s is the picture's own time; target_s the time asked for; snapped: a keyframe
+        # near the target stood in for it (see media/targets.py).
+        target = {"target_s": round(frame.target_s, 3)} if frame.target_s is not None else {}
         records.append(
-            {"file": name, "index": frame.index, "time_s": round(frame.time_s, 3), **size, **shot}
+            {
+                "file": name,
+                "index": frame.index,
+                "time_s": round(frame.time_s, 3),
+                **target,
+                "snapped": frame.snapped,
+                **size,
+                **shot,
+            }
         )
     write_bytes(sheet, contact_sheet(frameset.frames), force=force)
     doc = {
@@ -268,6 +283,7 @@ def write_frames(
         "mode": frameset.mode,
         "sampling": stage_options(settings).sampling.model_dump(),
         "shot_starts_s": frameset.shot_starts_s,
+        "warnings": frameset.warnings,
         "frames": records,
         "soundtrack": speech.model_dump(mode="json") if speech is not None else None,
     }

@@ -129,6 +129,7 @@ def sampling_spec(settings: Settings) -> SamplingSpec:
         resize=settings.resize,
         jpeg_quality=settings.jpeg_quality,
         scene_threshold=settings.scene_threshold,
+        exact_times=settings.exact_times,
     )
 
 
