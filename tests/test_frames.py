@@ -532,3 +532,20 @@ def test_real_cuts(name: str, cuts: list[int]) -> None:
     for shot in range(len(found)):
         assert any(f.shot == shot for f in fs.frames)
     assert len(fs.frames) <= 12
+
+
+@pytest.mark.parametrize("mode", ["count", "scenes"])
+def test_keep_sees_each_frame_in_time_order_and_decides_what_is_held(
+    shots3: Path, mode: str
+) -> None:
+    seen: list[Frame] = []
+
+    def keep(frame: Frame) -> Frame:
+        seen.append(frame)
+        return frame.model_copy(update={"jpeg": b""})
+
+    fs = sample_frames(shots3, spec(mode=mode, count=5, max_frames=5), keep=keep)
+    assert (
+        [f.time_s for f in seen] == [f.time_s for f in fs.frames] == sorted(f.time_s for f in seen)
+    )
+    assert all(len(f.jpeg) > 1000 for f in seen) and all(f.jpeg == b"" for f in fs.frames)

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from .errors import ApiError, InputError
 from .media.audio import TRACK_RATE
-from .media.frames import sample_frames
-from .media.images import prepare_image
+from .media.frames import Keep, sample_frames
 from .media.probe import probe
 from .models import (
     DescribeResult,
@@ -45,11 +44,18 @@ from .server.prices import batch_price, usage_cost
 from .session import Session, StageOptions
 from .soundtrack import speech_in
 from .soundtrack.transcribe import plan_transcription
-from .vision.ask import describe_chunks, script_chunks, shorten_long
+from .vision.ask import describe_chunks, images_messages, script_chunks, shorten_long
 from .vision.context import context_for
 from .vision.pack import pack_frames
-from .vision.plan import check_budget, plan_frameset, plan_speech, speech_price, thin_frames_note
-from .vision.prompts import describe_images_messages, image_input_part, listening_tokens
+from .vision.plan import (
+    check_budget,
+    plan_frameset,
+    plan_speech,
+    request_frames,
+    speech_price,
+    thin_frames_note,
+)
+from .vision.prompts import listening_tokens
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -76,12 +82,7 @@ class Prepared:
 
     def chunks(self) -> list[list[Frame]]:
         """The frames of each planned request, in time order."""
-        out = [
-            self.sent.frames[r.first_frame : r.last_frame + 1]
-            for r in self.plan.requests
-            if r.kind == "frames" and r.first_frame is not None and r.last_frame is not None
-        ]
-        return out or [self.sent.frames]
+        return request_frames(self.sent.frames, self.plan)
 
 
 def prepare(
@@ -98,12 +99,7 @@ def prepare(
     real runs all go through here, so an estimate is for exactly what a run sends, transcription
     and the transcript's tokens included. Speech is detected (offline) for the flows that will
     transcribe, or when `detect` says so."""
-    if not Path(path).exists():
-        raise InputError(f"{path}: no such file")
-    chosen = sample_frames(Path(path), options.sampling, progress=progress)
-    thin = thin_frames_note(chosen.frames)
-    for note in [*chosen.warnings, *([f"{path}: {thin}"] if thin else [])]:
-        warn(note)  # a damaged file, a header that lies, frames too thin to read
+    chosen = sample(path, options, warn=warn, progress=progress)
     sent = chosen
     sheets = pack_frames(chosen.frames, options.pack)
     if sheets is not None:
@@ -123,6 +119,25 @@ def prepare(
         stt = options.transcription if hears and not mute else None
         plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
     return Prepared(chosen, sent, plan, heard, context)
+
+
+def sample(
+    path: str,
+    options: StageOptions,
+    *,
+    warn: Report,
+    progress: Progress | None,
+    keep: Keep | None = None,
+) -> FrameSet:
+    """The frames (media/frames), with what the user should know of them said: a damaged file, a
+    header that lies, frames too thin to read."""
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such file")
+    chosen = sample_frames(Path(path), options.sampling, progress=progress, keep=keep)
+    thin = thin_frames_note(chosen.frames)
+    for note in [*chosen.warnings, *([f"{path}: {thin}"] if thin else [])]:
+        warn(note)
+    return chosen
 
 
 def _says(options: StageOptions, task: Task = "voiceover") -> bool:
@@ -189,27 +204,8 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
 def describe_images(sources: Sequence[str], session: Session) -> DescribeResult:
     """Several images (files or URLs) in ONE request, so a question can compare them."""
     o = session.options
-    images = [
-        prepare_image(
-            src,
-            url_images_ok=o.images.url_images_ok,
-            detail=o.images.detail,
-            jpeg_quality=o.images.jpeg_quality,
-            image_urls=o.images.image_urls,
-        )
-        for src in sources
-    ]
-    messages = describe_images_messages(
-        [image_input_part(img, detail=o.prompts.detail) for img in images],
-        names=[
-            src if img.is_remote else Path(src).name
-            for src, img in zip(sources, images, strict=True)
-        ],
-        preset=o.prompts.preset,
-        prompt=o.prompts.prompt,
-        language=o.prompts.language,
-    )
-    session.report(f"{len(images)} image(s): asking {o.chat.model}")
+    messages = images_messages(sources, o.images, o.prompts)
+    session.report(f"{len(sources)} image(s): asking {o.chat.model}")
     answer, usage = session.chat(Description, messages)
     return DescribeResult(
         input=" ".join(sources),
@@ -218,7 +214,7 @@ def describe_images(sources: Sequence[str], session: Session) -> DescribeResult:
         model=o.chat.model,
         usage=usage,
         requests=usage.requests,
-        frames_sent=len(images),
+        frames_sent=len(sources),
         cost_usd=_priced(o, usage),
     )
 

@@ -32,6 +32,7 @@ from .timecode import format_ts
 __all__ = ["sample_frames", "scaled_size", "select_times"]
 
 Progress = Callable[[int, int], None]
+Keep = Callable[[Frame], Frame]  # what to hold of a frame once encoded (e.g. written, bytes let go)
 
 # A video that ends this much (and this share) before its header says is worth a warning.
 _SHORT_S = 1.0
@@ -39,7 +40,11 @@ _SHORT_SHARE = 0.05
 
 
 def sample_frames(
-    path: str | Path, spec: SamplingSpec, *, progress: Progress | None = None
+    path: str | Path,
+    spec: SamplingSpec,
+    *,
+    progress: Progress | None = None,
+    keep: Keep | None = None,
 ) -> FrameSet:
     """The frames `spec` asks for (see targets.select_times), in time order and distinct, each
     shrunk to `spec.resize` (max side; aspect kept, never enlarged), upright, and JPEG-encoded at
@@ -52,17 +57,24 @@ def sample_frames(
     encoded, and only their JPEGs are held. `progress(done, total)` counts chosen frames (in
     scene sampling, frames scanned). Damaged stretches are skipped, and said in `warnings`, as
     is a header whose duration does not match the frames.
+
+    `keep`, given, sees each frame as soon as it is encoded, in time order, and returns what the
+    FrameSet holds of it: `vnarrate frames` writes the JPEG and keeps none of its bytes, so its
+    memory does not grow with the number of frames. (Scene sampling chooses its frames at the end
+    of its pass: there `keep` sees them then.)
     """
     path = Path(path)
     with open_container(path) as container:
         p = read_probe(container, path)
         set_threads(container, p)
         if spec.mode == "scenes":
-            return sample_scenes(container, p, spec, progress)
+            scenes = sample_scenes(container, p, spec, progress)
+            kept = [keep(f) for f in scenes.frames] if keep else scenes.frames
+            return scenes.model_copy(update={"frames": kept})
         keys = p.index.near(select_times(p.info, spec)) if p.index else None
         targets = make_targets(p.info, spec, [k.time_s for k in keys] if keys else None)
         decoder = Decoder(container, p, keys)
-        frames, p = _take(decoder, p, targets, spec, progress)
+        frames, p = _take(decoder, p, targets, spec, progress, keep)
     info = _measured(p.info, decoder)
     if not frames:
         raise InputError(f"{path}: no decodable video frames")
@@ -81,6 +93,7 @@ def _take(
     targets: list[Target],
     spec: SamplingSpec,
     progress: Progress | None,
+    keep: Keep | None,
 ) -> tuple[list[Frame], Probe]:
     """Decode and encode the targets' frames; the probe, now knowing the rotation."""
     import av
@@ -89,7 +102,7 @@ def _take(
     encoder: FrameEncoder | None = None
     try:
         for picture in decoder.pictures(targets):
-            p, encoder = _keep(frames, picture, targets, p, encoder, spec)
+            p, encoder = _keep(frames, picture, targets, p, encoder, spec, keep)
             if progress is not None:
                 progress(picture.target + 1, len(targets))
     except av.FFmpegError as e:
@@ -107,6 +120,7 @@ def _keep(
     p: Probe,
     encoder: FrameEncoder | None,
     spec: SamplingSpec,
+    keep: Keep | None,
 ) -> tuple[Probe, FrameEncoder]:
     """Encode a picture into `frames`; the first one tells the rotation."""
     if encoder is None:
@@ -114,17 +128,16 @@ def _keep(
         encoder = FrameEncoder(p.info, spec)
     target = targets[picture.target]
     w, h = encoder.size
-    frames.append(
-        Frame(
-            index=picture.index,
-            time_s=picture.time_s,
-            width=w,
-            height=h,
-            jpeg=encoder.jpeg(picture.frame),
-            target_s=round(target.time_s, 6),
-            snapped=target.key_s is not None,
-        )
+    frame = Frame(
+        index=picture.index,
+        time_s=picture.time_s,
+        width=w,
+        height=h,
+        jpeg=encoder.jpeg(picture.frame),
+        target_s=round(target.time_s, 6),
+        snapped=target.key_s is not None,
     )
+    frames.append(keep(frame) if keep is not None else frame)
     return p, encoder
 
 

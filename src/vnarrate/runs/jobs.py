@@ -11,17 +11,18 @@ voiceover job lives in voiceover.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, overload
 
 from ..errors import UsageError
 from ..media.sheets import contact_sheet
-from ..models import DescribeResult, FrameSet, SpeechMap
+from ..models import DescribeResult, Frame, FrameSet, SpeechMap
 from ..narration.script import dump_script
 from ..pipeline import describe as describe_flow
-from ..pipeline import describe_images, prepare, write_script
+from ..pipeline import describe_images, listen, prepare, sample, write_script
 from ..server.client import make_client
 from ..server.doctor import check_server
 from ..session import api_key, open_cache, stage_options
@@ -242,53 +243,82 @@ def script_schema() -> str:
 # --- frames --------------------------------------------------------------------------------------
 
 
-def write_frames(
-    frameset: FrameSet, folder: Path, settings: Settings, speech: SpeechMap | None = None
-) -> int:
-    """The sampled JPEGs, frames.json (with where people speak) and contact_sheet.jpg in
-    `folder`; how many frames."""
-    force = settings.force
-    manifest_path, sheet = folder / "frames.json", folder / "contact_sheet.jpg"
-    # Check before writing anything, so a refused run leaves the folder as it was.
-    check_writable(manifest_path, force=force)
-    check_writable(sheet, force=force)
-    records = []
-    for n, frame in enumerate(frameset.frames, start=1):
-        name = f"frame_{n:04d}_{frame.time_s:08.3f}s.jpg"
+class FrameFiles:
+    """`vnarrate frames`' output folder, written as the frames come: each JPEG renamed into place
+    whole as soon as it is encoded (its bytes then let go, so memory does not grow with the
+    number of frames), then frames.json and contact_sheet.jpg (drawn from the files, a tile at a
+    time). A run that fails takes back the frames it wrote."""
+
+    def __init__(self, folder: Path, settings: Settings) -> None:
+        self.folder, self.settings, self.force = folder, settings, settings.force
+        self.manifest, self.sheet = folder / "frames.json", folder / "contact_sheet.jpg"
+        self.written: list[Path] = []
+        # Checked before writing anything, so a refused run leaves the folder as it was.
+        check_writable(self.manifest, force=self.force)
+        check_writable(self.sheet, force=self.force)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def keep(self, frame: Frame) -> Frame:
+        """Write one frame; what the FrameSet holds of it (no bytes)."""
+        path = self.folder / f"frame_{len(self.written) + 1:04d}_{frame.time_s:08.3f}s.jpg"
         # Atomic (renamed into place whole) but not fsynced one by one: that cost 3 ms a frame,
         # more than sampling it, and only a power cut could lose a frame that is cheap to redo.
         # frames.json, written last, is fsynced.
-        with atomic_path(folder / name, force=force) as tmp:
+        with atomic_path(path, force=self.force) as tmp:
             tmp.write_bytes(frame.jpeg)
-        shot = {"shot": frame.shot} if frame.shot is not None else {}
-        size = {"width": frame.width, "height": frame.height, "bytes": len(frame.jpeg)}
-        # time_s is the picture's own time; target_s the time asked for; snapped: a keyframe
-        # near the target stood in for it (see media/targets.py).
-        target = {"target_s": round(frame.target_s, 3)} if frame.target_s is not None else {}
-        records.append(
-            {
-                "file": name,
-                "index": frame.index,
-                "time_s": round(frame.time_s, 3),
-                **target,
-                "snapped": frame.snapped,
-                **size,
-                **shot,
-            }
-        )
-    write_bytes(sheet, contact_sheet(frameset.frames), force=force)
-    doc = {
-        "input": frameset.video.path,
-        "video": frameset.video.model_dump(),
-        "mode": frameset.mode,
-        "sampling": stage_options(settings).sampling.model_dump(),
-        "shot_starts_s": frameset.shot_starts_s,
-        "warnings": frameset.warnings,
-        "frames": records,
-        "soundtrack": speech.model_dump(mode="json") if speech is not None else None,
-    }
-    write_text(manifest_path, json.dumps(doc, indent=2, ensure_ascii=False), force=force)
-    return len(records)
+        self.written.append(path)
+        return frame.model_copy(update={"jpeg": b""})
+
+    def discard(self) -> None:
+        """Take back the frames this run wrote (it failed before frames.json)."""
+        for path in self.written:
+            path.unlink(missing_ok=True)
+
+    def finish(self, frameset: FrameSet, speech: SpeechMap | None) -> int:
+        """frames.json (with where people speak) and the contact sheet; how many frames."""
+        records = []
+        for path, frame in zip(self.written, frameset.frames, strict=True):
+            shot = {"shot": frame.shot} if frame.shot is not None else {}
+            size = {"width": frame.width, "height": frame.height, "bytes": path.stat().st_size}
+            # time_s is the picture's own time; target_s the time asked for; snapped: a keyframe
+            # near the target stood in for it (see media/targets.py).
+            target = {"target_s": round(frame.target_s, 3)} if frame.target_s is not None else {}
+            records.append({"file": path.name, "index": frame.index,
+                            "time_s": round(frame.time_s, 3), **target,
+                            "snapped": frame.snapped, **size, **shot})  # fmt: skip
+        sheet = contact_sheet(_OnDisk(frameset.frames, self.written))
+        write_bytes(self.sheet, sheet, force=self.force)
+        doc = {
+            "input": frameset.video.path,
+            "video": frameset.video.model_dump(),
+            "mode": frameset.mode,
+            "sampling": stage_options(self.settings).sampling.model_dump(),
+            "shot_starts_s": frameset.shot_starts_s,
+            "warnings": frameset.warnings,
+            "frames": records,
+            "soundtrack": speech.model_dump(mode="json") if speech is not None else None,
+        }
+        write_text(self.manifest, json.dumps(doc, indent=2, ensure_ascii=False), force=self.force)
+        return len(records)
+
+
+class _OnDisk(Sequence[Frame]):
+    """Frames whose JPEGs are on disk, read back one at a time (for the contact sheet)."""
+
+    def __init__(self, frames: list[Frame], paths: list[Path]) -> None:
+        self.frames, self.paths = frames, paths
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @overload
+    def __getitem__(self, i: int) -> Frame: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Frame]: ...
+    def __getitem__(self, i: int | slice) -> Frame | Sequence[Frame]:
+        if isinstance(i, slice):
+            return _OnDisk(self.frames[i], self.paths[i])
+        return self.frames[i].model_copy(update={"jpeg": self.paths[i].read_bytes()})
 
 
 def frames(settings: Settings, request: Request, reporter: Reporter) -> int:
@@ -304,18 +334,16 @@ def frames(settings: Settings, request: Request, reporter: Reporter) -> int:
             folder = request.output
         else:
             folder = output_path(request.output, stem, ".frames")
-        progress = reporter.progress(inp.source)
-        prep = prepare(
-            inp.source,
-            options,
-            "describe",
-            report=reporter.info,
-            warn=reporter.warn,
-            progress=progress,
-            detect=True,
-        )
-        speech = prep.soundtrack.speech if prep.soundtrack is not None else None
-        n = write_frames(prep.chosen, folder, settings, speech)
+        files = FrameFiles(folder, settings)
+        try:
+            chosen = sample(inp.source, options, warn=reporter.warn,
+                            progress=reporter.progress(inp.source), keep=files.keep)  # fmt: skip
+            heard = listen(inp.source, options, warn=reporter.warn)  # offline: where people speak
+            n = files.finish(chosen, heard.speech if heard is not None else None)
+        except BaseException:
+            files.discard()
+            raise
+        speech = heard.speech if heard is not None else None
         for line in speech_summary(speech) if speech is not None else []:
             reporter.say(f"{inp.source}: {line}")
         reporter.say(

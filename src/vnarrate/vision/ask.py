@@ -14,16 +14,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from ..media.images import ImageOptions, prepare_image
 from ..models import Description, Frame, Script, Segment, ShortenedLines, SpokenLine, Usage
 from ..narration.gaps import dialogue_near
 from ..narration.script import over_budget, word_budget, word_count
 from .prompts import (
+    Message,
     PromptOptions,
+    describe_images_messages,
     describe_messages,
+    image_input_part,
     merge_messages,
     script_messages,
     shorten_messages,
@@ -220,3 +225,30 @@ def shorten_long(
             f"{len(still)} segment(s) still over budget: their speech will be sped up, cut or moved"
         )
     return shorter, changed, usage
+
+
+def images_messages(
+    sources: Sequence[str], images: ImageOptions, prompts: PromptOptions
+) -> list[Message]:
+    """One request's messages for several still images (files or URLs), so a question can
+    compare them: each prepared (media/images: read, shrunk, or passed on as a URL)."""
+    prepared = [
+        prepare_image(
+            src,
+            url_images_ok=images.url_images_ok,
+            detail=images.detail,
+            jpeg_quality=images.jpeg_quality,
+            image_urls=images.image_urls,
+        )
+        for src in sources
+    ]
+    return describe_images_messages(
+        [image_input_part(img, detail=prompts.detail) for img in prepared],
+        names=[
+            src if img.is_remote else Path(src).name
+            for src, img in zip(sources, prepared, strict=True)
+        ],
+        preset=prompts.preset,
+        prompt=prompts.prompt,
+        language=prompts.language,
+    )

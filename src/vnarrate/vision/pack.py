@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from ..media.sheets import decode_jpeg, encode_jpeg, render_grid
+from ..media.sheets import Thumbnails, encode_jpeg, render_grid
 from ..media.timecode import format_ts
 from ..models import Frame, PackMode
 
@@ -170,7 +170,7 @@ def pack_grid(
         # Only as many rows as this sheet fills (the last sheet may be shorter).
         columns = min(layout.columns, len(chunk))
         image = render_grid(
-            [decode_jpeg(f.jpeg) for f in chunk],
+            Thumbnails(chunk, layout.tile_w),  # each tile decoded small, only when drawn
             [format_ts(f.time_s) for f in chunk],
             columns=columns,
             cell=(layout.tile_w, layout.tile_h),

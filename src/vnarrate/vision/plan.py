@@ -362,6 +362,16 @@ def _no_speech_price(options: PlanOptions, model: str) -> str:
     return f"no price for speech model {model!r}: speech cost unknown"
 
 
+def request_frames(frames: list[Frame], plan: Plan) -> list[list[Frame]]:
+    """The frames of each planned request, in time order (all of them in one when none is)."""
+    out = [
+        frames[r.first_frame : r.last_frame + 1]
+        for r in plan.requests
+        if r.kind == "frames" and r.first_frame is not None and r.last_frame is not None
+    ]
+    return out or [frames]
+
+
 def plan_given_script(path: str, script: Script, options: PlanOptions) -> Plan:
     """`voiceover --script FILE --dry-run`: no vision request, only the script's speech."""
     duration = probe(path).duration_s
