@@ -81,7 +81,7 @@ def test_talking_all_through_leaves_no_room_unless_duck() -> None:
     avoid = find_gaps(talk, 30.0, AVOID)
     assert avoid is not None and avoid.rooms == []
     fixed, notes = repair_into_gaps(script((1.0, 3.0, "A line.")), 30.0, avoid)
-    assert fixed.segments == [] and "left out" in notes[-1]
+    assert fixed.segments == [] and "left out" in notes[-1] and "--over-speech duck" in notes[-1]
     duck = find_gaps(talk, 30.0, DUCK)
     assert duck is not None and duck.rooms == [(0.0, 30.0)] and duck.ducking
     assert not rooms_for(script((1.0, 3.0, "x")), duck)[0].hard

@@ -143,8 +143,9 @@ def repair_into_gaps(script: Script, duration_s: float, gaps: Gaps) -> tuple[Scr
     if not gaps.rooms:
         if fixed.segments:
             notes.append(
-                f"no room of {gaps.options.min_gap_s:g} s or more between speech: "
-                f"{len(fixed.segments)} line(s) left out"
+                f"people speak all through: no room of {gaps.options.min_gap_s:g} s or more "
+                f"between speech, so {len(fixed.segments)} line(s) left out (--over-speech duck "
+                "narrates over it, --min-gap finds shorter rooms)"
             )
         return fixed.model_copy(update={"segments": []}), notes
     placed: list[tuple[int, Segment]] = []  # (room index, segment)
