@@ -868,3 +868,20 @@ def test_subtitles_off_and_the_old_switch(fake: FakeApi, clip: Path) -> None:
     assert not Path("clip.srt").exists() and not Path("clip.vtt").exists()
     r = voiceover(clip, "--subtitles", "dialogue", "--transcribe", "off")
     assert r.code == 2 and "--transcribe off" in r.err, r
+
+
+def test_transcribe_off_still_narrates_only_between_speech(
+    api: respx.Router, key: str, talking: Path
+) -> None:
+    fake = FakeApi(api, GAP_SCRIPT)
+    fake.chat.mock(side_effect=_answers(GAP_SCRIPT, {GAP_LINES[0]: "A door opens."}))
+    r = voiceover(talking, "--transcribe", "off", "--json")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    assert fake.heard.call_count == 0  # nothing transcribed
+    assert record["speech_regions"] == 3 and record["seconds_over_speech"] == 0.0
+    for p in record["placements"]:
+        assert _overlap(p["start_s"], p["end_s"], TALK) == 0, p
+    chat = fake.chat_bodies()[0]
+    prompt = "\n".join(p["text"] for p in chat["messages"][1]["content"] if p["type"] == "text")
+    assert "someone speaks" in prompt and SAID not in prompt  # when, not what

@@ -98,7 +98,7 @@ def prepare(
     """frames -> (pack) -> (where people speak) -> plan. `vnarrate plan`, `--dry-run` and the
     real runs all go through here, so an estimate is for exactly what a run sends, transcription
     and the transcript's tokens included. Speech is detected (offline) for the flows that will
-    transcribe, or when `detect` says so."""
+    transcribe or narrate between speech, or when `detect` says so."""
     chosen = sample(path, options, warn=warn, progress=progress)
     sent = chosen
     sheets = pack_frames(chosen.frames, options.pack)
@@ -106,13 +106,16 @@ def prepare(
         report(f"{path}: packed {len(chosen.frames)} frames into {len(sheets)} sheet(s)")
         sent = chosen.model_copy(update={"frames": sheets})
     hears = task in LISTENING and options.transcription.mode != "off"
-    heard = listen(path, options, warn=warn) if (hears if detect is None else detect) else None
+    wanted = (hears or task != "describe") if detect is None else detect  # script: the gaps
+    heard = listen(path, options, warn=warn) if wanted else None
     context, notes = context_for(path, options.context) if task in LISTENING else (None, [])
     for note in notes:
         warn(f"{path}: {note}")
     speech = heard.speech if heard is not None and hears else None
     extra = listening_tokens(speech, chosen.video.duration_s, context)
-    plan = plan_frameset(sent, options.plan, task, heard_tokens=extra)
+    rooms = find_gaps(heard, chosen.video.duration_s, options.gaps) if task == "voiceover" else None
+    narrated = sum(b - a for a, b in rooms.rooms) if rooms is not None else None
+    plan = plan_frameset(sent, options.plan, task, heard_tokens=extra, narrated_s=narrated)
     if heard is not None:
         # A script for a video spoken all through asks nothing: nothing to transcribe for it.
         mute = not _says(options, task) and no_room(heard, chosen.video.duration_s, options.gaps)

@@ -163,6 +163,7 @@ class _Draft:
     learned: str = ""  # "learned from N requests" when the image tokens were learned
     requests: list[PlannedRequest] | None = None
     chunks: int = 0
+    narrated_s: float | None = None  # a voiceover narrates only this long (between speech)
 
     def priced(self, inp: int, out: int) -> float | None:
         if self.options.chat_pricing == "free":
@@ -332,10 +333,14 @@ class SpeechEstimate:
     cost_usd: float | None
 
 
-def estimate_speech(duration_s: float, options: PlanOptions, *, notes: list[str]) -> SpeechEstimate:
-    """The narration of a video of `duration_s`: words at the voice's pace over FILL of it."""
+def estimate_speech(
+    duration_s: float, options: PlanOptions, *, notes: list[str], narrated_s: float | None = None
+) -> SpeechEstimate:
+    """The narration of a video of `duration_s`: words at the voice's pace over FILL of it, or of
+    the `narrated_s` seconds between speech where people speak in it."""
     words_per_second, speech_model = options.words_per_second, options.speech_model
-    words = duration_s * words_per_second * FILL
+    span = duration_s if narrated_s is None else narrated_s
+    words = span * words_per_second * FILL
     characters = math.ceil(words * CHARS_PER_WORD)
     seconds = round(words / max(0.1, words_per_second), 1)
     cost: float | None = None
@@ -346,9 +351,10 @@ def estimate_speech(duration_s: float, options: PlanOptions, *, notes: list[str]
         if cost is None:
             notes.append(_no_speech_price(options, speech_model))
     source = f" ({options.pace_source})" if options.pace_source else ""
+    where = "the video" if narrated_s is None else f"the {narrated_s:.1f} s between speech"
     notes.append(
-        f"speech length assumes {words_per_second:g} words/s{source} over {FILL:.0%} of the "
-        f"video and {CHARS_PER_WORD:g} characters a word"
+        f"speech length assumes {words_per_second:g} words/s{source} over {FILL:.0%} of "
+        f"{where} and {CHARS_PER_WORD:g} characters a word"
     )
     return SpeechEstimate(characters, seconds, cost)
 
@@ -428,7 +434,7 @@ def _assemble(draft: _Draft, input: str, shot_starts_s: Sequence[float]) -> Plan
         )
     speech = SpeechEstimate(0, 0.0, 0.0)
     if draft.task == "voiceover":
-        speech = estimate_speech(draft.duration, o, notes=draft.notes)
+        speech = estimate_speech(draft.duration, o, notes=draft.notes, narrated_s=draft.narrated_s)
     speech_usd = speech.cost_usd
     rule = resolve_model(o.model)
     est = draft.estimate
@@ -479,6 +485,7 @@ def make_plan(
     shot_starts_s: Sequence[float] = (),
     prompt_tokens: int | None = None,
     heard_tokens: tuple[int, float] = (0, 0.0),
+    narrated_s: float | None = None,
 ) -> Plan:
     """The requests a run would make for `frames`, with their tokens and dollars.
 
@@ -488,7 +495,8 @@ def make_plan(
     local server they are 0. Expected output counts the answer plus a reasoning allowance
     (reasoning_allowance); max figures assume every request uses its whole output budget.
     `heard_tokens`: what the soundtrack's transcript and the user's context add to each request
-    (tokens per request, per second of video it covers).
+    (tokens per request, per second of video it covers). `narrated_s`: the seconds a voiceover
+    may narrate in (between speech), when people speak in the video.
     """
     # Requests cover contiguous time ranges: work on the frames in time order.
     ordered = sorted(frames, key=lambda f: f.time_s)
@@ -499,6 +507,7 @@ def make_plan(
         chat_task="describe" if task == "describe" else "script",
         options=options,
         notes=[],
+        narrated_s=narrated_s,
     )
     costs = _estimate(draft)
     if draft.batch:
@@ -529,6 +538,7 @@ def plan_frameset(
     task: Task,
     *,
     heard_tokens: tuple[int, float] = (0, 0.0),
+    narrated_s: float | None = None,
 ) -> Plan:
     """make_plan for a FrameSet: its frames, video duration, shot starts and path."""
     return make_plan(
@@ -539,6 +549,7 @@ def plan_frameset(
         input=frameset.video.path,
         shot_starts_s=frameset.shot_starts_s,
         heard_tokens=heard_tokens,
+        narrated_s=narrated_s,
     )
 
 
