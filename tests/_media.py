@@ -14,6 +14,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vnarrate.models import AudioTrack, SpeechMap, VideoInfo
+
 # Distinct flat colours (RGB) so that a test can tell shots apart, and a cut is unmistakable.
 SHOT_COLOURS = [
     (220, 40, 40),
@@ -210,6 +212,35 @@ def speech_pcm(seconds: float, *, sample_rate: int = 24000, freq: float = 220.0)
     t = np.arange(n) / sample_rate
     wave = 0.5 * np.sin(2 * math.pi * freq * t) * (1 + 0.3 * np.sin(2 * math.pi * 3 * t))
     return (wave * 32767 * 0.8).astype("<i2").tobytes()
+
+
+# --- stand-ins for what the stages give (no media needed) ----------------------------------------
+
+
+def video_info(**kw: object) -> VideoInfo:
+    """A 3 s, 10 fps, 160x120 video as probing describes it, with `kw` changed."""
+    base: dict[str, object] = {
+        "path": "x.mp4",
+        "width": 160,
+        "height": 120,
+        "fps": 10.0,
+        "frame_count": 30,
+        "duration_s": 3.0,
+    }
+    return VideoInfo(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def speech_map(regions: list[tuple[float, float]], duration: float = 12.0) -> SpeechMap:
+    """Where people speak, as the detector says it (a 16 kHz mono track)."""
+    track = AudioTrack(index=1, codec="aac", sample_rate=16000, channels=1, layout="mono")
+    return SpeechMap(
+        duration_s=duration,
+        regions=regions,
+        gaps=[],
+        speech_s=sum(b - a for a, b in regions),
+        detector="test",
+        track=track,
+    )
 
 
 # --- measuring what was written --------------------------------------------------------------

@@ -332,3 +332,15 @@ def run_cli(args: list[str], *, stdin: str | None = None) -> CliResult:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return CliResult(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+# The 400 OpenAI gives a gpt-5.x model sent `max_tokens` (the advice names the fix).
+MAX_TOKENS_400 = {
+    "error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+}

@@ -8,7 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 import respx
-from conftest import chat_response
+from conftest import MAX_TOKENS_400, chat_response
 
 from vnarrate.errors import ApiError
 from vnarrate.models import Description
@@ -157,15 +157,6 @@ def test_json_mode_gives_up_after_one_repair(api: respx.Router) -> None:
 
 # --- a rejected request is retried once with the fix its advice names (issue 12, item 5) ------
 
-MAX_TOKENS_400 = {
-    "error": {
-        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
-        "Use 'max_completion_tokens' instead.",
-        "type": "invalid_request_error",
-        "param": "max_tokens",
-        "code": "unsupported_parameter",
-    }
-}
 IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}}
 WITH_IMAGE = [{"role": "user", "content": [{"type": "text", "text": "what?"}, IMAGE]}]
 

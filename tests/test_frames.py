@@ -22,7 +22,7 @@ from vnarrate.media import scenes, targets
 from vnarrate.media.frames import sample_frames, scaled_size
 from vnarrate.media.probe import probe
 from vnarrate.media.shots import detect_shots
-from vnarrate.models import Frame, SamplingSpec, VideoInfo
+from vnarrate.models import Frame, SamplingSpec
 from vnarrate.session import sampling_spec
 from vnarrate.settings import Settings
 
@@ -66,18 +66,6 @@ def long60(media: Path) -> Path:
 def spec(**kw: object) -> SamplingSpec:
     """Full size; exact times unless a test asks for snapping (most tests check exact frames)."""
     return default_spec(**{"resize": 0, "exact_times": True, **kw})
-
-
-def info(**kw: object) -> VideoInfo:
-    base: dict[str, object] = {
-        "path": "x.mp4",
-        "width": 160,
-        "height": 120,
-        "fps": 10.0,
-        "frame_count": 30,
-        "duration_s": 3.0,
-    }
-    return VideoInfo(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def test_scaled_size() -> None:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from _media import speech_map
 
 from vnarrate.models import (
-    AudioTrack,
     Placement,
     Script,
     Segment,
     Soundtrack,
-    SpeechMap,
     SpokenLine,
 )
 from vnarrate.narration.gaps import (
@@ -34,15 +33,7 @@ BUNNY = [(1.78, 5.86), (6.49, 9.38), (15.0, 18.76), (22.49, 26.54)]
 
 
 def soundtrack(regions: list[tuple[float, float]], duration: float = 30.0) -> Soundtrack:
-    track = AudioTrack(index=1, codec="aac", sample_rate=44100, channels=2, layout="stereo")
-    speech = SpeechMap(
-        duration_s=duration,
-        regions=regions,
-        gaps=[],
-        speech_s=sum(b - a for a, b in regions),
-        detector="test",
-        track=track,
-    )
+    speech = speech_map(regions, duration)
     lines = [SpokenLine(start_s=a, end_s=b) for a, b in regions]
     return Soundtrack(speech=speech, lines=lines)
 

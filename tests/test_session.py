@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import respx
 from _media import speech_pcm
-from conftest import run_cli
+from conftest import MAX_TOKENS_400, run_cli
 
 LOCAL = "http://127.0.0.1:8760/v1"
 LOCAL_TTS = "http://127.0.0.1:8766/v1"
@@ -102,15 +102,6 @@ def test_speech_on_openai_without_any_key_is_refused_early(video: Path, tmp_path
 
 # --- a server's fix is applied, said with -v, and remembered for later runs (item 5) -----------
 
-MAX_TOKENS_400 = {
-    "error": {
-        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
-        "Use 'max_completion_tokens' instead.",
-        "type": "invalid_request_error",
-        "param": "max_tokens",
-        "code": "unsupported_parameter",
-    }
-}
 GOOD = {"title": "Shots", "description": "Red, green, blue."}
 
 

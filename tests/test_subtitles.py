@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from _media import parse_srt, parse_vtt
+from _media import parse_srt, parse_vtt, speech_map
 
-from vnarrate.models import AudioTrack, Placement, Soundtrack, SpeechMap, SpokenLine
+from vnarrate.models import Placement, Soundtrack, SpokenLine
 from vnarrate.narration.subtitles import (
     CUE_GAP_S,
     MAX_CPS,
@@ -161,9 +161,7 @@ SAID = [
 
 
 def heard(regions: list[tuple[float, float]], lines: list[SpokenLine]) -> Soundtrack:
-    track = AudioTrack(index=1, codec="aac", sample_rate=48000, channels=1, layout="mono")
-    speech = SpeechMap(duration_s=10.0, regions=regions, gaps=[], speech_s=0.0,
-                       detector="test", track=track)  # fmt: skip
+    speech = speech_map(regions, 10.0)
     return Soundtrack(speech=speech, lines=lines, transcribed=True)
 
 

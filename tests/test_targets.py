@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from _media import video_info as info
 
 from vnarrate.media import targets
 from vnarrate.media.targets import select_times
-from vnarrate.models import SamplingSpec, VideoInfo
+from vnarrate.models import SamplingSpec
 from vnarrate.session import sampling_spec
 from vnarrate.settings import Settings
 
@@ -16,18 +17,6 @@ from vnarrate.settings import Settings
 def default_spec(**kw: object) -> SamplingSpec:
     """The sampling a run with default settings uses, with `kw` changed."""
     return sampling_spec(Settings()).model_copy(update=kw)
-
-
-def info(**kw: object) -> VideoInfo:
-    base: dict[str, object] = {
-        "path": "x.mp4",
-        "width": 160,
-        "height": 120,
-        "fps": 10.0,
-        "frame_count": 30,
-        "duration_s": 3.0,
-    }
-    return VideoInfo(**{**base, **kw})  # type: ignore[arg-type]
 
 
 # --- select_times ---------------------------------------------------------------------------------

@@ -14,11 +14,10 @@ from typing import Any
 import openai._base_client
 import pytest
 import respx
-from _media import damage_audio, make_soundtrack, place, speechlike
+from _media import damage_audio, make_soundtrack, place, speech_map, speechlike
 from conftest import TEST_KEY, chat_response, multipart_fields, run_cli, transcription_response
 
 from vnarrate.errors import ApiError
-from vnarrate.models import AudioTrack, SpeechMap
 from vnarrate.server.cache import ResponseCache
 from vnarrate.server.client import make_client
 from vnarrate.soundtrack.transcribe import (
@@ -57,18 +56,6 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
     )
     return make_soundtrack(tmp_path_factory.mktemp("talk") / "talk.mp4", [x], rate=RATE)
-
-
-def speech_map(regions: list[tuple[float, float]], duration: float = 12.0) -> SpeechMap:
-    track = AudioTrack(index=1, codec="aac", sample_rate=RATE, channels=1, layout="mono")
-    return SpeechMap(
-        duration_s=duration,
-        regions=regions,
-        gaps=[],
-        speech_s=sum(b - a for a, b in regions),
-        detector="test",
-        track=track,
-    )
 
 
 def client(retries: int = 0) -> Any:

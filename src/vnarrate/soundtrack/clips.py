@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..media.probe import main_stream
-from .detect import SAMPLE_RATE, SoundtrackError, _Decoded, _pcm
+from .detect import SAMPLE_RATE, SoundtrackError, _Decoded, _pcm, open_audio
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,12 +71,7 @@ def speech_clips(
 
     if not regions:
         return
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise SoundtrackError(f"cannot read the audio of {path}: {exc}") from None
-    with container:
-        stream = main_stream(container.streams.audio)
+    with open_audio(path) as (container, stream):
         if stream is None or stream.codec_context is None:
             raise SoundtrackError(f"{path}: no readable audio track to transcribe")
         decoded, warnings = _Decoded(), list[str]()

@@ -65,11 +65,10 @@ class SoundtrackError(InputError):
     """The audio track (or the speech model) is unusable: go on without the soundtrack."""
 
 
-def detect_speech(path: str | Path, options: VadOptions) -> SpeechMap | None:
-    """Where people speak in the video's default (else first) audio track; None without audio.
-
-    Raises SoundtrackError when the file cannot be opened, the track yields no audio, or the
-    speech model cannot be loaded."""
+@contextlib.contextmanager
+def open_audio(path: str | Path) -> Iterator[tuple[Any, Any]]:
+    """The open container and its default (else first) audio stream, None without one;
+    SoundtrackError when the file cannot be opened."""
     import av
 
     try:
@@ -77,7 +76,17 @@ def detect_speech(path: str | Path, options: VadOptions) -> SpeechMap | None:
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise SoundtrackError(f"cannot read the audio of {path}: {exc}") from None
     with container:
-        stream = main_stream(container.streams.audio)
+        yield container, main_stream(container.streams.audio)
+
+
+def detect_speech(path: str | Path, options: VadOptions) -> SpeechMap | None:
+    """Where people speak in the video's default (else first) audio track; None without audio.
+
+    Raises SoundtrackError when the file cannot be opened, the track yields no audio, or the
+    speech model cannot be loaded."""
+    import av
+
+    with open_audio(path) as (container, stream):
         if stream is None:
             return None
         track = _track_info(stream)
