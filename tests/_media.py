@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vnarrate.models import AudioTrack, SpeechMap, VideoInfo
+from vnarrate.models import AudioTrack, Frame, SpeechMap, VideoInfo
 
 # Distinct flat colours (RGB) so that a test can tell shots apart, and a cut is unmistakable.
 SHOT_COLOURS = [
@@ -228,6 +228,14 @@ def video_info(**kw: object) -> VideoInfo:
         "duration_s": 3.0,
     }
     return VideoInfo(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def stub_frames(n: int) -> list[Frame]:
+    """`n` 64x36 frames 1.5 s apart whose JPEG bytes are stand-ins (prompts never decode them)."""
+    return [
+        Frame(index=i * 10, time_s=i * 1.5, width=64, height=36, jpeg=b"\xff\xd8jpeg%d" % i)
+        for i in range(n)
+    ]
 
 
 def speech_map(regions: list[tuple[float, float]], duration: float = 12.0) -> SpeechMap:

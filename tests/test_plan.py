@@ -264,13 +264,6 @@ def test_a_frame_that_can_never_fit_is_a_configuration_error() -> None:
         )
 
 
-def test_frame_bytes_use_jpeg_size_when_known() -> None:
-    known = Frame(index=0, time_s=0, width=768, height=432, jpeg=b"x" * 3000)
-    assert frame_bytes(known) == len("data:image/jpeg;base64,") + 4000 + 120
-    unknown = Frame(index=0, time_s=0, width=768, height=432, jpeg=b"")
-    assert frame_bytes(unknown) > frame_bytes(known)
-
-
 # --- unknown models, local servers, speech ---------------------------------------------------
 
 

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import pytest
+from _media import stub_frames as _frames
 
 from vnarrate.media.timecode import format_ts
-from vnarrate.models import AudioTrack, Description, Frame, SpeechMap, SpokenLine, Usage
-from vnarrate.vision.ask import describe_chunks
+from vnarrate.models import AudioTrack, SpeechMap, SpokenLine
 from vnarrate.vision.prompts import (
     DIALOGUE_RULE,
-    PromptOptions,
     describe_messages,
     listening_tokens,
     merge_messages,
     script_messages,
 )
-
-
-def _frames(n: int) -> list[Frame]:
-    return [
-        Frame(index=i * 10, time_s=i * 1.5, width=64, height=36, jpeg=b"\xff\xd8jpeg%d" % i)
-        for i in range(n)
-    ]
 
 
 def test_one_user_message_with_timestamp_before_each_image() -> None:
@@ -67,11 +58,6 @@ def test_chunk_context_and_merge() -> None:
         [("A", "one"), ("B", "two")], duration_s=9, preset="general", language="de"
     )
     assert "Part 1 — A" in merged[1]["content"] and "de" in merged[0]["content"]
-
-
-@pytest.mark.parametrize(("t", "s"), [(0, "0:00.0"), (61.24, "1:01.2"), (3725, "1:02:05.0")])
-def test_format_ts(t: float, s: str) -> None:
-    assert format_ts(t) == s
 
 
 # --- what is heard and what the user knows (issue 11) -------------------------------------------
@@ -119,39 +105,6 @@ def test_listening_tokens_grow_with_speech_and_context() -> None:
     assert listening_tokens(None, 60.0, None) == (0, 0.0)
     fixed, per_s = listening_tokens(speech, 60.0, "Ada and Bo.")
     assert 40 < fixed < 120 and per_s == pytest.approx((30 * 4.0 + 12) / 60)
-
-
-def test_each_chunk_hears_its_own_stretch_of_time() -> None:
-    lines = [
-        SpokenLine(start_s=0.5, end_s=2.0, text="early"),
-        SpokenLine(start_s=10.0, end_s=11.0, text="late"),
-    ]
-    frames = _frames(10)  # 0 to 13.5 s
-    seen: list[str] = []
-
-    def ask(schema: type[Any], messages: Any) -> tuple[Any, Usage]:
-        content = messages[1]["content"]
-        seen.append(content if isinstance(content, str) else content[0]["text"])
-        return Description(title="t", description="d"), Usage(requests=1)
-
-    describe_chunks(
-        [frames[:3], frames[3:]],  # 0-4.5 s, then 4.5 s to the end
-        duration_s=15.0,
-        prompts=PromptOptions(
-            preset="general",
-            prompt=None,
-            language=None,
-            detail=None,
-            style="documentary",
-            instructions=None,
-        ),
-        ask=ask,
-        report=lambda _: None,
-        soundtrack=lines,
-    )
-    assert "early" in seen[0] and "late" not in seen[0]
-    assert "late" in seen[1] and "early" not in seen[1]
-    assert "who says what" in seen[2]  # the merge
 
 
 def test_script_prompt_shows_the_dialogue_between_the_slots() -> None:

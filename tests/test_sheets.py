@@ -14,7 +14,6 @@ from vnarrate.media.sheets import (
     encode_jpeg,
     render_grid,
 )
-from vnarrate.media.timecode import format_ts
 from vnarrate.models import Frame
 
 
@@ -92,17 +91,6 @@ def test_reduced_decoding_is_a_thumbnail() -> None:
     small = decode_jpeg(jpeg, reduce=4)
     assert small.shape == (108, 192, 3)
     assert small[50, 20].max() < 20 and small[50, 170].min() > 230
-
-
-def test_format_ts_rounds_once() -> None:
-    assert format_ts(0) == "0:00.0"
-    assert format_ts(1.5) == "0:01.5"
-    assert format_ts(61.25) == "1:01.3"
-    assert format_ts(59.96) == "1:00.0"  # never 0:60.0
-    assert format_ts(3723.5) == "1:02:03.5"
-    assert format_ts(-1) == "0:00.0"
-    assert format_ts(3723.4567, "srt") == "01:02:03,457"
-    assert format_ts(0.0005, "vtt") == "00:00:00.001"
 
 
 def test_thumbnails_decode_each_tile_small_and_only_when_drawn() -> None:
