@@ -39,6 +39,7 @@ from .models import (
 )
 from .narration.gaps import find_gaps, no_room, repair_into_gaps, rooms_for, script_slots
 from .narration.script import over_budget, repair
+from .narration.verify import plan_verify
 from .narration.voicing import fit_summary, speak_script
 from .server.prices import batch_price, usage_cost
 from .session import Session, StageOptions
@@ -121,6 +122,8 @@ def prepare(
         mute = task != "describe" and no_room(heard, chosen.video.duration_s, options.gaps)
         stt = options.transcription if hears and not mute else None
         plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
+    if task == "voiceover":  # --verify hears the narration back: about one line a slot
+        plan = plan_verify(plan, options.verify, plan.duration_s / options.plan.segment_seconds)
     return Prepared(chosen, sent, plan, heard, context)
 
 
@@ -128,7 +131,8 @@ def speech_plan(path: str, script: Script, options: StageOptions) -> Plan:
     """`voiceover --script FILE --dry-run`: no vision request, only the script's speech."""
     duration = probe(path).duration_s
     script, notes = repair(script, duration)
-    return plan_speech(path, script, duration, options.plan, notes=notes)
+    plan = plan_speech(path, script, duration, options.plan, notes=notes)
+    return plan_verify(plan, options.verify, len(script.segments))
 
 
 def _priced(options: StageOptions, usage: Usage) -> float | None:
@@ -319,7 +323,8 @@ def voiceover(
     if not script.segments and gaps is None:
         raise InputError(f"{path}: the script has no segments inside the video")
     # --max-cost holds for speech too (and refuses a price that cannot be checked).
-    check_budget(plan_speech(path, script, duration, o.plan, notes=[]), o.max_cost)
+    plan = plan_speech(path, script, duration, o.plan, notes=[])
+    check_budget(plan_verify(plan, o.verify, len(script.segments)), o.max_cost)
     given = ScriptResult(
         input=path,
         script=script,
@@ -354,6 +359,7 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
         untimed=untimed,
     )
     counts = fit_summary(spoken, script, base_speed=voice.speed, gaps=gaps)
+    heard_back = session.verify(path, spoken.track, TRACK_RATE, spoken.placements)  # --verify
     seconds = len(spoken.track) / TRACK_RATE
     characters = spoken.characters + made.speech_characters
     result = VoiceoverResult(
@@ -370,11 +376,13 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
         cost_usd=_sum(
             _priced(o, made.usage),
             speech_price(o.plan, voice.model, characters, seconds),
+            heard_back.cost_usd if heard_back else 0.0,
         ),
         over_speech=o.gaps.over_speech,
         words_per_second=made.words_per_second,
         pace_source=made.pace_source,
         shortened=made.shortened,
+        verify=heard_back,
         **counts,
     )
     return Voiceover(

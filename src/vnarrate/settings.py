@@ -178,10 +178,12 @@ class Settings(BaseSettings):
         default=0.15,
         ge=0,
         le=1,
-        description="Realtime: word error rate above which a take is redone once.",
+        description="Word error rate above which a Realtime take is redone once; with --verify, "
+        "the rate a line heard back may err at (recogniser included).",
     )
     strict: bool = Field(
-        default=False, description="Realtime: fail if speech strays from the text."
+        default=False,
+        description="Fail if speech strays from the text (a Realtime take; --verify's verdict).",
     )
     tts_base_url: str | None = Field(
         default=None, description="A separate OpenAI-compatible server for speech."
@@ -278,6 +280,20 @@ class Settings(BaseSettings):
         default=None,
         description="Read the context from FILE (else VIDEO.context.md beside a video is used).",
         json_schema_extra=FILE,
+    )
+
+    # --- --verify: the narration heard back (issue 11) ----------------------------------------
+    verify: bool = Field(
+        default=False,
+        description="Hear the narration back with --stt-model: each line's word error rate and "
+        "onset, in the manifest (costs a transcription of the narration).",
+    )
+    # Measured on a real voice (BENCHMARKS.md, "--verify"): a faithful line starts within 0.03 s.
+    verify_onset: float = Field(
+        default=0.2,
+        ge=0.02,
+        le=5,
+        description="--verify: seconds a line's speech may start away from its placed start.",
     )
 
     # --- narration in the gaps ------------------------------------------------------------------
@@ -568,5 +584,6 @@ SPEECH: tuple[str | tuple[str, str], ...] = (
     *_names("tts_backend realtime_model wer_threshold strict max_speed max_stretch"),
     *_names("tts_base_url tts_api_key"),
     "timeline",
+    *_names("verify verify_onset"),  # the narration heard back (issue 11)
 )
 BATCH: tuple[str | tuple[str, str], ...] = ("batch", ("batch_wait", "--no-wait"), "batch_poll")

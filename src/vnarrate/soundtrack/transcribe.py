@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +104,24 @@ def transcribe(
 
     Raises ApiError (NoTranscriptionEndpoint for a server without the endpoint) or
     SoundtrackError (the audio cannot be read)."""
+    clips = speech_clips(path, speech.regions)
+    return transcribe_clips(
+        clips, speech.regions, options, client=client, cache=cache, key=key, jobs=jobs
+    )
+
+
+def transcribe_clips(
+    clips: Iterator[SpeechClip],
+    regions: Sequence[tuple[float, float]],
+    options: TranscribeOptions,
+    *,
+    client: openai.OpenAI,
+    cache: Store | None = None,
+    key: str = "",
+    jobs: int = 4,
+) -> Transcript:
+    """`transcribe` for clips already cut (each naming its region's index in `regions`): one
+    line per region, with the text of its clips in time order."""
     result = Transcript(lines=[])
     texts: dict[int, list[tuple[float, str]]] = {}
     warned: set[str] = set()
@@ -111,7 +129,6 @@ def transcribe(
     def one(clip: SpeechClip) -> tuple[SpeechClip, str, bool]:
         return (clip, *_answer(clip, options, client, cache, key))
 
-    clips = speech_clips(path, speech.regions)
     for clip, text, hit in _run(one, clips, jobs):
         text, note = clean_text(text, clip.seconds)
         if note and note not in warned:
@@ -121,7 +138,7 @@ def transcribe(
         result.cached += hit
         result.requests += not hit
         result.seconds += 0.0 if hit else clip.seconds
-    for i, (start, end) in enumerate(speech.regions):
+    for i, (start, end) in enumerate(regions):
         said = " ".join(t for _, t in sorted(texts.get(i, [])) if t)
         result.lines.append(SpokenLine(start_s=start, end_s=end, text=said))
     result.seconds = round(result.seconds, 3)

@@ -366,6 +366,7 @@ def plan_speech(
 ) -> Plan:
     """The plan of speaking a given script: no vision request, only its speech."""
     characters = sum(len(seg.text) for seg in script.segments)
+    words = sum(len(seg.text.split()) for seg in script.segments)
     model = options.speech_model or ""
     cost = speech_price(options, model, characters)
     said = f"speaks the given script ({len(script.segments)} segments): no vision request"
@@ -381,6 +382,7 @@ def plan_speech(
         max_chat_cost_usd=0.0,
         speech_model=options.speech_model,
         speech_characters=characters,
+        speech_seconds=round(words / max(0.1, options.words_per_second), 1),
         speech_cost_usd=cost,
         cost_usd=cost,
         max_cost_usd=cost,
@@ -539,6 +541,8 @@ def check_budget(plan: Plan, max_cost: float | None) -> None:
             missing.append(plan.speech_model or "(no speech model)")
         if plan.transcription_model and plan.transcription_cost_usd is None:
             missing.append(plan.transcription_model)
+        if plan.verify_model and plan.verify_cost_usd is None:
+            missing.append(plan.verify_model)
         raise ConfigError(
             f"cannot check --max-cost {format_usd(max_cost)}: no price for "
             + " and ".join(repr(m) for m in missing),
