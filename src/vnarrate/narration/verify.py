@@ -5,8 +5,10 @@ transcribe clips (the session's speech-to-text client: the same --stt-* settings
 own transcription); gives a Verification: for every placed line, what a recogniser heard in its
 stretch of the track and the word error rate against the line as spoken, and where its speech
 really starts in the track against its placed start; then the verdict. It catches a speech
-server that drops words (fewer words heard: the error rate), one that plays at the wrong rate
-(garbled words; speech that does not start where it was placed) or returns silence.
+server that drops words (errors, and fewer words heard), one that plays at the wrong rate
+(garbled words, as far as the recogniser stumbles on them: placements follow the samples, so
+the rate shows in no time), one whose words start late in its take (the onset) or that returns
+silence.
 
 What is sent: each placed line's own span of the final track, with up to MARGIN_S of the
 silence around it (never reaching into the next line), as 16 kHz FLAC, one request per line,
@@ -16,7 +18,7 @@ text could not be split back onto its lines; audio is billed by its length, so t
 same; a line's request is small and retried alone.
 
 When is a line off: a recogniser errs too, on clean speech (OpenAI's models rarely; PocketSphinx
-on ~25 % of the words of short narration lines, BENCHMARKS.md). So `wer_threshold` is the error
+on 17-34 % of the words of short narration lines, BENCHMARKS.md "--verify"). So `wer_threshold` is the error
 rate allowed to the recogniser and the voice together, and a line is off for its words when it
 has more errors than that rate explains: fewer than SIGNIFICANCE of lines would have as many by
 chance (a one-sided binomial test). One misheard word in a three-word line is not enough; three

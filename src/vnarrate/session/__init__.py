@@ -232,7 +232,8 @@ class Session:
         except NoTranscriptionEndpoint as exc:
             exc.hint = "--verify needs a speech-to-text server: point --stt-base-url at one"
             raise
-        for note in [*found.notes, *verify_warnings(found)]:
+        notes = [f"verify: {note}" for note in found.notes]
+        for note in [*notes, *verify_warnings(found)]:
             self.warn(f"{path}: {note}")
         if found.ok:
             self.report(f"{path}: verify: {summary(found)}")

@@ -4,7 +4,8 @@ Takes the path, its SpeechMap, TranscribeOptions, an OpenAI client (OpenAI or an
 `POST /v1/audio/transcriptions`), the response cache and how many requests may run at once;
 gives a Transcript: one SpokenLine per speech region, with the region's own start and end
 whatever the model returns, the text the server heard there, and what was sent (requests,
-seconds of audio: what is billed).
+seconds of audio: what is billed). `transcribe_clips` does the same for clips cut elsewhere
+(narration/verify.py: the narration heard back, one clip per line).
 
 ONE region per request (a long region in pieces, clips.py), never several joined: `gpt-transcribe`
 returns no timestamps (only whisper-1, which shuts down, and some compatible servers do), so the
