@@ -230,8 +230,8 @@ class Session:
         try:
             found = verify_narration(track, rate, placements, o, self.hear_clips)
         except NoTranscriptionEndpoint as exc:
-            exc.hint = "--verify needs a speech-to-text server: point --stt-base-url at one"
-            raise
+            hint = "--verify needs a speech-to-text server: point --stt-base-url at one"
+            raise NoTranscriptionEndpoint(exc.message, hint=hint) from None
         notes = [f"verify: {note}" for note in found.notes]
         for note in [*notes, *verify_warnings(found)]:
             self.warn(f"{path}: {note}")
