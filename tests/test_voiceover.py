@@ -7,8 +7,11 @@ refusals, --script, --dry-run)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
+import threading
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import openai
 import pytest
 import respx
 from _media import (
+    at_dbfs,
     decode_audio,
     make_video,
     onsets,
@@ -28,7 +32,14 @@ from _media import (
     tone_level,
     video_packets,
 )
-from conftest import TEST_KEY, CliResult, chat_response, run_cli, transcription_response
+from conftest import (
+    TEST_KEY,
+    CliResult,
+    chat_response,
+    multipart_fields,
+    run_cli,
+    transcription_response,
+)
 
 from vnarrate.narration.pace import CALIBRATION_TEXT, CALIBRATION_WORDS
 
@@ -885,3 +896,207 @@ def test_transcribe_off_still_narrates_only_between_speech(
     chat = fake.chat_bodies()[0]
     prompt = "\n".join(p["text"] for p in chat["messages"][1]["content"] if p["type"] == "text")
     assert "someone speaks" in prompt and SAID not in prompt  # when, not what
+
+
+# --- --verify: the narration heard back through speech-to-text -----------------------------------
+
+# Long enough lines that a line missing half its words is conclusive on its own.
+LONG_LINES = (
+    "A red field stretches away under a wide and empty sky.",
+    "Green shoots cover the ground and a path runs between them.",
+    "Blue light falls at last on the quiet water by the dock.",
+)
+LONG_SCRIPT = {
+    **SCRIPT,
+    "segments": [{**s, "text": t} for s, t in zip(SCRIPT["segments"], LONG_LINES, strict=True)],
+}
+
+
+def _every_other_word(text: str) -> str:
+    return " ".join(text.split()[::2])
+
+
+class RoundTrip:
+    """A speech server whose every take is a tone of a pitch of its own, and a recogniser that
+    names what it hears by that pitch: it hears what the server really spoke. `say` is what the
+    server makes of a text (a word-dropping one drops words); `lead_s` of -40 dBFS noise before
+    the words (above the timeline's trim: the line starts late); `rate_factor` a wav header that
+    claims another rate than the samples' (the take plays at the wrong rate and pitch)."""
+
+    def __init__(
+        self,
+        fake: FakeApi,
+        *,
+        say: Any = lambda text: text,
+        lead_s: float = 0.0,
+        rate_factor: float = 1.0,
+    ) -> None:
+        self.say, self.lead_s, self.rate_factor = say, lead_s, rate_factor
+        self.pitches: dict[str, float] = {}
+        self.lock = threading.Lock()
+        fake.speech.mock(side_effect=self._speak)
+        fake.heard.mock(side_effect=self._hear)
+        self.heard = fake.heard
+
+    def _speak(self, request: httpx2.Request) -> respx.MockResponse:
+        body = json.loads(request.content)
+        text = body["input"]
+        said = self.say(text)
+        with self.lock:
+            pitch = self.pitches.setdefault(said, 300.0 + 70.0 * len(self.pitches))
+        share = len(said.split()) / len(text.split())
+        pcm = speech_pcm(SPOKEN.get(text, 0.8) * share / body.get("speed", 1.0), freq=pitch)
+        if self.lead_s:
+            noise = np.random.default_rng(0).standard_normal(round(self.lead_s * SR))
+            pcm = (at_dbfs(noise, -40.0) * 32767).astype("<i2").tobytes() + pcm
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(round(SR * self.rate_factor))
+            w.writeframes(pcm)
+        return respx.MockResponse(
+            200, content=buf.getvalue(), headers={"content-type": "audio/wav"}
+        )
+
+    def _hear(self, request: httpx2.Request) -> respx.MockResponse:
+        _, files = multipart_fields(request.headers["content-type"], request.content)
+        with av.open(io.BytesIO(files["file"])) as container:
+            x = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+        x = x.astype(np.float64) / 32768.0
+        peak = np.argmax(np.abs(np.fft.rfft(x * np.hanning(len(x))))) * 16000 / len(x)
+        near = [t for t, p in self.pitches.items() if abs(p - peak) < 10.0]
+        text = near[0] if near and x.std() > 1e-3 else ""  # another pitch: nothing intelligible
+        return respx.MockResponse(200, json=transcription_response(text))
+
+
+def _script_file(tmp_path: Path, script: dict[str, Any] = LONG_SCRIPT) -> Path:
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(script))
+    return path
+
+
+def test_verify_hears_a_faithful_narration_back_and_passes(fake: FakeApi, clip: Path) -> None:
+    trip = RoundTrip(fake)
+    r = voiceover(clip, "--verify", "--strict", "--json")
+    assert r.code == 0, r
+    assert "warning" not in r.err
+    record = json.loads(r.out)
+    checked = record["verify"]
+    assert checked["ok"] and checked["problems"] == [] and checked["off"] == 0
+    assert checked["model"] == "gpt-transcribe" and checked["wer_threshold"] == 0.15
+    assert [(v["segment"], v["said"], v["wer"], v["ok"]) for v in checked["lines"]] == [
+        (i + 1, line, 0.0, True) for i, line in enumerate(LINES)
+    ]
+    placed = [p["start_s"] for p in record["placements"]]
+    assert [v["onset_s"] for v in checked["lines"]] == pytest.approx(placed, abs=0.02)
+    # One request per placed line (this video has no audio of its own to transcribe), each a
+    # FLAC of its line's span, validated against the schema by the `api` fixture.
+    assert trip.heard.call_count == checked["requests"] == 3
+    for call in trip.heard.calls:
+        fields, _ = multipart_fields(call.request.headers["content-type"], call.request.content)
+        assert fields["model"] == "gpt-transcribe" and fields["file"].endswith(".flac")
+    assert checked["cost_usd"] > 0 and record["cost_usd"] > checked["cost_usd"]
+    assert json.loads(Path("clip.vnarrate.json").read_text())["verify"] == checked
+    # A rerun hears the same narration from the cache.
+    r = voiceover(clip, "--verify", "--force", "--json")
+    assert r.code == 0 and trip.heard.call_count == 3
+    assert json.loads(r.out)["verify"]["requests"] == 0
+
+
+def test_verify_catches_a_speech_server_that_drops_words(
+    api: respx.Router, key: str, clip: Path, tmp_path: Path
+) -> None:
+    fake = FakeApi(api)
+    RoundTrip(fake, say=_every_other_word)
+    script = _script_file(tmp_path)
+    # --strict: the run fails (exit 5) before any output lands; the warnings come first.
+    r = voiceover(clip, "--script", script, "--verify", "--strict")
+    assert r.code == 5, r
+    warnings = [line for line in r.err.splitlines() if line.startswith("vnarrate: warning:")]
+    errors = [line for line in r.err.splitlines() if line.startswith("vnarrate: error:")]
+    assert len(warnings) == 4 and len(errors) == 1
+    assert "verify: segment 1 (0.5–" in warnings[0] and "of 11 words wrong" in warnings[0]
+    assert "words missing from the speech" in warnings[-1]
+    assert "--verify: 3 of 3 line(s) off" in errors[0] and "drop words" in errors[0]
+    assert listing(Path.cwd()) == []
+    # Without --strict the narration lands, and the manifest says what was heard.
+    calls = len(api.calls)
+    r = voiceover(clip, "--script", script, "--verify", "--json")
+    assert r.code == 0, r
+    assert len(api.calls) == calls  # speech and transcriptions: all from the cache
+    checked = json.loads(r.out)["verify"]
+    assert not checked["ok"] and checked["problems"] == ["lines", "wer", "missing"]
+    kept = sum(len(_every_other_word(line).split()) for line in LONG_LINES)
+    assert (checked["heard_words"], checked["words"]) == (kept, 34)
+    assert [v["problems"] for v in checked["lines"]] == [["words"]] * 3
+    assert checked["lines"][0]["said"] == _every_other_word(LONG_LINES[0])
+    assert json.loads(Path("clip.vnarrate.json").read_text())["verify"] == checked
+
+
+@pytest.mark.parametrize(
+    ("server", "problem"),
+    [({"lead_s": 0.6}, "onset"), ({"rate_factor": 1.5}, "words")],
+    ids=["late-onset", "wrong-rate"],
+)
+def test_verify_catches_late_speech_and_a_wrong_rate(
+    api: respx.Router,
+    key: str,
+    clip: Path,
+    tmp_path: Path,
+    server: dict[str, float],
+    problem: str,
+) -> None:
+    RoundTrip(FakeApi(api), **server)
+    r = voiceover(clip, "--script", _script_file(tmp_path), "--verify", "--json")
+    assert r.code == 0, r
+    checked = json.loads(r.out)["verify"]
+    assert not checked["ok"]
+    assert all(problem in v["problems"] for v in checked["lines"]), checked["lines"]
+    if problem == "onset":
+        assert all(v["onset_error_s"] == pytest.approx(0.6, abs=0.03) for v in checked["lines"])
+        assert "starts 0.6" in r.err and "late (tolerance 0.2 s)" in r.err
+        assert all(v["wer"] == 0.0 for v in checked["lines"])  # every word was said
+
+
+def test_verify_is_priced_and_counted_by_max_cost(
+    fake: FakeApi, clip: Path, tmp_path: Path
+) -> None:
+    script = _script_file(tmp_path)
+    plans = {}
+    for flags in ((), ("--verify",)):
+        r = voiceover(clip, "--script", script, "--dry-run", "--json", *flags)
+        assert r.code == 0, r
+        plans[flags] = json.loads(r.out)["plan"]
+    plain, verified = plans[()], plans[("--verify",)]
+    assert plain["verify_model"] is None and verified["verify_model"] == "gpt-transcribe"
+    assert verified["verify_requests"] == 3 and verified["verify_seconds"] > 0
+    assert verified["cost_usd"] == pytest.approx(plain["cost_usd"] + verified["verify_cost_usd"])
+    r = voiceover(clip, "--script", script, "--verify", "--dry-run")
+    assert "verify: ~" in r.out and "3 request(s) with gpt-transcribe" in r.out
+    budget = str(plain["cost_usd"] + verified["verify_cost_usd"] / 2)
+    r = voiceover(clip, "--script", script, "--verify", "--max-cost", budget)
+    assert r.code == 3 and "exceeds --max-cost" in r.err, r
+    assert len(fake.router.calls) == 0 and listing(Path.cwd()) == []
+    assert voiceover(clip, "--script", script, "--max-cost", budget).code == 0
+
+
+def test_verify_needs_a_speech_to_text_server(
+    api: respx.Router, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = _script_file(tmp_path)
+    # No key for OpenAI's transcription endpoint: refused before anything is sent.
+    local = ("--tts-base-url", "http://127.0.0.1:9/v1")
+    r = voiceover(clip, "--script", script, *local, "--verify")
+    assert r.code == 3 and "no API key for --verify's speech-to-text server" in r.err, r
+    assert len(api.calls) == 0
+    # A server without the endpoint: an error (--verify was asked for), not a silent skip.
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("VNARRATE_TTS_BACKEND", "speech")
+    fake = FakeApi(api)
+    fake.heard.respond(404, json={"error": {"message": "Not found", "type": "invalid_request"}})
+    r = voiceover(clip, "--script", script, "--verify")
+    assert r.code == 5, r
+    assert "no transcription endpoint" in r.err and "--verify needs a speech-to-text" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert listing(Path.cwd()) == []

@@ -271,6 +271,7 @@ class VoiceoverResult(BaseModel):
     cut: int = 0  # cut at a sentence end
     dropped: list[int] = Field(default_factory=list)  # segments left out: no room for them
     seconds_over_speech: float = 0.0  # narration over detected speech (0 unless duck)
+    verify: Verification | None = None  # --verify: the narration heard back (None: not asked)
 
 
 @dataclass
@@ -359,6 +360,11 @@ class Plan(BaseModel):
     transcription_requests: int = 0
     transcription_seconds: float = 0.0  # of audio sent
     transcription_cost_usd: float | None = None
+    # --verify (issue 11): the narration heard back through speech-to-text, one request a line.
+    verify_model: str | None = None  # None: not verified
+    verify_requests: int = 0
+    verify_seconds: float = 0.0  # of narration sent, margins included
+    verify_cost_usd: float | None = None
 
 
 # --- soundtrack: where people speak in a video's own audio --------------------------------------
@@ -426,5 +432,47 @@ class Soundtrack(BaseModel):
     transcription_cost_usd: float | None = 0.0  # None: no price for the model
 
 
-# ScriptResult refers to Soundtrack, defined below it.
+# --- --verify: the narration heard back (issue 11) ------------------------------------------
+
+
+class VerifiedLine(BaseModel):
+    """One narration line as a speech recogniser heard it back from the track."""
+
+    segment: int  # numbered from 1, as in messages and the record's placements
+    start_s: float  # placed
+    end_s: float
+    words: int  # in the line as spoken (after normalizing: digits spelled out)
+    heard_words: int  # in what the recogniser heard
+    wer: float  # word error rate of what was heard against the line
+    said: str  # what the recogniser heard (long answers cut)
+    onset_s: float | None  # where its speech really starts in the track (None: no speech)
+    onset_error_s: float | None  # onset_s - start_s
+    ok: bool
+    problems: list[str] = Field(default_factory=list)  # "words", "onset", "silent"
+
+
+class Verification(BaseModel):
+    """--verify: every placed line heard back, and the verdict (`ok`)."""
+
+    model: str  # the speech-to-text model that listened
+    wer_threshold: float  # the word error rate a line may have (recogniser and voice together)
+    onset_tolerance_s: float
+    lines: list[VerifiedLine]
+    off: int  # lines with a problem
+    words: int  # in all lines
+    heard_words: int
+    wer: float  # all lines together
+    max_onset_error_s: float | None  # the largest |onset error| (None: no speech found)
+    requests: int  # sent (cache hits are not)
+    seconds: float  # of audio sent: what is billed
+    cost_usd: float | None  # None: no price for the model
+    ok: bool  # no problem
+    # "lines" (some line off), "wer" (all lines together err too much), "missing" (far fewer
+    # words heard than written: words dropped)
+    problems: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+# ScriptResult refers to Soundtrack, defined below it; VoiceoverResult to Verification.
 ScriptResult.model_rebuild()
+VoiceoverResult.model_rebuild()

@@ -39,19 +39,20 @@ from .models import (
 from .narration.gaps import find_gaps, no_room, repair_into_gaps, rooms_for, script_slots
 from .narration.script import over_budget, repair
 from .narration.subtitles import dialogue_notes
+from .narration.verify import plan_verify
 from .narration.voicing import fit_summary, speak_script
-from .server.prices import batch_price, usage_cost
+from .server.prices import batch_price, total_cost, usage_cost
 from .session import Session, StageOptions
 from .soundtrack import speech_in
 from .soundtrack.transcribe import plan_transcription
 from .vision.ask import describe_chunks, images_messages, script_chunks, shorten_long
+from .vision.chunks import request_frames
 from .vision.context import context_for
 from .vision.pack import pack_frames
 from .vision.plan import (
     check_budget,
     plan_frameset,
     plan_speech,
-    request_frames,
     speech_price,
     thin_frames_note,
 )
@@ -121,6 +122,8 @@ def prepare(
         mute = not _says(options, task) and no_room(heard, chosen.video.duration_s, options.gaps)
         stt = options.transcription if hears and not mute else None
         plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
+    if task == "voiceover":  # --verify hears the narration back: about one line a slot
+        plan = plan_verify(plan, options.verify, plan.duration_s / options.plan.segment_seconds)
     return Prepared(chosen, sent, plan, heard, context)
 
 
@@ -200,7 +203,7 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         frames_sent=len(prep.chosen.frames),
         frame_times_s=[round(f.time_s, 3) for f in prep.chosen.frames],
         soundtrack=heard,
-        cost_usd=_sum(_priced(o, usage), _heard_cost(heard)),
+        cost_usd=total_cost(_priced(o, usage), heard.transcription_cost_usd if heard else 0.0),
     )
 
 
@@ -281,7 +284,7 @@ def write_script(
         frames_sent=len(prep.chosen.frames),
         notes=notes,
         over_budget=over_budget(script, wps),
-        cost_usd=_sum(_priced(o, usage), _heard_cost(heard)),
+        cost_usd=total_cost(_priced(o, usage), heard.transcription_cost_usd if heard else 0.0),
         shortened=shortened,
         words_per_second=wps,
         pace_source=pace.source,
@@ -320,7 +323,7 @@ def voiceover(
     plan = plan_speech(path, script, duration, o.plan, notes=[])
     if heard is not None and _says(o):
         plan = plan_transcription(plan, heard.speech, o.transcription, o.plan.prices)
-    check_budget(plan, o.max_cost)
+    check_budget(plan_verify(plan, o.verify, len(script.segments)), o.max_cost)
     heard = session.hear(path, heard) if _says(o) else heard  # for the dialogue's subtitles
     given = ScriptResult(
         input=path,
@@ -331,7 +334,7 @@ def voiceover(
         frames_sent=0,
         notes=notes,
         soundtrack=heard,
-        cost_usd=_heard_cost(heard),
+        cost_usd=heard.transcription_cost_usd if heard else 0.0,
     )
     return narrate(path, given, session, untimed=untimed)
 
@@ -358,6 +361,7 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
     )
     counts = fit_summary(spoken, script, base_speed=voice.speed, gaps=gaps)
     heard_notes = dialogue_notes(o.subtitles, made.soundtrack)
+    heard_back = session.verify(path, spoken.track, TRACK_RATE, spoken.placements)  # --verify
     seconds = len(spoken.track) / TRACK_RATE
     characters = spoken.characters + made.speech_characters
     result = VoiceoverResult(
@@ -371,11 +375,16 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
         duration_s=duration,
         audio_s=seconds,
         notes=[*made.notes, *filter(None, [choice.notice]), *spoken.notes, *heard_notes],
-        cost_usd=_sum(made.cost_usd, speech_price(o.plan, voice.model, characters, seconds)),
+        cost_usd=total_cost(
+            made.cost_usd,
+            speech_price(o.plan, voice.model, characters, seconds),
+            heard_back.cost_usd if heard_back else 0.0,
+        ),
         over_speech=o.gaps.over_speech,
         words_per_second=made.words_per_second,
         pace_source=made.pace_source,
         shortened=made.shortened,
+        verify=heard_back,
         **counts,
     )
     return Voiceover(
@@ -385,11 +394,3 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
         soundtrack=made.soundtrack,
         frames=made.frames,
     )
-
-
-def _heard_cost(heard: Soundtrack | None) -> float | None:
-    return heard.transcription_cost_usd if heard is not None else 0.0
-
-
-def _sum(*costs: float | None) -> float | None:
-    return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)

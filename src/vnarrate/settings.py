@@ -48,12 +48,10 @@ Preset = Literal["general", "youtube", "accessibility", "technical"]
 Style = Literal["documentary", "audio-description", "promo", "tutorial"]
 
 # --- speech models for `--tts-model auto` (issue 12: no default within 60 days of a shutdown) ---
-# OpenAI shuts down every /v1/audio/speech model on 2027-01-06, so `auto` speaks with
-# --realtime-model over the Realtime API there. SPEECH_ENDPOINT_MODEL is what `auto` asks of
-# OpenAI's speech endpoint when --tts-backend speech insists on it (until that date).
-# COMPATIBLE_SPEECH_MODEL is the name sent to other speech servers: the one OpenAI-compatible
-# speech servers accept (openedai-speech, Kokoro-FastAPI) or ignore (Piper servers); pass
-# --tts-model for a server that wants its own.
+# OpenAI shuts every /v1/audio/speech model down on 2027-01-06: `auto` speaks with --realtime-model
+# there, and SPEECH_ENDPOINT_MODEL only when the speech endpoint is insisted on (until then).
+# COMPATIBLE_SPEECH_MODEL: the name OpenAI-compatible speech servers accept (openedai-speech,
+# Kokoro-FastAPI) or ignore (Piper); --tts-model for a server that wants its own.
 SPEECH_ENDPOINT_MODEL = "gpt-4o-mini-tts"
 COMPATIBLE_SPEECH_MODEL = "tts-1"
 
@@ -179,10 +177,12 @@ class Settings(BaseSettings):
         default=0.15,
         ge=0,
         le=1,
-        description="Realtime: word error rate above which a take is redone once.",
+        description="Word error rate above which a Realtime take is redone once; with --verify, "
+        "the rate a line heard back may err at (recogniser included).",
     )
     strict: bool = Field(
-        default=False, description="Realtime: fail if speech strays from the text."
+        default=False,
+        description="Fail if speech strays from the text (a Realtime take; --verify's verdict).",
     )
     tts_base_url: str | None = Field(
         default=None, description="A separate OpenAI-compatible server for speech."
@@ -284,6 +284,20 @@ class Settings(BaseSettings):
         default=None,
         description="Read the context from FILE (else VIDEO.context.md beside a video is used).",
         json_schema_extra=FILE,
+    )
+
+    # --- --verify: the narration heard back (issue 11) ----------------------------------------
+    verify: bool = Field(
+        default=False,
+        description="Hear the narration back with --stt-model: each line's word error rate and "
+        "onset, in the manifest (costs a transcription of the narration).",
+    )
+    # Measured on a real voice (BENCHMARKS.md, "--verify"): a faithful line starts within 0.03 s.
+    verify_onset: float = Field(
+        default=0.2,
+        ge=0.02,
+        le=5,
+        description="--verify: seconds a line's speech may start away from its placed start.",
     )
 
     # --- narration in the gaps ------------------------------------------------------------------
@@ -391,9 +405,8 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (keep full size) or at least 16 pixels")
         return v
 
-    @field_validator(
-        "base_url", "prompt", "language", "instructions", "tts_instructions", "tts_base_url"
-    )
+    @field_validator("base_url", "prompt", "language", "instructions", "tts_instructions",
+                     "tts_base_url", "stt_base_url", "context")  # fmt: skip
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v if v and v.strip() else None
@@ -407,11 +420,6 @@ class Settings(BaseSettings):
         if isinstance(v, bool):
             return "narration" if v else "off"
         return words.get(v.strip().lower(), v.strip().lower()) if isinstance(v, str) else v
-
-    @field_validator("stt_base_url", "context")
-    @classmethod
-    def _blank_listening_is_none(cls, v: str | None) -> str | None:
-        return v if v and v.strip() else None
 
     @model_validator(mode="after")
     def _sample_mode_from_what_was_set(self) -> Settings:
@@ -586,5 +594,6 @@ SPEECH: tuple[str | tuple[str, str], ...] = (
     *_names("tts_backend realtime_model wer_threshold strict max_speed max_stretch"),
     *_names("tts_base_url tts_api_key"),
     "timeline",
+    *_names("verify verify_onset"),  # the narration heard back (issue 11)
 )
 BATCH: tuple[str | tuple[str, str], ...] = ("batch", ("batch_wait", "--no-wait"), "batch_poll")

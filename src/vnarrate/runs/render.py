@@ -62,6 +62,12 @@ def render_plan(plan: Plan) -> str:
             f"request(s) with {plan.transcription_model}, "
             f"{format_usd(plan.transcription_cost_usd)}"
         )
+    if plan.verify_model:
+        lines.append(
+            f"  verify: ~{plan.verify_seconds:.1f} s of narration heard back in "
+            f"~{plan.verify_requests} request(s) with {plan.verify_model}, "
+            f"{format_usd(plan.verify_cost_usd)}"
+        )
     both = chat if plan.speech_pricing == plan.chat_pricing or not plan.speech_model else "table"
     total = describe_cost(plan.cost_usd, both)
     if plan.cost_usd is None and "unknown" in (plan.chat_pricing, plan.speech_pricing):
@@ -177,4 +183,5 @@ def voiceover_record(result: VoiceoverResult) -> dict[str, Any]:
         # failed", "segment 3 starts 0.40 s late"); Placement.segment is the Python index.
         "placements": [{**p.model_dump(), "segment": p.segment + 1} for p in r.placements],
         "notes": r.notes,
+        **({"verify": r.verify.model_dump()} if r.verify is not None else {}),  # --verify
     }

@@ -213,7 +213,8 @@ def _picture_notes(r: VoiceoverResult) -> list[str]:
 
 
 def _speech_plan_outcome(inp: Input, script: Script, settings: Settings) -> Outcome:
-    plan = plan_given_script(inp.source, script, stage_options(settings).plan)
+    options = stage_options(settings)
+    plan = plan_given_script(inp.source, script, options.plan, options.verify)
     return Outcome(input=inp.source, record=plan_record(plan), text=render_plan(plan))
 
 

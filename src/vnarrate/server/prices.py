@@ -277,6 +277,11 @@ def transcription_cost(
     return max(0.0, seconds) / 60.0 * price.per_minute
 
 
+def total_cost(*costs: float | None) -> float | None:
+    """The sum of several costs; None (unknown) when any of them is."""
+    return None if any(c is None for c in costs) else float(sum(c or 0.0 for c in costs))
+
+
 def format_usd(dollars: float | None) -> str:
     """`$0.0123`, `$1.23`, or `unknown`: enough digits that small estimates are not $0.00."""
     if dollars is None:

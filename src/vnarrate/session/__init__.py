@@ -10,30 +10,37 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import VnarrateError
-from ..models import Soundtrack, SpeechMap, Usage
+from ..models import Placement, Soundtrack, SpeechMap, Usage, Verification
 from ..narration.backend import BackendChoice, choose_backend
 from ..narration.pace import Pace, find_pace
 from ..narration.speech import CachedSpeech
+from ..narration.verify import summary, verify_failure, verify_narration, verify_warnings
 from ..server.cache import ResponseCache
 from ..server.client import make_client
 from ..server.memory import ServerMemory
 from ..settings import Settings
+from ..soundtrack.clips import SpeechClip
 from ..soundtrack.transcribe import (
     NoTranscriptionEndpoint,
     Transcript,
     transcribe,
+    transcribe_clips,
     with_transcript,
 )
 from ..vision.chat import ChatOptions, complete
 from ..vision.tokens import image_tokens_from_usage, resolve_model
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import openai
+
+    Samples = npt.NDArray[np.int16]
 
 from .options import (
     FIX_FIELDS,
@@ -50,6 +57,7 @@ from .options import (
     speech_key,
     speech_model,
     stage_options,
+    stt_key,
 )
 
 
@@ -173,6 +181,23 @@ class Session:
     def transcribe(self, path: str, speech: SpeechMap) -> Transcript:
         """What is said in each speech region (soundtrack/transcribe.py). A server found to
         have no transcription endpoint is not asked again in this run."""
+        client, key = self._stt_client()
+        try:
+            return transcribe(
+                path,
+                speech,
+                self.options.transcription,
+                client=client,
+                cache=self.cache,
+                key=key,
+                jobs=self.options.jobs,
+            )
+        except NoTranscriptionEndpoint as exc:
+            self._stt_gone = exc
+            raise
+
+    def _stt_client(self) -> tuple[openai.OpenAI, str]:
+        """The speech-to-text client (made once) and its key, for redaction."""
         if self._stt_gone is not None:
             raise self._stt_gone
         server = self.options.stt_server
@@ -186,17 +211,47 @@ class Session:
                         timeout=server.timeout,
                         max_retries=server.max_retries,
                     )
-            client = self._stt
+            return self._stt, server.key if server.separate else self.key
+
+    # --- --verify: the narration heard back (issue 11) ------------------------------------------
+
+    def verify(
+        self, path: str, track: Samples, rate: int, placements: Sequence[Placement]
+    ) -> Verification | None:
+        """--verify (None when not asked): every placed line heard back through the same
+        speech-to-text server and model as transcription (narration/verify.py); a warning per
+        line off and a summary. With --strict an off verdict is an ApiError (exit 5), raised
+        before any output is written. A server that cannot transcribe is an error, not a skip:
+        --verify was asked for."""
+        o = self.options.verify
+        if o is None:
+            return None
+        self.report(f"{path}: verify: hearing {len(placements)} line(s) back with {o.stt.model}")
         try:
-            return transcribe(
-                path,
-                speech,
-                self.options.transcription,
-                client=client,
-                cache=self.cache,
-                key=server.key if server.separate else self.key,
-                jobs=self.options.jobs,
-            )
+            found = verify_narration(track, rate, placements, o, self.hear_clips)
+        except NoTranscriptionEndpoint as exc:
+            hint = "--verify needs a speech-to-text server: point --stt-base-url at one"
+            raise NoTranscriptionEndpoint(exc.message, hint=hint) from None
+        notes = [f"verify: {note}" for note in found.notes]
+        for note in [*notes, *verify_warnings(found)]:
+            self.warn(f"{path}: {note}")
+        if found.ok:
+            self.report(f"{path}: verify: {summary(found)}")
+        elif o.strict:
+            raise verify_failure(found)
+        return found
+
+    def hear_clips(
+        self, clips: Iterator[SpeechClip], regions: Sequence[tuple[float, float]]
+    ) -> Transcript:
+        """What the speech-to-text server hears in each clip (cached like every call)."""
+        client, key = self._stt_client()
+        o = self.options
+        try:
+            return transcribe_clips(
+                clips, regions, o.transcription, client=client, cache=self.cache, key=key,
+                jobs=o.jobs,
+            )  # fmt: skip
         except NoTranscriptionEndpoint as exc:
             self._stt_gone = exc
             raise
@@ -281,6 +336,7 @@ def open_session(
     if speech:
         check_speech(options)
         speech_key(settings, options, key)
+        stt_key(options, key)  # --verify's speech-to-text server
     client = make_client(
         api_key=key,
         base_url=settings.base_url,
@@ -320,4 +376,5 @@ __all__ = [
     "speech_key",
     "speech_model",
     "stage_options",
+    "stt_key",
 ]

@@ -24,6 +24,7 @@ from ..narration.pace import PaceOptions, cached_pace, find_pace, pace_key
 from ..narration.realtime import SPEECH_ONLY_VOICES
 from ..narration.speech import SpeechOptions
 from ..narration.timeline import FitOptions
+from ..narration.verify import VerifyOptions
 from ..server.cache import ResponseCache, default_cache_dir
 from ..server.memory import ServerMemory
 from ..server.prices import PriceBasis, PriceTable, load_prices, price_basis, prices_for
@@ -114,6 +115,7 @@ class StageOptions:
     transcription: TranscribeOptions
     stt_server: SttServer
     context: str | None  # --context, else --context-file's text (else VIDEO.context.md, per input)
+    verify: VerifyOptions | None  # --verify: the narration heard back (None: not asked)
     # What earlier runs learned about this server and model (see server/memory.py).
     remembered: dict[str, Any] = field(default_factory=dict)  # request fixes applied
 
@@ -264,6 +266,18 @@ def _stt_server(settings: Settings) -> SttServer:
     )
 
 
+def _verify(settings: Settings, stt: TranscribeOptions, prices: PriceTable) -> VerifyOptions | None:
+    if not settings.verify:
+        return None
+    return VerifyOptions(
+        stt=stt,
+        prices=prices,
+        wer_threshold=settings.wer_threshold,
+        onset_tolerance_s=settings.verify_onset,
+        strict=settings.strict,
+    )
+
+
 def _context(settings: Settings) -> str | None:
     if settings.context is not None or settings.context_file is None:
         return settings.context
@@ -303,6 +317,8 @@ def stage_options(settings: Settings) -> StageOptions:
         instructions=settings.tts_instructions,
     )
     pace = _pace_options(settings, server, voice)
+    plan = _plan_options(settings, profile, load_prices(settings.prices), learned, pace)
+    transcription = _transcription(settings, profile)
     return StageOptions(
         provider=profile.name,
         profile=profile,
@@ -319,7 +335,7 @@ def stage_options(settings: Settings) -> StageOptions:
             detail=settings.detail,
             jpeg_quality=settings.jpeg_quality,
         ),
-        plan=_plan_options(settings, profile, load_prices(settings.prices), learned, pace),
+        plan=plan,
         prompts=PromptOptions(
             preset=settings.preset,
             prompt=settings.prompt,
@@ -350,9 +366,10 @@ def stage_options(settings: Settings) -> StageOptions:
         jobs=settings.jobs,
         max_cost=settings.max_cost,
         remembered=remembered,
-        transcription=_transcription(settings, profile),
+        transcription=transcription,
         stt_server=_stt_server(settings),
         context=_context(settings),
+        verify=_verify(settings, transcription, plan.prices),
     )
 
 
@@ -403,4 +420,21 @@ def check_speech(options: StageOptions) -> None:
         provider=server.provider,
         mode=server.backend,
         tts_model=options.voice.model,
+    )
+
+
+def stt_key(options: StageOptions, chat_key: str) -> None:
+    """--verify must be able to ask its speech-to-text server: a ConfigError (exit 3) before
+    anything is paid for when that server needs a key and has none (a separate --stt-base-url
+    never gets the main key)."""
+    server = options.stt_server
+    key = server.key if server.separate else chat_key
+    if options.verify is None or (key and key != NO_KEY) or is_local_url(server.base_url):
+        return
+    if server.base_url and profile_for(detect_provider(server.base_url)).dummy_key_ok:
+        return
+    raise ConfigError(
+        "no API key for --verify's speech-to-text server",
+        hint="set OPENAI_API_KEY, or --stt-api-key (VNARRATE_STT_API_KEY) for --stt-base-url; "
+        "or drop --verify",
     )

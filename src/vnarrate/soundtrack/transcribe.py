@@ -4,7 +4,8 @@ Takes the path, its SpeechMap, TranscribeOptions, an OpenAI client (OpenAI or an
 `POST /v1/audio/transcriptions`), the response cache and how many requests may run at once;
 gives a Transcript: one SpokenLine per speech region, with the region's own start and end
 whatever the model returns, the text the server heard there, and what was sent (requests,
-seconds of audio: what is billed).
+seconds of audio: what is billed). `transcribe_clips` does the same for clips cut elsewhere
+(narration/verify.py: the narration heard back, one clip per line).
 
 ONE region per request (a long region in pieces, clips.py), never several joined: `gpt-transcribe`
 returns no timestamps (only whisper-1, which shuts down, and some compatible servers do), so the
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ from ..errors import ApiError, redact
 from ..models import Plan, Soundtrack, SpeechMap, SpokenLine
 from ..server.cache import request_key
 from ..server.client import map_api_error, one_line
-from ..server.prices import PriceTable, transcription_cost
+from ..server.prices import PriceTable, total_cost, transcription_cost
 from .clips import CLIP_FORMAT, SpeechClip, piece_count, speech_clips
 
 if TYPE_CHECKING:
@@ -104,6 +105,24 @@ def transcribe(
 
     Raises ApiError (NoTranscriptionEndpoint for a server without the endpoint) or
     SoundtrackError (the audio cannot be read)."""
+    clips = speech_clips(path, speech.regions)
+    return transcribe_clips(
+        clips, speech.regions, options, client=client, cache=cache, key=key, jobs=jobs
+    )
+
+
+def transcribe_clips(
+    clips: Iterator[SpeechClip],
+    regions: Sequence[tuple[float, float]],
+    options: TranscribeOptions,
+    *,
+    client: openai.OpenAI,
+    cache: Store | None = None,
+    key: str = "",
+    jobs: int = 4,
+) -> Transcript:
+    """`transcribe` for clips already cut (each naming its region's index in `regions`): one
+    line per region, with the text of its clips in time order."""
     result = Transcript(lines=[])
     texts: dict[int, list[tuple[float, str]]] = {}
     warned: set[str] = set()
@@ -111,7 +130,6 @@ def transcribe(
     def one(clip: SpeechClip) -> tuple[SpeechClip, str, bool]:
         return (clip, *_answer(clip, options, client, cache, key))
 
-    clips = speech_clips(path, speech.regions)
     for clip, text, hit in _run(one, clips, jobs):
         text, note = clean_text(text, clip.seconds)
         if note and note not in warned:
@@ -121,7 +139,7 @@ def transcribe(
         result.cached += hit
         result.requests += not hit
         result.seconds += 0.0 if hit else clip.seconds
-    for i, (start, end) in enumerate(speech.regions):
+    for i, (start, end) in enumerate(regions):
         said = " ".join(t for _, t in sorted(texts.get(i, [])) if t)
         result.lines.append(SpokenLine(start_s=start, end_s=end, text=said))
     result.seconds = round(result.seconds, 3)
@@ -315,12 +333,8 @@ def plan_transcription(
             "transcription_requests": piece_count(speech.regions),
             "transcription_seconds": seconds,
             "transcription_cost_usd": cost,
-            "cost_usd": _plus(plan.cost_usd, cost),
-            "max_cost_usd": _plus(plan.max_cost_usd, cost),
+            "cost_usd": total_cost(plan.cost_usd, cost),
+            "max_cost_usd": total_cost(plan.max_cost_usd, cost),
             "notes": notes,
         }
     )
-
-
-def _plus(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a + b

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import ConfigError
-from ..models import Frame, PlanLimits
+from ..models import Frame, Plan, PlanLimits
 from ..narration.script import FILL
 
 ChatTask = Literal["describe", "script"]
@@ -192,3 +192,13 @@ def expected_output(task: ChatTask, start: float, end: float, wps: float, segmen
     words = (end - start) * wps * FILL
     segments = max(1, round((end - start) / max(0.5, segment_s)))
     return math.ceil(words * TOKENS_PER_WORD + segments * SEGMENT_JSON_TOKENS + SCRIPT_JSON_TOKENS)
+
+
+def request_frames(frames: list[Frame], plan: Plan) -> list[list[Frame]]:
+    """The frames of each planned request, in time order (all of them in one when none is)."""
+    out = [
+        frames[r.first_frame : r.last_frame + 1]
+        for r in plan.requests
+        if r.kind == "frames" and r.first_frame is not None and r.last_frame is not None
+    ]
+    return out or [frames]

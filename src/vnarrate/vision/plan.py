@@ -34,6 +34,7 @@ from ..models import (
     Usage,
 )
 from ..narration.script import FILL, repair
+from ..narration.verify import VerifyOptions, plan_verify
 from ..server.prices import (
     BATCH_FACTOR,
     PriceBasis,
@@ -42,6 +43,7 @@ from ..server.prices import (
     chat_cost,
     format_usd,
     speech_cost,
+    total_cost,
 )
 from .chunks import (
     CHARS_PER_TOKEN_BYTES,
@@ -368,21 +370,15 @@ def _no_speech_price(options: PlanOptions, model: str) -> str:
     return f"no price for speech model {model!r}: speech cost unknown"
 
 
-def request_frames(frames: list[Frame], plan: Plan) -> list[list[Frame]]:
-    """The frames of each planned request, in time order (all of them in one when none is)."""
-    out = [
-        frames[r.first_frame : r.last_frame + 1]
-        for r in plan.requests
-        if r.kind == "frames" and r.first_frame is not None and r.last_frame is not None
-    ]
-    return out or [frames]
-
-
-def plan_given_script(path: str, script: Script, options: PlanOptions) -> Plan:
-    """`voiceover --script FILE --dry-run`: no vision request, only the script's speech."""
+def plan_given_script(
+    path: str, script: Script, options: PlanOptions, verify: VerifyOptions | None
+) -> Plan:
+    """`voiceover --script FILE --dry-run`: no vision request, only the script's speech (and
+    hearing it back, with --verify)."""
     duration = probe(path).duration_s
     script, notes = repair(script, duration)
-    return plan_speech(path, script, duration, options, notes=notes)
+    plan = plan_speech(path, script, duration, options, notes=notes)
+    return plan_verify(plan, verify, len(script.segments))
 
 
 def plan_speech(
@@ -390,6 +386,7 @@ def plan_speech(
 ) -> Plan:
     """The plan of speaking a given script: no vision request, only its speech."""
     characters = sum(len(seg.text) for seg in script.segments)
+    words = sum(len(seg.text.split()) for seg in script.segments)
     model = options.speech_model or ""
     cost = speech_price(options, model, characters)
     said = f"speaks the given script ({len(script.segments)} segments): no vision request"
@@ -405,6 +402,7 @@ def plan_speech(
         max_chat_cost_usd=0.0,
         speech_model=options.speech_model,
         speech_characters=characters,
+        speech_seconds=round(words / max(0.1, options.words_per_second), 1),
         speech_cost_usd=cost,
         cost_usd=cost,
         max_cost_usd=cost,
@@ -415,16 +413,10 @@ def plan_speech(
     )
 
 
-def _sum(values: Sequence[float | None]) -> float | None:
-    if any(v is None for v in values):
-        return None
-    return float(sum(v for v in values if v is not None))
-
-
 def _assemble(draft: _Draft, input: str, shot_starts_s: Sequence[float]) -> Plan:
     o, requests, frames = draft.options, draft.requests or [], draft.frames
-    chat_usd = _sum([r.cost_usd for r in requests])
-    chat_max = _sum([r.max_cost_usd for r in requests])
+    chat_usd = total_cost(*[r.cost_usd for r in requests])
+    chat_max = total_cost(*[r.max_cost_usd for r in requests])
     if chat_usd is None and requests:
         draft.notes.append(
             f"{o.provider} server is not OpenAI: chat cost unknown (price {o.model!r} for it in "
@@ -568,6 +560,8 @@ def check_budget(plan: Plan, max_cost: float | None) -> None:
             missing.append(plan.speech_model or "(no speech model)")
         if plan.transcription_model and plan.transcription_cost_usd is None:
             missing.append(plan.transcription_model)
+        if plan.verify_model and plan.verify_cost_usd is None:
+            missing.append(plan.verify_model)
         raise ConfigError(
             f"cannot check --max-cost {format_usd(max_cost)}: no price for "
             + " and ".join(repr(m) for m in missing),
