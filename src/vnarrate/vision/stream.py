@@ -1,9 +1,10 @@
 """Streaming: a long video's requests asked while its later frames are still being decoded.
 
-Takes a video path, the SamplingSpec and PackOptions; gives the frames at once (`sample`: a
-short video, scene sampling, contact sheets) or a FrameStream (`look_ahead`): the frames sampling
-will give, known before any is decoded (media/frames.predict_frames: times and sizes), to plan
-from, and then the frames of each planned request as decoding gives them. Decoding runs in a
+Takes a video path, the SamplingSpec and PackOptions; gives the frames at once (`sample`: scene
+sampling, contact sheets, --batch) or a FrameStream (`choose_frames`): the frames sampling will
+give, known before any is decoded (media/frames.predict_frames: times and sizes), to plan from,
+then the frames of each planned request as decoding gives them (a plan of one request takes
+them all, `finish`). Decoding runs in a
 background thread (media/frames.sample_frames hands over each frame as soon as it is encoded)
 from the moment the flow starts it, while the flow listens, plans and transcribes. Each frame
 goes to the planned request its target time falls in, so a frame that fails to decode, or a
