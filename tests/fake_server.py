@@ -4,8 +4,8 @@
 It answers /v1/chat/completions (a Description, a Script or ShortenedLines, chosen by the
 response_format's schema name), /v1/audio/speech (real PCM, length proportional to the text),
 /v1/models, and the Files and Batches endpoints (fake_batch.py); it validates every JSON body
-against the OpenAPI schema (when ../shared/openapi is present), logs every request, and can fail
-chosen requests.
+against the OpenAPI schema (when ../shared/openapi is present), logs every request, can fail
+chosen requests, and can answer late (`latency_s`, as a remote model would).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class FakeOpenAI:
     errors: list[str] = field(default_factory=list)  # schema violations seen
     fault: Fault | None = None  # (path, body) -> (status, json) to fail a request, or None
     words_per_second: float = 2.5
+    latency_s: float = 0.0  # every POST is answered this long after it arrived
     batches: Any = None  # fake_batch.FakeBatches: the Files and Batches endpoints
 
     def calls(self, suffix: str) -> int:
@@ -155,6 +157,8 @@ def serve() -> Iterator[FakeOpenAI]:
                 if failed is not None:
                     self._send(failed[0], json.dumps(failed[1]).encode(), "application/json")
                     return
+            if state.latency_s > 0:
+                time.sleep(state.latency_s)
             if self.path.endswith("/chat/completions"):
                 content = json.dumps(chat_answer(body))
                 reply = {

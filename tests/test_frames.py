@@ -19,7 +19,7 @@ from conftest import MEDIA, media_clips, requires_media, run_cli
 
 from vnarrate.media import decode as decoding
 from vnarrate.media import scenes, targets
-from vnarrate.media.frames import sample_frames, scaled_size
+from vnarrate.media.frames import predict_frames, sample_frames, scaled_size
 from vnarrate.media.probe import probe
 from vnarrate.media.shots import detect_shots
 from vnarrate.models import Frame, SamplingSpec
@@ -537,3 +537,36 @@ def test_keep_sees_each_frame_in_time_order_and_decides_what_is_held(
         [f.time_s for f in seen] == [f.time_s for f in fs.frames] == sorted(f.time_s for f in seen)
     )
     assert all(len(f.jpeg) > 1000 for f in seen) and all(f.jpeg == b"" for f in fs.frames)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("long60", {"mode": "count", "count": 12, "max_frames": 12, "exact_times": False}),
+        ("long60", {"mode": "stride", "stride": 45, "max_frames": 48}),
+        ("rot90", {"mode": "interval", "every_s": 0.3, "resize": 100}),
+    ],
+)
+def test_predicted_frames_are_the_frames_sampling_gives(
+    media: Path, long60: Path, name: str, kw: dict[str, object]
+) -> None:
+    path = long60 if name == "long60" else make_video(media / "p90.mp4", seconds=2.0, rotate=90)
+    predicted = predict_frames(path, spec(**kw))
+    taken = sample_frames(path, spec(**kw))
+    assert all(f.jpeg == b"" for f in predicted.frames) and len(taken.frames) > 3
+    assert predicted.video == taken.video
+    guess = {f.target_s: f for f in predicted.frames}
+    assert len(guess) == len(predicted.frames) == len(taken.frames)
+    for f in taken.frames:
+        p = guess[f.target_s]
+        assert (p.width, p.height, p.snapped) == (f.width, f.height, f.snapped)
+        assert abs(p.time_s - f.time_s) <= 0.5 / taken.video.fps + 1e-6
+    if name == "rot90":
+        assert (predicted.frames[0].width, predicted.frames[0].height) == (75, 100)
+    if kw.get("exact_times") is False:
+        assert any(f.snapped for f in predicted.frames)
+
+
+def test_scene_sampling_cannot_be_predicted(shots3: Path) -> None:
+    with pytest.raises(ValueError, match="end of its pass"):
+        predict_frames(shots3, spec(mode="scenes"))

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import ApiError, InputError
 from .media.audio import TRACK_RATE
-from .media.frames import Keep, sample_frames
 from .media.probe import probe
 from .models import (
     DescribeResult,
@@ -36,7 +34,7 @@ from .models import (
     Voiceover,
     VoiceoverResult,
 )
-from .narration.gaps import find_gaps, no_room, repair_into_gaps, rooms_for, script_slots
+from .narration.gaps import find_gaps, no_room, repair_into_gaps, room_s, rooms_for, script_slots
 from .narration.script import over_budget, repair
 from .narration.subtitles import dialogue_notes
 from .narration.verify import plan_verify
@@ -49,18 +47,13 @@ from .vision.ask import describe_chunks, images_messages, script_chunks, shorten
 from .vision.chunks import request_frames
 from .vision.context import context_for
 from .vision.pack import pack_frames
-from .vision.plan import (
-    check_budget,
-    plan_frameset,
-    plan_speech,
-    speech_price,
-    thin_frames_note,
-)
+from .vision.plan import check_budget, plan_frameset, plan_speech, speech_price
 from .vision.prompts import listening_tokens
+from .vision.stream import FrameStream, choose_frames, stopping
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
-# The flows that hear what is said and take the user's context (the script's prompts do not yet).
+# The flows that hear what is said and take the user's context.
 LISTENING: frozenset[Task] = frozenset({"describe", "script", "voiceover"})
 
 
@@ -73,17 +66,23 @@ def _quiet(_: str) -> None:
 
 @dataclass(frozen=True)
 class Prepared:
-    """The frames chosen, what the requests will carry (sheets on one-image servers), the plan."""
+    """The frames chosen, what the requests will carry (sheets on one-image servers), the plan;
+    for a long video, the frames the plan expects and the stream that decodes them."""
 
     chosen: FrameSet
     sent: FrameSet
     plan: Plan
     soundtrack: Soundtrack | None = None  # where people speak (not yet what they say)
     context: str | None = None  # what the user knows about the video
+    stream: FrameStream | None = None
 
-    def chunks(self) -> list[list[Frame]]:
-        """The frames of each planned request, in time order."""
-        return request_frames(self.sent.frames, self.plan)
+    def chunks(self) -> list[list[Frame]] | FrameStream:
+        """The frames of each planned request, in time order (or as they are decoded)."""
+        return self.stream or request_frames(self.sent.frames, self.plan)
+
+    def taken(self) -> list[Frame]:
+        """The frames decoding gave (once the requests are asked: decoding stops here)."""
+        return self.stream.taken().frames if self.stream else self.chosen.frames
 
 
 def prepare(
@@ -95,55 +94,46 @@ def prepare(
     warn: Report = _quiet,
     progress: Progress | None = None,
     detect: bool | None = None,
+    overlap: bool = False,
 ) -> Prepared:
     """frames -> (pack) -> (where people speak) -> plan. `vnarrate plan`, `--dry-run` and the
     real runs all go through here, so an estimate is for exactly what a run sends, transcription
     and the transcript's tokens included. Speech is detected (offline) for the flows that will
-    transcribe or narrate between speech, or when `detect` says so."""
-    chosen = sample(path, options, warn=warn, progress=progress)
-    sent = chosen
-    sheets = pack_frames(chosen.frames, options.pack)
-    if sheets is not None:
-        report(f"{path}: packed {len(chosen.frames)} frames into {len(sheets)} sheet(s)")
-        sent = chosen.model_copy(update={"frames": sheets})
-    hears = task in LISTENING and options.transcription.mode != "off"
-    wanted = (hears or task != "describe") if detect is None else detect  # script: the gaps
-    heard = listen(path, options, warn=warn) if wanted else None
-    context, notes = context_for(path, options.context) if task in LISTENING else (None, [])
-    for note in notes:
-        warn(f"{path}: {note}")
-    speech = heard.speech if heard is not None and hears else None
-    extra = listening_tokens(speech, chosen.video.duration_s, context)
-    rooms = find_gaps(heard, chosen.video.duration_s, options.gaps) if task == "voiceover" else None
-    narrated = sum(b - a for a, b in rooms.rooms) if rooms is not None else None
-    plan = plan_frameset(sent, options.plan, task, heard_tokens=extra, narrated_s=narrated)
+    transcribe or narrate between speech, or when `detect` says so. A video of several requests
+    is planned from the frames sampling will give, before any is decoded (vision/stream); with
+    `overlap` they are decoded in the background from the start, to be asked as they come."""
+    chosen, ahead = choose_frames(path, options.sampling, options.pack, warn=warn, progress=progress,
+                                  hold=task != "describe", start=overlap,
+                                  stream=not options.plan.batch)  # fmt: skip
+    with stopping(ahead):
+        sent = chosen
+        sheets = None if ahead else pack_frames(chosen.frames, options.pack)
+        if sheets is not None:
+            report(f"{path}: packed {len(chosen.frames)} frames into {len(sheets)} sheet(s)")
+            sent = chosen.model_copy(update={"frames": sheets})
+        hears = task in LISTENING and options.transcription.mode != "off"
+        wanted = (hears or task != "describe") if detect is None else detect  # script: the gaps
+        heard = listen(path, options, warn=warn) if wanted else None
+        context, notes = context_for(path, options.context) if task in LISTENING else (None, [])
+        for note in notes:
+            warn(f"{path}: {note}")
+        speech = heard.speech if heard is not None and hears else None
+        duration = chosen.video.duration_s
+        extra = listening_tokens(speech, duration, context)
+        narrated = room_s(heard, duration, options.gaps) if task == "voiceover" else None
+        plan = plan_frameset(sent, options.plan, task, heard_tokens=extra, narrated_s=narrated)
+        if ahead is not None and not ahead.follow(plan):  # one request: from the frames decoded
+            chosen = sent = ahead.finish()
+            ahead = None
+            plan = plan_frameset(sent, options.plan, task, heard_tokens=extra, narrated_s=narrated)
     if heard is not None:
         # A script for a video spoken all through asks nothing: nothing to transcribe for it.
-        mute = not _says(options, task) and no_room(heard, chosen.video.duration_s, options.gaps)
+        mute = not _says(options, task) and no_room(heard, duration, options.gaps)
         stt = options.transcription if hears and not mute else None
         plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
     if task == "voiceover":  # --verify hears the narration back: about one line a slot
         plan = plan_verify(plan, options.verify, plan.duration_s / options.plan.segment_seconds)
-    return Prepared(chosen, sent, plan, heard, context)
-
-
-def sample(
-    path: str,
-    options: StageOptions,
-    *,
-    warn: Report,
-    progress: Progress | None,
-    keep: Keep | None = None,
-) -> FrameSet:
-    """The frames (media/frames), with what the user should know of them said: a damaged file, a
-    header that lies, frames too thin to read."""
-    if not Path(path).exists():
-        raise InputError(f"{path}: no such file")
-    chosen = sample_frames(Path(path), options.sampling, progress=progress, keep=keep)
-    thin = thin_frames_note(chosen.frames)
-    for note in [*chosen.warnings, *([f"{path}: {thin}"] if thin else [])]:
-        warn(note)
-    return chosen
+    return Prepared(chosen, sent, plan, heard, context, ahead)
 
 
 def _says(options: StageOptions, task: Task = "voiceover") -> bool:
@@ -172,27 +162,33 @@ def listen(
 # --- describe ----------------------------------------------------------------------------------
 
 
-def describe(path: str, session: Session, *, progress: Progress | None = None) -> DescribeResult:
-    """frames -> plan -> prompts -> chat (per chunk, then a merge): a title and description."""
+def describe(
+    path: str, session: Session, *, progress: Progress | None = None, overlap: bool = True
+) -> DescribeResult:
+    """frames -> plan -> prompts -> chat (per chunk, then a merge): a title and description.
+    With `overlap`, a long video's requests leave while its later frames are decoded."""
     o, report = session.options, session.report
-    prep = prepare(path, o, "describe", report=report, warn=session.warn, progress=progress)
-    check_budget(prep.plan, o.max_cost)
-    heard = session.hear(path, prep.soundtrack)
-    video = prep.chosen.video
-    report(
-        f"{path}: {len(prep.chosen.frames)} frames from {video.duration_s:.1f} s "
-        f"({video.width}x{video.height}), asking {o.chat.model}"
-    )
-    answer, usage = describe_chunks(
-        prep.chunks(),
-        duration_s=video.duration_s,
-        prompts=o.prompts,
-        ask=session.chat,
-        report=lambda msg: report(f"{path}: {msg}"),
-        jobs=o.jobs,
-        soundtrack=heard.lines if heard is not None else (),
-        user_context=prep.context,
-    )
+    prep = prepare(path, o, "describe", report=report, warn=session.warn, progress=progress,
+                   overlap=overlap)  # fmt: skip
+    with stopping(prep.stream):  # a failure stops the decoding
+        check_budget(prep.plan, o.max_cost)
+        heard = session.hear(path, prep.soundtrack)
+        video = prep.chosen.video
+        report(
+            f"{path}: {len(prep.chosen.frames)} frames from {video.duration_s:.1f} s "
+            f"({video.width}x{video.height}), asking {o.chat.model}"
+        )
+        answer, usage = describe_chunks(
+            prep.chunks(),
+            duration_s=video.duration_s,
+            prompts=o.prompts,
+            ask=session.chat,
+            report=lambda msg: report(f"{path}: {msg}"),
+            jobs=o.jobs,
+            soundtrack=heard.lines if heard is not None else (),
+            user_context=prep.context,
+        )
+        frames = prep.taken()
     return DescribeResult(
         input=path,
         title=answer.title,
@@ -200,8 +196,8 @@ def describe(path: str, session: Session, *, progress: Progress | None = None) -
         model=o.chat.model,
         usage=usage,
         requests=usage.requests,
-        frames_sent=len(prep.chosen.frames),
-        frame_times_s=[round(f.time_s, 3) for f in prep.chosen.frames],
+        frames_sent=len(frames),
+        frame_times_s=[round(f.time_s, 3) for f in frames],
         soundtrack=heard,
         cost_usd=total_cost(_priced(o, usage), heard.transcription_cost_usd if heard else 0.0),
     )
@@ -229,7 +225,12 @@ def describe_images(sources: Sequence[str], session: Session) -> DescribeResult:
 
 
 def write_script(
-    path: str, session: Session, *, task: Task = "script", progress: Progress | None = None
+    path: str,
+    session: Session,
+    *,
+    task: Task = "script",
+    progress: Progress | None = None,
+    overlap: bool = True,
 ) -> ScriptResult:
     """frames -> plan -> where people speak -> prompts -> chat (per chunk) -> repair into the
     gaps -> (shorten once): a script.
@@ -237,30 +238,33 @@ def write_script(
     `task` is what the budget check prices: "voiceover" adds the speech to the estimate (and
     measures the voice's pace, once, for the budgets)."""
     o, report = session.options, session.report
-    prep = prepare(path, o, task, report=report, warn=session.warn, progress=progress)
-    check_budget(prep.plan, o.max_cost)
-    duration = prep.chosen.video.duration_s
-    # What is said, for the prompt; not paid for when people speak all through (no prompt).
-    mute = not _says(o, task) and no_room(prep.soundtrack, duration, o.gaps)
-    heard = prep.soundtrack if mute else session.hear(path, prep.soundtrack)
-    gaps = find_gaps(heard, duration, o.gaps)
-    pace = session.pace(measure=task == "voiceover")
-    wps = pace.words_per_second
-    report(f"{path}: word budgets at {wps:g} words/s ({pace.source})")
-    slots = script_slots(gaps, duration, o.plan.segment_seconds, prep.sent.shot_starts_s, wps)
-    if gaps is not None:
-        report(f"{path}: speech in {len(gaps.regions)} stretch(es); {len(slots)} slot(s) between")
-    raw, usage = script_chunks(
-        prep.chunks(),
-        duration_s=duration,
-        slots=slots,
-        words_per_second=wps,
-        prompts=o.prompts,
-        ask=session.chat,
-        report=lambda msg: report(f"{path}: {msg} with {o.chat.model}"),
-        jobs=o.jobs,
-        dialogue=gaps.lines if gaps is not None else None,
-    )
+    prep = prepare(path, o, task, report=report, warn=session.warn, progress=progress,
+                   overlap=overlap)  # fmt: skip
+    with stopping(prep.stream):
+        check_budget(prep.plan, o.max_cost)
+        duration = prep.chosen.video.duration_s
+        # What is said, for the prompt; not paid for when people speak all through (no prompt).
+        mute = not _says(o, task) and no_room(prep.soundtrack, duration, o.gaps)
+        heard = prep.soundtrack if mute else session.hear(path, prep.soundtrack)
+        gaps = find_gaps(heard, duration, o.gaps)
+        pace = session.pace(measure=task == "voiceover")
+        wps = pace.words_per_second
+        report(f"{path}: word budgets at {wps:g} words/s ({pace.source})")
+        slots = script_slots(gaps, duration, o.plan.segment_seconds, prep.sent.shot_starts_s, wps)
+        if gaps is not None:
+            report(f"{path}: speech in {len(gaps.regions)} stretch(es); {len(slots)} slot(s) between")  # fmt: skip
+        raw, usage = script_chunks(
+            prep.chunks(),
+            duration_s=duration,
+            slots=slots,
+            words_per_second=wps,
+            prompts=o.prompts,
+            ask=session.chat,
+            report=lambda msg: report(f"{path}: {msg} with {o.chat.model}"),
+            jobs=o.jobs,
+            dialogue=gaps.lines if gaps is not None else None,
+        )
+        frames = prep.taken()
     script, notes = repair(raw, duration) if gaps is None else repair_into_gaps(raw, duration, gaps)
     if gaps is not None and not gaps.rooms:
         notes.append(
@@ -281,7 +285,7 @@ def write_script(
         usage=usage,
         requests=usage.requests,
         duration_s=duration,
-        frames_sent=len(prep.chosen.frames),
+        frames_sent=len(frames),
         notes=notes,
         over_budget=over_budget(script, wps),
         cost_usd=total_cost(_priced(o, usage), heard.transcription_cost_usd if heard else 0.0),
@@ -290,7 +294,7 @@ def write_script(
         pace_source=pace.source,
         speech_characters=pace.characters,
         soundtrack=heard,
-        frames=prep.chosen.frames,
+        frames=frames,
     )
 
 

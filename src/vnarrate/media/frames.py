@@ -5,7 +5,8 @@ for and whether a keyframe stood in; warnings when the file is damaged or its he
 One PyAV container per video: probe.py reads the header, keyframes.py the index, targets.py
 chooses the times (and the keyframes that may stand in), decode.py decodes only what they need,
 encoder.py makes the JPEGs; scene sampling (scenes.py) detects the cuts and takes its frames in one pass.
-Times are seconds from the first frame of the video stream.
+Times are seconds from the first frame of the video stream. `predict_frames` says which frames
+(times, sizes) sampling will give before any is decoded, so that a plan can be made first.
 """
 
 from __future__ import annotations
@@ -17,19 +18,21 @@ from ..errors import InputError
 from ..models import Frame, FrameSet, SamplingSpec, VideoInfo
 from .decode import Decoder, Picture
 from .encoder import FrameEncoder, scaled_size
+from .keyframes import Keyframe
 from .probe import (
     Probe,
     damage_warnings,
     open_container,
     read_probe,
     set_threads,
+    upright,
     with_rotation,
 )
 from .scenes import sample_scenes
 from .targets import Target, make_targets, select_times
 from .timecode import format_ts
 
-__all__ = ["sample_frames", "scaled_size", "select_times"]
+__all__ = ["predict_frames", "sample_frames", "scaled_size", "select_times"]
 
 Progress = Callable[[int, int], None]
 Keep = Callable[[Frame], Frame]  # what to hold of a frame once encoded (e.g. written, bytes let go)
@@ -71,8 +74,7 @@ def sample_frames(
             scenes = sample_scenes(container, p, spec, progress)
             kept = [keep(f) for f in scenes.frames] if keep else scenes.frames
             return scenes.model_copy(update={"frames": kept})
-        keys = p.index.near(select_times(p.info, spec)) if p.index else None
-        targets = make_targets(p.info, spec, [k.time_s for k in keys] if keys else None)
+        keys, targets = _targets(p, spec)
         decoder = Decoder(container, p, keys)
         frames, p = _take(decoder, p, targets, spec, progress, keep)
     info = _measured(p.info, decoder)
@@ -85,6 +87,43 @@ def sample_frames(
             f"{format_ts(p.info.duration_s)} as its header says"
         )
     return FrameSet(video=info, frames=frames, mode=spec.mode, warnings=warnings)
+
+
+def predict_frames(path: str | Path, spec: SamplingSpec) -> FrameSet:
+    """The frames `sample_frames` will give, known before any is decoded: one per target, at
+    the time of the picture it will hold (the keyframe's when one stands in, else the time
+    asked for), at the size it will be sent at (the first frame is decoded for its rotation),
+    without JPEG. Only decoding knows which frames fail, or which targets share a frame. Not for
+    scene sampling, whose frames follow the cuts its pass finds."""
+    if spec.mode == "scenes":
+        raise ValueError("scene sampling knows its frames only at the end of its pass")
+    path = Path(path)
+    with open_container(path) as container:
+        p = read_probe(container, path)
+        set_threads(container, p)
+        _, targets = _targets(p, spec)
+        p = upright(container, p, path)
+    w, h = scaled_size(p.info.width, p.info.height, spec.resize)
+    fps = p.info.fps or 25.0
+    frames = [
+        Frame(
+            index=t.index if t.index is not None else round(t.time_s * fps),
+            time_s=t.key_s if t.key_s is not None else t.time_s,
+            width=w,
+            height=h,
+            jpeg=b"",
+            target_s=round(t.time_s, 6),
+            snapped=t.key_s is not None,
+        )
+        for t in targets
+    ]
+    return FrameSet(video=p.info, frames=frames, mode=spec.mode, warnings=list(p.warnings))
+
+
+def _targets(p: Probe, spec: SamplingSpec) -> tuple[list[Keyframe] | None, list[Target]]:
+    """The keyframes around the times `spec` asks for, and the targets (snapped to them)."""
+    keys = p.index.near(select_times(p.info, spec)) if p.index else None
+    return keys, make_targets(p.info, spec, [k.time_s for k in keys] if keys else None)
 
 
 def _take(

@@ -52,18 +52,23 @@ def probe(path: str | Path) -> VideoInfo:
 
 def probe_file(path: Path) -> Probe:
     """probe() with the keyframe index and the warnings."""
+    with open_container(path) as container:
+        p = upright(container, read_probe(container, path), path)
+    return replace(p, index=None)  # the index lives with the container
+
+
+def upright(container: av.container.InputContainer, p: Probe, path: Path) -> Probe:
+    """The probe with the rotation the first frame carries (decoded from the start; the
+    container is left after it). InputError when no frame decodes."""
     import av
 
-    with open_container(path) as container:
-        p = read_probe(container, path)
-        stream = container.streams.video[p.stream_index]
-        with contextlib.suppress(av.FFmpegError):
-            container.seek(p.start_pts, stream=stream, backward=True)
-        first = _first_frame(container, stream)
-        if first is None:
-            raise InputError(f"{path}: no decodable video frames")
-        p = with_rotation(p, first.rotation)
-    return replace(p, index=None)  # the index lives with the container
+    stream = container.streams.video[p.stream_index]
+    with contextlib.suppress(av.FFmpegError):
+        container.seek(p.start_pts, stream=stream, backward=True)
+    first = _first_frame(container, stream)
+    if first is None:
+        raise InputError(f"{path}: no decodable video frames")
+    return with_rotation(p, first.rotation)
 
 
 def set_threads(container: av.container.InputContainer, p: Probe) -> None:

@@ -84,6 +84,12 @@ def find_gaps(soundtrack: Soundtrack | None, duration_s: float, options: GapOpti
     return Gaps(regions=regions, rooms=rooms, lines=lines, options=options)
 
 
+def room_s(soundtrack: Soundtrack | None, duration_s: float, options: GapOptions) -> float | None:
+    """The seconds narration may take between speech; None when nobody speaks (all of it)."""
+    gaps = find_gaps(soundtrack, duration_s, options)
+    return None if gaps is None else sum(b - a for a, b in gaps.rooms)
+
+
 def no_room(soundtrack: Soundtrack | None, duration_s: float, options: GapOptions) -> bool:
     """People speak all through: no room to narrate in (with --over-speech avoid)."""
     gaps = find_gaps(soundtrack, duration_s, options)

@@ -22,11 +22,12 @@ from ..media.sheets import contact_sheet
 from ..models import DescribeResult, Frame, FrameSet, SpeechMap
 from ..narration.script import dump_script
 from ..pipeline import describe as describe_flow
-from ..pipeline import describe_images, listen, prepare, sample, write_script
+from ..pipeline import describe_images, listen, prepare, write_script
 from ..server.client import make_client
 from ..server.doctor import check_server
 from ..session import api_key, open_cache, stage_options
 from ..settings import Settings
+from ..vision.stream import sample
 from .batch_api import run_all
 from .driver import Batch, Outcome, Reporter
 from .inputs import Input, output_path, stdin_text
@@ -336,7 +337,7 @@ def frames(settings: Settings, request: Request, reporter: Reporter) -> int:
             folder = output_path(request.output, stem, ".frames")
         files = FrameFiles(folder, settings)
         try:
-            chosen = sample(inp.source, options, warn=reporter.warn,
+            chosen = sample(inp.source, options.sampling, warn=reporter.warn,
                             progress=reporter.progress(inp.source), keep=files.keep)  # fmt: skip
             heard = listen(inp.source, options, warn=reporter.warn)  # offline: where people speak
             n = files.finish(chosen, heard.speech if heard is not None else None)

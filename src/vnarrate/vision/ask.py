@@ -5,20 +5,23 @@ session's chat call: a schema and messages in, a validated answer and its usage 
 Description (each chunk described on its own, then one text-only merge in time order) or a raw
 Script (each chunk narrating its own stretch of time). The chunks of a long video are asked at
 the same time (at most `jobs` at once): none waits for another's answer, so a two-hour video
-takes about one request's latency, not their sum, and all can go in one Batch API round. Also the
-one request that shortens narration lines over their word budget.
+takes about one request's latency, not their sum, and all can go in one Batch API round. The
+chunks may still be being decoded (vision/stream.py): each is asked as soon as its frames are
+there. Also the one request that shortens narration lines over their word budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from ..errors import InputError
 from ..media.images import ImageOptions, prepare_image
 from ..models import Description, Frame, Script, Segment, ShortenedLines, SpokenLine, Usage
 from ..narration.gaps import dialogue_near
@@ -47,6 +50,54 @@ class Ask(Protocol):
     def __call__(self, schema: type[T], messages: Sequence[dict[str, Any]]) -> tuple[T, Usage]: ...
 
 
+class Chunks(Protocol):
+    """The frames of each planned request: all at hand (AtHand), or still being decoded
+    (vision/stream.FrameStream)."""
+
+    def __len__(self) -> int: ...
+
+    def span(self, n: int) -> tuple[float, float]:
+        """The stretch of time request `n` (from 0) covers."""
+        ...
+
+    def frames(self, n: int) -> Sequence[Frame]:
+        """Request `n`'s frames (may wait for them to be decoded; none: it is not asked)."""
+        ...
+
+    def run(self, calls: Sequence[Callable[[], R]], jobs: int) -> list[R]:
+        """Every call's result, in order, at most `jobs` at a time."""
+        ...
+
+
+@dataclass(frozen=True)
+class AtHand:
+    """Chunks whose frames are all decoded."""
+
+    chunks: Sequence[Sequence[Frame]]
+    duration_s: float
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def span(self, n: int) -> tuple[float, float]:
+        """From its first frame (the start for the first chunk) to the next chunk's first frame
+        (the end for the last)."""
+        chunks = self.chunks
+        lo = chunks[n][0].time_s if n > 0 and chunks[n] else 0.0
+        hi = chunks[n + 1][0].time_s if n + 1 < len(chunks) and chunks[n + 1] else self.duration_s
+        return lo, hi
+
+    def frames(self, n: int) -> Sequence[Frame]:
+        return self.chunks[n]
+
+    def run(self, calls: Sequence[Callable[[], R]], jobs: int) -> list[R]:
+        return in_parallel(calls, jobs)
+
+
+def _chunks(chunks: Sequence[Sequence[Frame]] | Chunks, duration_s: float) -> Chunks:
+    return AtHand(chunks, duration_s) if isinstance(chunks, Sequence) else chunks
+
+
 def in_parallel(calls: Sequence[Callable[[], R]], jobs: int) -> list[R]:
     """Every call's result, in order; at most `jobs` at a time. The first failure is raised
     once the others have ended (a request in flight cannot be recalled anyway)."""
@@ -60,7 +111,7 @@ def in_parallel(calls: Sequence[Callable[[], R]], jobs: int) -> list[R]:
 
 
 def describe_chunks(
-    chunks: Sequence[Sequence[Frame]],
+    chunks: Sequence[Sequence[Frame]] | Chunks,
     *,
     duration_s: float,
     prompts: PromptOptions,
@@ -72,11 +123,16 @@ def describe_chunks(
 ) -> tuple[Description, Usage]:
     """One description per chunk (each told which part of the video it is and what is said in
     its stretch of time), asked at the same time, then merged in time order when there are
-    several."""
+    several. A chunk left without frames (none of them decoded) is not asked."""
+    source = _chunks(chunks, duration_s)
+    total = len(source)
 
-    def one(n: int, chunk: Sequence[Frame]) -> tuple[Description, Usage]:
-        report(f"request {n}/{len(chunks)}, {len(chunk)} frames")
-        lo, hi = _stretch(chunks, n, duration_s)
+    def one(n: int) -> tuple[Description, Usage] | None:
+        chunk = source.frames(n - 1)
+        if not chunk:
+            return None
+        report(f"request {n}/{total}, {len(chunk)} frames")
+        lo, hi = source.span(n - 1)
         messages = describe_messages(
             chunk,
             duration_s=duration_s,
@@ -84,14 +140,16 @@ def describe_chunks(
             prompt=prompts.prompt,
             detail=prompts.detail,
             language=prompts.language,
-            part=(n, len(chunks)),
+            part=(n, total),
             soundtrack=heard_between(soundtrack, lo - HEARD_MARGIN_S, hi + HEARD_MARGIN_S),
             user_context=user_context,
         )
         return ask(Description, messages)
 
-    calls = [partial(one, n, chunk) for n, chunk in enumerate(chunks, start=1)]
-    answers = in_parallel(calls, jobs)
+    calls = [partial(one, n) for n in range(1, total + 1)]
+    answers = [a for a in source.run(calls, jobs) if a is not None]
+    if not answers:
+        raise InputError("no frames to describe")
     usage = sum((used for _, used in answers), Usage())
     parts = [(a.title.strip(), a.description.strip()) for a, _ in answers]
     title, text = parts[0]
@@ -111,21 +169,13 @@ def describe_chunks(
     return Description(title=title, description=text), usage
 
 
-def _stretch(chunks: Sequence[Sequence[Frame]], n: int, duration_s: float) -> tuple[float, float]:
-    """The stretch of time chunk `n` (1-based) covers: from its first frame (the start for the
-    first chunk) to the next chunk's first frame (the end for the last)."""
-    lo = chunks[n - 1][0].time_s if n > 1 and chunks[n - 1] else 0.0
-    hi = chunks[n][0].time_s if n < len(chunks) and chunks[n] else duration_s
-    return lo, hi
-
-
 def heard_between(lines: Sequence[SpokenLine], start_s: float, end_s: float) -> list[SpokenLine]:
     """The lines said (at least partly) between `start_s` and `end_s`, in time order."""
     return [ln for ln in lines if ln.end_s > start_s and ln.start_s < end_s and ln.text]
 
 
 def script_chunks(
-    chunks: Sequence[Sequence[Frame]],
+    chunks: Sequence[Sequence[Frame]] | Chunks,
     *,
     duration_s: float,
     slots: Sequence[Slot],
@@ -141,25 +191,25 @@ def script_chunks(
 
     `dialogue` (not None: people speak in the video, and `slots` are the gaps between them)
     goes into each chunk's prompt around its slots; a chunk without a slot then asks nothing.
-    Without it, a chunk without a slot gets one over its whole stretch."""
-    bounds = [
-        (
-            chunk[0].time_s if n > 0 else 0.0,
-            chunks[n + 1][0].time_s if n + 1 < len(chunks) else duration_s,
-        )
-        for n, chunk in enumerate(chunks)
-    ]
+    Without it, a chunk without a slot gets one over its whole stretch. A chunk left without
+    frames (none of them decoded) asks nothing either."""
+    source = _chunks(chunks, duration_s)
+    total = len(source)
+    bounds = [source.span(n) for n in range(total)]
     own = [[s for s in slots if lo <= s[0] < hi] for lo, hi in bounds]
     if dialogue is None:
         own = [mine or [(lo, hi, word_budget(lo, hi, words_per_second))]
                for mine, (lo, hi) in zip(own, bounds, strict=True)]  # fmt: skip
-    asked = [n for n in range(len(chunks)) if own[n]]
+    asked = [n for n in range(total) if own[n]]
 
-    def one(n: int) -> tuple[Script, Usage]:
+    def one(n: int) -> tuple[Script, Usage] | None:
+        chunk = source.frames(n)
+        if not chunk:
+            return None
         lo, hi = bounds[n]
-        report(f"writing a {prompts.style} script ({n + 1}/{len(chunks)})")
+        report(f"writing a {prompts.style} script ({n + 1}/{total})")
         messages = script_messages(
-            chunks[n],
+            chunk,
             duration_s=duration_s,
             slots=own[n],
             style=prompts.style,
@@ -170,18 +220,21 @@ def script_chunks(
         )
         return ask(Script, messages)
 
-    answers = in_parallel([partial(one, n) for n in asked], jobs)
+    got = source.run([partial(one, n) for n in asked], jobs)
+    answers = [(n, a) for n, a in zip(asked, got, strict=True) if a is not None]
     segments: list[Segment] = []
-    for n, (raw, _) in zip(asked, answers, strict=True):
+    for n, (raw, _) in answers:
         lo, hi = bounds[n]
         # Lines past the video's end stay in, for the repair to drop with a note.
-        last = n + 1 == len(chunks)
+        last = n + 1 == total
         segments.extend(
             s for s in raw.segments if lo - 0.5 <= s.start_s and (last or s.start_s < hi)
         )
-    title = next((raw.title for raw, _ in answers if raw.title), "")
-    language = next((raw.language for raw, _ in answers if raw.language), prompts.language or "en")
-    usage = sum((used for _, used in answers), Usage())
+    title = next((raw.title for _, (raw, _) in answers if raw.title), "")
+    language = next(
+        (raw.language for _, (raw, _) in answers if raw.language), prompts.language or "en"
+    )
+    usage = sum((used for _, (_, used) in answers), Usage())
     return Script(title=title, language=language, segments=segments), usage
 
 

@@ -218,8 +218,8 @@ def _estimate(draft: _Draft) -> list[FrameCost]:
         costs.append(FrameCost(tokens, text_tokens(f"[{format_ts(f.time_s)}]"), frame_bytes(f)))
     if any(not f.jpeg for f in frames):
         notes.append(
-            f"request bytes assume {JPEG_BYTES_PER_PIXEL} bytes per pixel for frames "
-            "without JPEG data"
+            f"request bytes assume {JPEG_BYTES_PER_PIXEL} bytes per pixel of JPEG: the frames "
+            "are planned before they are decoded"
         )
     return costs
 
