@@ -11,3 +11,12 @@ import os
 # still override.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+
+def load_media_libraries() -> None:
+    """Import numpy, PyAV and OpenCV in the calling thread. Call it before starting threads that
+    decode: two threads importing them at once can each meet the other's half-initialised module
+    (numpy's C core, `av.audio.frame`) and fail with an ImportError at random."""
+    import av  # noqa: F401
+    import cv2  # noqa: F401
+    import numpy  # noqa: F401

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, TextIO
 from pydantic import BaseModel, Field
 
 from ..errors import InputError, VnarrateError, redact
+from ..media import load_media_libraries
 from ..media.probe import check_file
 from ..session import Session, open_session
 from ..settings import Settings
@@ -136,6 +137,7 @@ def run_batch(
         for i in range(len(inputs)):
             finish(i, guarded(i))
     else:
+        load_media_libraries()
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vnarrate-input")
         futures: list[Future[Outcome]] = []
         try:

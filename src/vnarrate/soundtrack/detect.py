@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from ..media import load_media_libraries
 from ..media.probe import main_stream
 from ..models import AudioTrack, Soundtrack, SpeechMap, SpokenLine, VadOptions
 
@@ -271,6 +272,7 @@ def _in_background(items: Iterator[Samples], depth: int = 3) -> Generator[Sample
         except BaseException as exc:  # re-raised in the caller's thread
             put(("error", exc))
 
+    load_media_libraries()
     worker = threading.Thread(target=work, name="vnarrate-soundtrack-decode", daemon=True)
     worker.start()
     try:

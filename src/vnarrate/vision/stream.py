@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import InputError
+from ..media import load_media_libraries
 from ..media.frames import Keep, Progress, predict_frames, sample_frames
 from ..models import Frame, FrameSet, Plan, SamplingSpec
 from .pack import PackOptions, choose_pack
@@ -132,6 +133,7 @@ class FrameStream:
         with self._cond:
             if self._thread is not None or self._done:
                 return
+            load_media_libraries()
             self._thread = threading.Thread(
                 target=self._decode, name="vnarrate-frames", daemon=True
             )
