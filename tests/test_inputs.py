@@ -211,6 +211,18 @@ def test_stems_are_the_input_names(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
+def test_a_symlink_is_named_as_given_not_after_its_target(tmp_path: Path) -> None:
+    # The README's `script clip.mp4 && $EDITOR clip.script.json` must find clip.script.json.
+    os.chdir(tmp_path)
+    touch(tmp_path, "media/dialogue_bunny.mp4")
+    (tmp_path / "clip.mp4").symlink_to(tmp_path / "media" / "dialogue_bunny.mp4")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "mydog.mp4").symlink_to(tmp_path / "media" / "dialogue_bunny.mp4")
+    assert stems_of("clip.mp4") == {"clip.mp4": "clip"}
+    assert stems_of("in") == {os.path.join("in", "mydog.mp4"): "mydog"}
+
+
 def test_collisions_are_resolved_by_parent_folder_whatever_the_order(tmp_path: Path) -> None:
     os.chdir(tmp_path)
     touch(tmp_path, "a/clip.mp4", "b/clip.mp4", "c/unique.mp4")

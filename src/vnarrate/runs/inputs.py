@@ -332,7 +332,8 @@ def _raw_parts(inp: Input) -> tuple[str, str, list[str]]:
         pure = PurePosixPath(last.replace("\\", "/").rsplit("/", 1)[-1] or "x")
         parents = [*reversed(segments[:-1]), parts.hostname or ""]
         return pure.stem, pure.suffix, [p for p in parents if p]
-    path = Path(inp.identity)
+    # Named as the user named it: a symlink `clip.mp4` gives `clip.*`, not its target's name.
+    path = Path(os.path.abspath(inp.source))
     parents = [p.name for p in path.parents if p.name]
     return path.stem, path.suffix, parents
 
