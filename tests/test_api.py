@@ -13,7 +13,7 @@ from conftest import TEST_KEY, chat_response
 from test_voiceover import LINES, SCRIPT, FakeApi
 
 import vnarrate
-from vnarrate.errors import ConfigError, InputError
+from vnarrate.errors import ConfigError, InputError, UsageError
 from vnarrate.models import DescribeResult, Plan, ScriptResult, VoiceoverResult
 
 DESC = {"title": "Three colours", "description": "A square slides across red, green and blue."}
@@ -40,7 +40,7 @@ def test_describe_returns_the_result_and_writes_nothing(
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     route = api.post("/chat/completions").respond(200, json=chat_response(DESC))
     before = sorted(Path.cwd().iterdir())
-    result = vnarrate.describe(video, frames=3, no_such_setting=1)
+    result = vnarrate.describe(video, frames=3)
     assert isinstance(result, DescribeResult)
     assert result.title == DESC["title"] and result.frames_sent == 3
     assert sorted(Path.cwd().iterdir()) == before
@@ -54,6 +54,12 @@ def test_errors_are_the_exceptions_with_their_exit_codes(video: Path) -> None:
     assert exc.value.exit_code == 3
     with pytest.raises(InputError):
         vnarrate.plan(Path("missing.mp4"))
+    with pytest.raises(
+        UsageError, match="unknown setting 'max_framez' \\(did you mean 'max_frames'\\?\\)"
+    ):
+        vnarrate.describe(video, max_framez=3)  # a typo is not silently ignored
+    with pytest.raises(UsageError, match="'bogus_option'$"):
+        vnarrate.voiceover(video, bogus_option=True)
 
 
 def test_write_script_then_voiceover_with_the_edited_script(
