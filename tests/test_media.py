@@ -272,7 +272,7 @@ def test_voiceover_mux(api: respx.Router, key: str, name: str) -> None:
     record = json.loads(r.out)
     duration, _, _ = facts(clip)
     assert record["duration_s"] == pytest.approx(duration, abs=0.05)
-    assert (record["placed"], record["dropped"]) == (2, [])
+    assert (record["placed"], record["dropped"]) == (2, 0)
     assert (record["seconds_over_speech"] > 0) == (name in TALKING)
     assert (heard.call_count > 0) == (name in TALKING)  # what the narrator says, for the prompt
 

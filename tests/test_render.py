@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from vnarrate.models import DescribeResult, Plan, PlannedRequest, Usage
-from vnarrate.runs.render import description_record, render_description, render_plan
+from vnarrate.models import (
+    DescribeResult,
+    Placement,
+    Plan,
+    PlannedRequest,
+    Script,
+    Segment,
+    Usage,
+    VoiceoverResult,
+)
+from vnarrate.runs.render import (
+    description_record,
+    render_description,
+    render_plan,
+    voiceover_record,
+)
 
 
 def test_render_plan_mentions_what_a_person_needs() -> None:
@@ -32,3 +46,17 @@ def test_one_description_record_for_json_and_manifest() -> None:
     line = render_description(result, "json")
     assert line.startswith('{"input": "clip.mp4", "status": "ok", "title": "T"')
     assert render_description(result, "markdown") == "# T\n\nD\n"
+
+
+def test_voiceover_record_counts_lines_and_numbers_segments_from_one() -> None:
+    lines = [Segment(start_s=2.0 * i, end_s=2.0 * i + 1.5, text=f"Line {i}.") for i in range(5)]
+    result = VoiceoverResult(
+        input="clip.mp4", script=Script(title="T", language="en", segments=lines),
+        placements=[Placement(segment=0, text="Line 0.", start_s=0.0, end_s=1.0,
+                              slot_start_s=0.0, slot_end_s=1.5)],
+        lines=5, placed=1, dropped=[1, 4],
+    )  # fmt: skip
+    record = voiceover_record(result)
+    # `dropped` counts, like placed and cut; which ones, as the warnings number them: from 1
+    assert (record["placed"], record["dropped"], record["dropped_segments"]) == (1, 2, [2, 5])
+    assert record["placements"][0]["segment"] == 1

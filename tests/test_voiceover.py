@@ -250,7 +250,7 @@ def test_voiceover_writes_timed_narration_subtitles_script_and_manifest(
     assert set(outputs) == {"audio", "srt", "vtt", "script", "timeline"}
     # Nobody speaks in this video: every line is in a gap, nothing over speech.
     assert (doc["lines"], doc["placed"], doc["placed_in_gaps"]) == (3, 3, 3)
-    assert (doc["sped_up"], doc["cut"], doc["dropped"]) == (1, 0, [])
+    assert (doc["sped_up"], doc["cut"], doc["dropped"], doc["dropped_segments"]) == (1, 0, 0, [])
     assert doc["seconds_over_speech"] == 0.0 and doc["over_speech"] == "avoid"
     for o in outputs.values():
         path = Path(o["path"])
@@ -693,7 +693,7 @@ def test_narration_goes_only_in_the_gaps_between_speech(api: respx.Router, key: 
     # Every line placed where nobody speaks; the record says so.
     assert record["speech_regions"] == 3 and record["over_speech"] == "avoid"
     assert record["placed"] == record["placed_in_gaps"] == 3
-    assert record["seconds_over_speech"] == 0.0 and record["dropped"] == []
+    assert record["seconds_over_speech"] == 0.0 and record["dropped"] == 0
     for p in record["placements"]:
         assert _overlap(p["start_s"], p["end_s"], TALK) == 0, p
     # The track: silent wherever someone speaks.

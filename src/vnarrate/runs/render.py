@@ -177,10 +177,11 @@ def voiceover_record(result: VoiceoverResult) -> dict[str, Any]:
         "shortened": r.shortened,
         "sped_up": r.sped_up,
         "cut": r.cut,
-        "dropped": r.dropped,
+        "dropped": len(r.dropped),
         "seconds_over_speech": r.seconds_over_speech,
         # Segments are numbered from 1 here, as in every message ("segment 3 of 5: speech
         # failed", "segment 3 starts 0.40 s late"); Placement.segment is the Python index.
+        "dropped_segments": [i + 1 for i in r.dropped],
         "placements": [{**p.model_dump(), "segment": p.segment + 1} for p in r.placements],
         "notes": r.notes,
         **({"verify": r.verify.model_dump()} if r.verify is not None else {}),  # --verify
