@@ -58,7 +58,7 @@ def test_errors_are_the_exceptions_with_their_exit_codes(video: Path) -> None:
         UsageError, match="unknown setting 'max_framez' \\(did you mean 'max_frames'\\?\\)"
     ):
         vnarrate.describe(video, max_framez=3)  # a typo is not silently ignored
-    with pytest.raises(UsageError, match="'bogus_option'$"):
+    with pytest.raises(UsageError, match=r"'bogus_option'$"):
         vnarrate.voiceover(video, bogus_option=True)
 
 

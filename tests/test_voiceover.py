@@ -881,6 +881,26 @@ def test_subtitles_off_and_the_old_switch(fake: FakeApi, clip: Path) -> None:
     assert r.code == 2 and "--transcribe off" in r.err, r
 
 
+def test_untimed_narration_is_not_fitted_between_speech(
+    api: respx.Router, key: str, talking: Path
+) -> None:
+    # One continuous narration is not on the video's times: nothing is moved into gaps or
+    # shortened for them, and the record says honestly how much of it falls on speech.
+    fake = FakeApi(api, GAP_SCRIPT)
+    fake.chat.mock(side_effect=_answers(GAP_SCRIPT, {}))
+    r = voiceover(talking, "--untimed", "--json")
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    assert not any(w in r.err for w in ("into the gaps", "shorten", "over budget"))
+    assert len(fake.chat_bodies()) == 1 and fake.heard.call_count == 0  # no shortening, no STT
+    assert record["over_speech"] == "untimed" and record["shortened"] == 0
+    assert record["placed"] == len(GAP_LINES) and record["dropped"] == 0
+    starts = [p["start_s"] for p in record["placements"]]
+    assert starts[0] == 0.0 and starts == sorted(starts)  # back to back from the start
+    over = sum(_overlap(p["start_s"], p["end_s"], TALK) for p in record["placements"])
+    assert record["seconds_over_speech"] == pytest.approx(over, abs=0.5) and over > 0
+
+
 def test_transcribe_off_still_narrates_only_between_speech(
     api: respx.Router, key: str, talking: Path
 ) -> None:

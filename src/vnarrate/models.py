@@ -258,7 +258,7 @@ class VoiceoverResult(BaseModel):
     notes: list[str] = Field(default_factory=list)
     cost_usd: float | None = None  # chat + speech; None when a price is unknown
     # --- narration in the gaps: what fitting the lines did, counted in lines ---
-    over_speech: str = "avoid"  # --over-speech: avoid (narrate in the gaps) or duck
+    over_speech: str = "avoid"  # --over-speech: avoid (in the gaps) or duck; or "untimed"
     words_per_second: float | None = None  # the voice's pace the budgets assumed
     pace_source: str = ""
     speech_regions: int = 0  # stretches of speech detected in the video's own audio

@@ -231,12 +231,14 @@ def write_script(
     task: Task = "script",
     progress: Progress | None = None,
     overlap: bool = True,
+    untimed: bool = False,
 ) -> ScriptResult:
     """frames -> plan -> where people speak -> prompts -> chat (per chunk) -> repair into the
     gaps -> (shorten once): a script.
 
     `task` is what the budget check prices: "voiceover" adds the speech to the estimate (and
-    measures the voice's pace, once, for the budgets)."""
+    measures the voice's pace, once, for the budgets). `untimed`: for a narration spoken in one
+    piece, not on the video's times, so not fitted between speech."""
     o, report = session.options, session.report
     prep = prepare(path, o, task, report=report, warn=session.warn, progress=progress,
                    overlap=overlap)  # fmt: skip
@@ -244,9 +246,9 @@ def write_script(
         check_budget(prep.plan, o.max_cost)
         duration = prep.chosen.video.duration_s
         # What is said, for the prompt; not paid for when people speak all through (no prompt).
-        mute = not _says(o, task) and no_room(prep.soundtrack, duration, o.gaps)
+        mute = not _says(o, task) and (untimed or no_room(prep.soundtrack, duration, o.gaps))
         heard = prep.soundtrack if mute else session.hear(path, prep.soundtrack)
-        gaps = find_gaps(heard, duration, o.gaps)
+        gaps = None if untimed else find_gaps(heard, duration, o.gaps)
         pace = session.pace(measure=task == "voiceover")
         wps = pace.words_per_second
         report(f"{path}: word budgets at {wps:g} words/s ({pace.source})")
@@ -273,7 +275,7 @@ def write_script(
         )
     elif not script.segments:
         raise ApiError("the model wrote no usable narration segments", hint="try again")
-    long = over_budget(script, wps)
+    long = [] if untimed else over_budget(script, wps)  # untimed: no slot to fit
     if long:
         report(f"{path}: {len(long)} line(s) over their word budget; asking to shorten them")
     script, shortened, more = shorten_long(script, long, wps, session.chat, notes)
@@ -287,7 +289,7 @@ def write_script(
         duration_s=duration,
         frames_sent=len(frames),
         notes=notes,
-        over_budget=over_budget(script, wps),
+        over_budget=over_budget(script, wps) if long else [],
         cost_usd=total_cost(_priced(o, usage), heard.transcription_cost_usd if heard else 0.0),
         shortened=shortened,
         words_per_second=wps,
@@ -312,12 +314,12 @@ def voiceover(
     """script (written now, or the given one, repaired into the gaps between speech) -> speech
     per segment -> timeline, in memory."""
     if script is None:
-        made = write_script(path, session, task="voiceover", progress=progress)
+        made = write_script(path, session, task="voiceover", progress=progress, untimed=untimed)
         return narrate(path, made, session, untimed=untimed)
     o = session.options
     duration = probe(path).duration_s
     heard = listen(path, o, warn=session.warn)  # where people speak: the gaps to narrate in
-    gaps = find_gaps(heard, duration, o.gaps)
+    gaps = None if untimed else find_gaps(heard, duration, o.gaps)
     script, notes = (
         repair(script, duration) if gaps is None else repair_into_gaps(script, duration, gaps)
     )
@@ -329,17 +331,9 @@ def voiceover(
         plan = plan_transcription(plan, heard.speech, o.transcription, o.plan.prices)
     check_budget(plan_verify(plan, o.verify, len(script.segments)), o.max_cost)
     heard = session.hear(path, heard) if _says(o) else heard  # for the dialogue's subtitles
-    given = ScriptResult(
-        input=path,
-        script=script,
-        model="",
-        requests=0,
-        duration_s=duration,
-        frames_sent=0,
-        notes=notes,
-        soundtrack=heard,
-        cost_usd=heard.transcription_cost_usd if heard else 0.0,
-    )
+    given = ScriptResult(input=path, script=script, model="", requests=0, duration_s=duration,
+                         frames_sent=0, notes=notes, soundtrack=heard,
+                         cost_usd=heard.transcription_cost_usd if heard else 0.0)  # fmt: skip
     return narrate(path, given, session, untimed=untimed)
 
 
@@ -352,13 +346,15 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
     report(f"{path}: speech via {choice.reason}, {len(script.segments)} segments, --jobs {o.jobs}")
     # The cache key and the price follow the model (and voice) that really speak.
     voice = choice.speaking(o.voice)
-    gaps = find_gaps(made.soundtrack, duration, o.gaps)
+    gaps = find_gaps(
+        made.soundtrack, duration, o.gaps
+    )  # untimed: only to count what is over speech
     spoken = speak_script(
         choice.backend,
         script,
         voice,
         duration,
-        rooms=None if gaps is None else rooms_for(script, gaps),
+        rooms=None if gaps is None or untimed else rooms_for(script, gaps),
         fit=o.fit,
         jobs=o.jobs,
         untimed=untimed,
@@ -384,7 +380,7 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
             speech_price(o.plan, voice.model, characters, seconds),
             heard_back.cost_usd if heard_back else 0.0,
         ),
-        over_speech=o.gaps.over_speech,
+        over_speech="untimed" if untimed else o.gaps.over_speech,
         words_per_second=made.words_per_second,
         pace_source=made.pace_source,
         shortened=made.shortened,
