@@ -169,6 +169,7 @@ def test_an_unedited_script_is_listed_as_an_output(fake: FakeApi, clip: Path) ->
     manifest = json.loads(Path("clip.vnarrate.json").read_text())
     kinds = [o["kind"] for o in manifest["outputs"]]
     assert kinds == ["audio", "srt", "vtt", "timeline", "script"]
+    assert "wrote" in r.err and "clip.script.json" not in r.err  # listed, but it was only read
 
 
 def test_output_names_every_output_of_the_run(fake: FakeApi, clip: Path) -> None:

@@ -330,7 +330,7 @@ def test_a_line_that_cannot_fit_pushes_the_next_one_later_and_says_so(
     cues = parse_srt(Path("clip.srt").read_text())
     assert [c[0] for c in cues] == pytest.approx(found, abs=ONSET_TOLERANCE_S)
     assert [c[1] for c in cues] == pytest.approx([p["end_s"] for p in placed], abs=0.002)
-    assert f"segment 3 starts {pushed_to - STARTS[2]:.2f} s late" in r.err
+    assert f"segment 3 starts {pushed_to - STARTS[2]:.2f} s late: segment 2 before it is" in r.err
     assert [p["segment"] for p in placed] == [1, 2, 3]  # counted as the warnings count them
     assert "past the end" not in r.err
 
@@ -1119,4 +1119,9 @@ def test_verify_needs_a_speech_to_text_server(
     assert r.code == 5, r
     assert "no transcription endpoint" in r.err and "--verify needs a speech-to-text" in r.err
     assert len(r.err.strip().splitlines()) == 1
+    assert listing(Path.cwd()) == []
+    # A server that fails otherwise: the error says it was --verify's step.
+    fake.heard.respond(500, json={"error": {"message": "boom", "type": "server_error"}})
+    r = voiceover(clip, "--script", script, "--verify", "--max-retries", "0")
+    assert r.code == 5 and "--verify could not hear the narration back: " in r.err, r
     assert listing(Path.cwd()) == []

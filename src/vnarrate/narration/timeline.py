@@ -11,6 +11,7 @@ is cut at a sentence end, and dropped (reported) when even one sentence does not
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -307,10 +308,11 @@ def untimed_track(clips: Sequence[Clip]) -> Samples:
 
 def timing_notes(placements: Sequence[Placement], duration: float) -> list[str]:
     """What a listener should know about where the speech landed."""
+    # A line starts late because the one before it is still being spoken: name that one.
     notes = [
-        f"segment {p.segment + 1} starts {p.pushed_s:.2f} s late "
-        "(its speech is longer than its slot)"
-        for p in placements
+        f"segment {p.segment + 1} starts {p.pushed_s:.2f} s late: segment {before.segment + 1}"
+        " before it is still being spoken"
+        for before, p in itertools.pairwise(placements)
         if p.pushed_s > 0.05
     ]
     if placements and placements[-1].end_s > duration + 0.05:

@@ -287,7 +287,8 @@ class VoiceoverJob:
         result = made.result.model_copy(update={"outputs": outputs})
         ACTIVITY.stage(video, f"writing {paths.manifest}")
         journal.complete(voiceover_record(result))
-        self.reporter.say(f"{video}: wrote {', '.join(o.path for o in outputs)}")
+        written = [o.path for o in outputs if kept is None or o.path != str(kept)]
+        self.reporter.say(f"{video}: wrote {', '.join(written)}")
         return result, paths.manifest
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import VnarrateError
+from ..errors import ApiError, VnarrateError
 from ..models import Placement, Soundtrack, SpeechMap, Usage, Verification
 from ..narration.backend import BackendChoice, choose_backend
 from ..narration.pace import Pace, find_pace
@@ -232,6 +232,9 @@ class Session:
         except NoTranscriptionEndpoint as exc:
             hint = "--verify needs a speech-to-text server: point --stt-base-url at one"
             raise NoTranscriptionEndpoint(exc.message, hint=hint) from None
+        except ApiError as exc:  # say which step failed: the narration was made, not yet written
+            raise type(exc)(f"--verify could not hear the narration back: {exc.message}",
+                            hint=exc.hint) from None  # fmt: skip
         notes = [f"verify: {note}" for note in found.notes]
         for note in [*notes, *verify_warnings(found)]:
             self.warn(f"{path}: {note}")
