@@ -153,8 +153,8 @@ def test_the_edit_in_the_middle_works_as_the_readme_writes_it(fake: FakeApi, cli
     assert r.code == 0, r
     assert script.read_bytes() == before
 
-    r = voiceover(clip, "--script", script, "--skip-existing", "-v")
-    assert r.code == 0 and "skipped" in r.err, r
+    r = voiceover(clip, "--script", script, "--skip-existing")
+    assert r.code == 0 and "clip.mp4: skipped (already complete)" in r.err, r  # said, not -v
     edited["segments"][1]["text"] = "Greener still."
     script.write_text(json.dumps(edited))
     r = voiceover(clip, "--script", script, "--skip-existing")  # edited again: stale, redone

@@ -314,7 +314,7 @@ class Batch:
             named = msg.startswith(f"{outcome.input}:")
             self.reporter.error(msg if named else f"{outcome.input}: {msg}")
         elif outcome.status == "skipped":
-            self.reporter.info(f"{outcome.input}: skipped (already complete)")
+            self.reporter.say(f"{outcome.input}: skipped (already complete)")
         if self.as_json:
             self.reporter.product(json.dumps(outcome.as_record(), ensure_ascii=False))
         elif outcome.text:
