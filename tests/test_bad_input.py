@@ -444,6 +444,11 @@ def test_dotenv_that_is_not_utf8(video: Path) -> None:
             '{"title": "x", "language": "en", "segments": [{"start_s": -1, "end_s": 1, "text": "a"}]}',
             "invalid script: segments.0.start_s: Input should be greater than or equal to 0",
         ),
+        (  # every problem at once, in one line
+            '{"segments": [{"end_s": 1, "text": "a"}]}',
+            "invalid script: title: Field required; language: Field required; "
+            "segments.0.start_s: Field required",
+        ),
     ],
     ids=[
         "truncated",
@@ -453,6 +458,7 @@ def test_dotenv_that_is_not_utf8(video: Path) -> None:
         "no-text",
         "start-not-a-number",
         "negative-start",
+        "three-problems",
     ],
 )
 def test_broken_script_file_names_the_field(

@@ -61,6 +61,15 @@ def test_repair_merges_segments_starting_together_and_widens_slivers() -> None:
     assert fixed.segments[1].end_s == pytest.approx(5.5)
 
 
+def test_a_segment_ending_before_it_starts_gets_the_slot_up_to_the_next() -> None:
+    # A typo in an edited script (end_s 2.0 for a line at 4.0): said, and not squeezed to 0.5 s.
+    fixed, notes = repair(_script((1.0, 3.0, "a"), (4.0, 2.0, "b"), (8.0, 9.0, "c")), 10.0)
+    assert [(s.start_s, s.end_s) for s in fixed.segments] == [(1.0, 3.0), (4.0, 8.0), (8.0, 9.0)]
+    assert notes == [
+        "the segment at 4.0 s ended before it started (end_s 2): its slot runs to the next segment"
+    ]
+
+
 def test_budgets() -> None:
     assert word_budget(0, 4, 2.5) == 9  # 4 s * 2.5 w/s * 0.9
     assert word_budget(0, 0.1, 2.5) == 1

@@ -72,6 +72,7 @@ def repair(script: Script, duration_s: float) -> tuple[Script, list[str]]:
     """Sorted, inside [0, duration], no overlaps, no empty or too-short segments."""
     notes: list[str] = []
     kept: list[Segment] = []
+    open_ends: set[float] = set()
     # Times are kept to the millisecond, never past the video: 14.9667 s ends at 14.966 s, so an
     # end rounded up (14.967 s) does not read as running past the video or overlapping its end.
     video_end = math.floor(duration_s * 1000 + 1e-6) / 1000
@@ -82,7 +83,12 @@ def repair(script: Script, duration_s: float) -> tuple[Script, list[str]]:
         if seg.start_s >= duration_s - MIN_SEGMENT_S / 2:
             notes.append(f"dropped a segment starting after the video ends ({seg.start_s:.1f} s)")
             continue
-        end = min(round(max(seg.end_s, seg.start_s), 3), video_end)
+        end = min(round(seg.end_s, 3), video_end)
+        if seg.end_s < seg.start_s:  # a typo in an edited script: the slot runs to the next line
+            notes.append(f"the segment at {seg.start_s:.1f} s ended before it started "
+                         f"(end_s {seg.end_s:g}): its slot runs to the next segment")  # fmt: skip
+            open_ends.add(round(seg.start_s, 3))
+            end = video_end
         kept.append(Segment(start_s=round(seg.start_s, 3), end_s=end, text=seg.text))
     if [s.start_s for s in kept] != sorted(s.start_s for s in kept):
         notes.append("sorted segments by start time")
@@ -105,7 +111,8 @@ def repair(script: Script, duration_s: float) -> tuple[Script, list[str]]:
         nxt = merged[i + 1].start_s if i + 1 < len(merged) else video_end
         end = seg.end_s
         if end > nxt:
-            notes.append(f"trimmed the overlap after {seg.start_s:.1f} s")
+            if seg.start_s not in open_ends:
+                notes.append(f"trimmed the overlap after {seg.start_s:.1f} s")
             end = nxt
         if end - seg.start_s < MIN_SEGMENT_S:
             end = min(nxt, seg.start_s + MIN_SEGMENT_S)  # a sliver of a slot: widen it
@@ -137,11 +144,16 @@ def load_script(path: Path) -> Script:
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
     try:
-        return Script.model_validate(data)
+        script = Script.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise InputError(f"{path}: invalid script: {where}: {err['msg']}") from None
+        # Every problem at once (a few), so one edit fixes them all; still one line.
+        errors = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        more = f"; and {len(errors) - 4} more" if len(errors) > 4 else ""
+        raise InputError(f"{path}: invalid script: {'; '.join(errors[:4])}{more}") from None
+    return script
 
 
 def dump_script(script: Script) -> str:
