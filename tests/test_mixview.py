@@ -4,10 +4,12 @@ waveform decoded from the video's audio at a low rate, or none without audio."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from _media import make_soundtrack, make_video, place, speechlike
 
 from vnarrate.media.frames import sample_frames
@@ -75,3 +77,28 @@ def test_without_audio_the_picture_says_so(tmp_path: Path) -> None:
     png = render_mix(MixView(duration_s=2.0, title="v.mp4", speech=[], placements=[]))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert SPEECH and ascii_text("Café — 東京") == "Cafe  " and ascii_text("東京") == "??"
+
+
+def test_labels_of_lines_left_out_never_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vnarrate.media.mixview as mixview
+
+    drawn: list[tuple[str, int]] = []
+    real_text = mixview._text
+
+    def text(image: np.ndarray, label: str, at: tuple[int, int], **kw: object) -> None:
+        if label.startswith("left out"):
+            drawn.append((label, at[0]))
+        real_text(image, label, at, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mixview, "_text", text)
+    gone = "A long line that did not fit anywhere in the gap it was written for"
+    view = MixView(duration_s=30.0, title="t", speech=[], placements=[],
+                   dropped=[(6.0, gone), (6.0, gone), (6.0, gone), (12.0, gone), (12.3, gone), (20.0, "Short.")])  # fmt: skip
+    render_mix(view)
+    labels = [label for label, _ in drawn]
+    assert labels[0] == "left out: 3 lines"  # three at one place share one label
+    # 12.0 s is too close to 12.3 s for any label: only its cross is drawn
+    assert labels[1].startswith("left out: A long line") and labels[1].endswith("...")
+    assert labels[2:] == ["left out: Short."]
+    for (label, x), (_, nxt) in itertools.pairwise(drawn):
+        assert x + mixview._text_width(label) < nxt  # each ends before the next begins

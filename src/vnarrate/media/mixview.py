@@ -270,12 +270,26 @@ def _narration_lane(image: Image, view: MixView, lanes: _Layout) -> None:
         label = _fit_label(p.text, x1 - x0 - 6)
         if label:
             _text(image, label, (x0 + 3, top + 13), scale=0.4, color=(255, 255, 255))
-    for t, text in view.dropped:
-        x = lanes.x(t)
-        cv2.drawMarker(image, (x, bar1 + 12), DROPPED, cv2.MARKER_TILTED_CROSS, 12, 2)
-        _text(image, _fit_label(f"left out: {text}", 260), (x + 8, bar1 + 17), scale=0.38,
-              color=DROPPED)  # fmt: skip
+    _left_out(image, view, lanes, bar1)
     _text(image, "narration", (8, (y0 + y1) // 2 + 5))
+
+
+def _left_out(image: Image, view: MixView, lanes: _Layout, y: int) -> None:
+    """A cross per line left out; its label only as wide as the room before the next cross
+    (lines left out at one place share one label: "left out: 3 lines")."""
+    import cv2
+
+    spots: dict[int, list[str]] = {}
+    for t, text in sorted(view.dropped):
+        spots.setdefault(lanes.x(t), []).append(text)
+    xs = sorted(spots)
+    for x, nxt in zip(xs, [*xs[1:], WIDTH - RIGHT + 260][: len(xs)], strict=True):
+        texts = spots[x]
+        cv2.drawMarker(image, (x, y + 12), DROPPED, cv2.MARKER_TILTED_CROSS, 12, 2)
+        said = texts[0] if len(texts) == 1 else f"{len(texts)} lines"
+        label = _fit_label(f"left out: {said}", min(260, nxt - x - 16))
+        if label:
+            _text(image, label, (x + 8, y + 17), scale=0.38, color=DROPPED)
 
 
 def _axis(image: Image, view: MixView, lanes: _Layout) -> None:
