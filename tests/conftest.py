@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,13 @@ API = "https://api.openai.com/v1"
 
 # Fake keys only: a recognizable one so tests can grep outputs for leaks.
 TEST_KEY = "sk-test-SECRET-0123456789abcdef"
+
+
+# Tests send Ctrl-C to real vnarrate processes. A suite started with SIGINT ignored (`pytest &`
+# from a script without job control) would pass that on to them, and they would rightly keep
+# ignoring it (as vnarrate does under `nohup`): give the children the default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
