@@ -24,7 +24,7 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
 def test_help_lists_commands_and_exit_codes() -> None:
     r = run_cli(["--help"])
     assert r.code == 0
-    for word in ("describe", "voiceover", "script", "plan", "frames", "Exit codes"):
+    for word in ("describe", "voiceover", "script", "plan", "frames", "Exit codes", "130", "141"):
         assert word in r.out
     r = run_cli(["describe", "--help"])
     assert r.code == 0 and "--max-frames" in r.out and "--detail" in r.out

@@ -15,7 +15,8 @@ COMMANDS = {
 }
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 unexpected, 2 usage, 3 configuration, 4 input, 5 API, 6 output. "
+    "Exit codes: 0 ok, 1 unexpected, 2 usage, 3 configuration, 4 input, 5 API, 6 output; "
+    "130/143/129 interrupted (Ctrl-C, SIGTERM, SIGHUP), 141 stdout closed. "
     "With several inputs: the first failed input's code, after all were processed."
 )
 
