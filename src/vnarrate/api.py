@@ -19,9 +19,11 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from . import pipeline
 from .errors import UsageError
 from .models import DescribeResult, Plan, ScriptResult, Task, VoiceoverResult
+from .pipeline import describe as describe_flow
+from .pipeline import prepare
+from .pipeline import write_script as script_flow
 from .runs.inputs import Input, assign_stems
 from .runs.terminal import SilentReporter
 from .runs.voiceover import VoiceoverFlags, VoiceoverJob
@@ -42,20 +44,20 @@ def _settings(given: dict[str, Any]) -> Settings:
 def plan(video: str | Path, *, task: Task = "describe", **settings: Any) -> Plan:
     """What a run would send and cost, worked out offline (no key needed)."""
     options = stage_options(_settings(settings))
-    return pipeline.prepare(str(video), options, task).plan
+    return prepare(str(video), options, task).plan
 
 
 def describe(video: str | Path, **settings: Any) -> DescribeResult:
     """A title and a description of `video` (nothing is written)."""
     session = open_session(_settings(settings))
-    return pipeline.describe(str(video), session)
+    return describe_flow(str(video), session)
 
 
 def write_script(video: str | Path, **settings: Any) -> ScriptResult:
     """A timed narration script for `video` (nothing is written; `result.script` is the Script,
     which `voiceover(..., script=...)` speaks after you edit it)."""
     session = open_session(_settings(settings))
-    return pipeline.write_script(str(video), session)
+    return script_flow(str(video), session)
 
 
 def voiceover(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from ..errors import ApiError, ConfigError, redact
+from ..server.client import one_line
 from .faithfulness import word_error_rate
 from .speech import SAMPLE_RATE, SpeechOptions, Synthesis, split_text
 
@@ -358,8 +359,6 @@ class RealtimeBackend:
         )
 
     def _event_error(self, event: RealtimeErrorEvent, options: SpeechOptions) -> ApiError:
-        from ..server.client import one_line
-
         error = event.error
         code = error.code or error.type or "error"
         message = one_line(self._redact(error.message or "no message"))
@@ -374,8 +373,6 @@ class RealtimeBackend:
         return ApiError(f"the Realtime API reported an error ({code}): {message}", hint=hint)
 
     def _handshake_error(self, exc: InvalidStatus, model: str) -> ApiError:
-        from ..server.client import one_line
-
         status = exc.response.status_code
         body = exc.response.body or b""
         message = body.decode("utf-8", "replace")

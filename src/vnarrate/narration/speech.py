@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ApiError, ConfigError, VnarrateError, redact
 from ..media.audio import TRACK_RATE, resample_mono
-from ..server.client import one_line
+from ..server.cache import request_key
+from ..server.client import map_api_error, one_line
 
 if TYPE_CHECKING:
     import openai
@@ -197,8 +198,6 @@ class SpeechEndpointBackend:
         return pcm, rate
 
     def _error(self, exc: BaseException, model: str) -> ApiError:
-        from ..server.client import map_api_error
-
         base = str(self._client.base_url).rstrip("/")
         where = None if base == "https://api.openai.com/v1" else base
         return map_api_error(exc, model=model, base_url=where, key=self._client.api_key or "")
@@ -229,8 +228,6 @@ class CachedSpeech:
         self._base_url = base_url
 
     def key(self, text: str, options: SpeechOptions) -> str:
-        from ..server.cache import request_key
-
         instructions = options.instructions if supports_instructions(options.model) else None
         request = {
             "backend": self.backend.name,
