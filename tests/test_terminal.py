@@ -121,3 +121,20 @@ def test_verbose_on_a_terminal_keeps_the_full_lines() -> None:
     r.info(f"a.mp4: {SPEECH}")
     r.finish()
     assert f"a.mp4: {SPEECH}" in err.getvalue()
+
+
+def test_stages_set_directly_reach_the_board_while_it_is_up() -> None:
+    from vnarrate.runs.interrupt import ACTIVITY
+
+    err = Tty()
+    r = TerminalReporter(stderr=err)
+    r.begin(2)
+    r.start("a.mp4")
+    r.info(f"a.mp4: {SPEECH}")
+    ACTIVITY.stage("a.mp4", "script and speech")  # the job's own name for its part: not shown
+    ACTIVITY.stage("a.mp4", "writing out/a.narration.mp3")
+    r.finish()
+    last = err.getvalue().rsplit("a.mp4", 1)[-1]
+    assert "saving" in last and " narration.mp3" in last and "speaking" not in last
+    assert "script and speech" not in err.getvalue()
+    assert ACTIVITY.on_stage is None  # no board, nobody to tell

@@ -72,6 +72,8 @@ _STAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[str, str]]]
     (re.compile(r"verify: (.*)"), lambda m: ("verifying", m[1])),
     (re.compile(r"muxing into (.*)"), lambda m: ("muxing", f"into {os.path.basename(m[1])}")),
     (re.compile(r"wrote (.*)"), lambda m: ("saving", os.path.basename(m[1]))),
+    (re.compile(r"writing (.*)"), lambda m: ("saving", os.path.basename(m[1]))),
+    (re.compile(r"drawing (.*)"), lambda m: ("drawing", os.path.basename(m[1]))),
 ]  # fmt: skip
 
 
@@ -157,7 +159,9 @@ class BoardView:
                 return False
             if stage and stage != row.stage:
                 row.stage, row.done, row.total = stage, 0, None
-            row.status = status
+            # "clip.srt" on clip.mp4's line is "srt": the line already names the clip.
+            stem = os.path.splitext(os.path.basename(row.name))[0] + "."
+            row.status = status.removeprefix(stem) if stage else status
             return True
 
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
@@ -252,6 +256,12 @@ class Board:
 
     def count(self, label: str, done: int, total: int) -> None:
         self.view.count(label, done, total)
+
+    def follow(self, label: str, what: str) -> None:
+        """A stage set directly (runs/interrupt.ACTIVITY: "writing clip.srt"): shown when it is
+        one of the board's stages (not the job's own names for its parts)."""
+        if stage_of(what)[0]:
+            self.view.say(label, what)
 
     def stage(self, msg: str) -> bool:
         """Show `msg` ("INPUT: what happens") on its input's line; False when it names none."""

@@ -107,6 +107,7 @@ class TerminalReporter:
             # `plan` says nothing while it works: its inputs are planning from the start.
             first = "planning" if ACTIVITY.command == "plan" else STARTING
             self._board = Board(total, self._err, stderr=self._err is sys.stderr, first=first)
+            ACTIVITY.on_stage = self._board.follow
 
     def start(self, label: str) -> None:
         if self._board is not None:
@@ -118,6 +119,7 @@ class TerminalReporter:
 
     def finish(self) -> None:
         if self._board is not None:
+            ACTIVITY.on_stage = None
             self._board.stop()
             self._board = None
 
