@@ -204,3 +204,16 @@ def test_a_closed_stdout_ends_the_run_quietly(slow: FakeOpenAI, tmp_path: Path) 
     assert proc.returncode == 141, err
     assert err == "", err  # no traceback, no message
     assert leftovers(tmp_path / "out") == []
+
+
+def test_a_follower_hears_the_stages_set_directly() -> None:
+    from vnarrate.runs.interrupt import Activity
+
+    activity = Activity()
+    heard: list[tuple[str, str]] = []
+    activity.on_stage = lambda label, what: heard.append((label, what))
+    activity.begin("voiceover")
+    activity.start("a.mp4")
+    activity.stage("a.mp4", "writing a.srt")
+    assert heard == [("a.mp4", "writing a.srt")]
+    assert activity.describe() == "voiceover of a.mp4 (writing a.srt)"  # as before

@@ -93,3 +93,48 @@ def test_silent_reporter_says_nothing() -> None:
     s.end("a")
     s.finish()
     assert s.progress("a") is None
+
+
+SPEECH = "speech via auto: compatible server, so its /audio/speech endpoint, 3 segments, --jobs 2"
+
+
+def test_board_says_what_happens_not_why() -> None:
+    err = Tty()
+    r = TerminalReporter(stderr=err)
+    r.begin(2)
+    r.start("a.mp4")
+    r.info("a.mp4: transcribing 2 stretch(es) of speech with gpt-4o-transcribe")
+    r.info(f"a.mp4: {SPEECH}")
+    r.warn("a.mp4: a note")  # a line above the board, named as the board names it
+    r.finish()  # the board's last drawing: speaking, not transcribing any more
+    out = err.getvalue()
+    last = out.rsplit("a.mp4", 1)[-1]
+    assert "speaking" in last and "3 lines" in last and "transcribing" not in last
+    assert "compatible server" not in out and "vnarrate: warning: a.mp4: a note" in out
+
+
+def test_verbose_on_a_terminal_keeps_the_full_lines() -> None:
+    err = Tty()
+    r = TerminalReporter(verbose=True, stderr=err)
+    r.begin(2)
+    r.start("a.mp4")
+    r.info(f"a.mp4: {SPEECH}")
+    r.finish()
+    assert f"a.mp4: {SPEECH}" in err.getvalue()
+
+
+def test_stages_set_directly_reach_the_board_while_it_is_up() -> None:
+    from vnarrate.runs.interrupt import ACTIVITY
+
+    err = Tty()
+    r = TerminalReporter(stderr=err)
+    r.begin(2)
+    r.start("a.mp4")
+    r.info(f"a.mp4: {SPEECH}")
+    ACTIVITY.stage("a.mp4", "script and speech")  # the job's own name for its part: not shown
+    ACTIVITY.stage("a.mp4", "writing out/a.narration.mp3")
+    r.finish()
+    last = err.getvalue().rsplit("a.mp4", 1)[-1]
+    assert "saving" in last and " narration.mp3" in last and "speaking" not in last
+    assert "script and speech" not in err.getvalue()
+    assert ACTIVITY.on_stage is None  # no board, nobody to tell

@@ -42,6 +42,8 @@ class Activity:
         # What a person must know if the run stops now (e.g. that batches keep running on the
         # server and how to resume), or None.
         self.farewell: Callable[[], str] | None = None
+        # Who else follows the stages set directly (the live board, runs/board.py), or None.
+        self.on_stage: Callable[[str, str], object] | None = None
 
     def begin(self, command: str) -> None:
         with self._lock:
@@ -59,6 +61,9 @@ class Activity:
         with self._lock:
             if label in self._stages:
                 self._stages[label] = what
+        follow = self.on_stage
+        if follow is not None:
+            follow(label, what)
 
     def note(self, msg: str) -> None:
         """Take "INPUT: what happens" as INPUT's stage (other messages are ignored)."""
