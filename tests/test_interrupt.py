@@ -217,3 +217,6 @@ def test_a_follower_hears_the_stages_set_directly() -> None:
     activity.stage("a.mp4", "writing a.srt")
     assert heard == [("a.mp4", "writing a.srt")]
     assert activity.describe() == "voiceover of a.mp4 (writing a.srt)"  # as before
+    reason = "speech via auto: a compatible server, so its /audio/speech endpoint with 'tts-1'"
+    activity.note(f"a.mp4: {reason}, 3 segments, --jobs 4")
+    assert activity.describe() == "voiceover of a.mp4 (speaking 3 lines)"  # what, not why

@@ -249,6 +249,8 @@ def write_script(
         mute = not _says(o, task) and (untimed or no_room(prep.soundtrack, duration, o.gaps))
         heard = prep.soundtrack if mute else session.hear(path, prep.soundtrack)
         gaps = None if untimed else find_gaps(heard, duration, o.gaps)
+        if task == "voiceover":
+            report(f"{path}: finding the voice's pace")  # one short speech request, once
         pace = session.pace(measure=task == "voiceover")
         wps = pace.words_per_second
         report(f"{path}: word budgets at {wps:g} words/s ({pace.source})")

@@ -58,6 +58,7 @@ _STAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[str, str]]]
     (re.compile(r"merging (\d+) partial"), lambda m: ("merging", f"{m[1]} partial descriptions")),
     (re.compile(r"transcribing (\d+) stretch"),
      lambda m: ("transcribing", _n(m[1], "stretch of speech", "stretches of speech"))),
+    (re.compile(r"finding the voice's pace"), lambda m: ("pacing", "measuring the voice")),
     (re.compile(r"word budgets at ([\d.]+) words/s"), lambda m: ("pacing", f"{m[1]} words/s")),
     (re.compile(r"speech in (\d+) stretch\S*; (\d+) slot"),
      lambda m: ("planning", f"{_n(m[2], 'slot', 'slots')} between speech")),

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+from .board import stage_of
 from .output import TEMPS
 
 STAGE_CHARS = 60
@@ -79,8 +80,11 @@ class Activity:
             command = self.command
         shown = []
         for label, stage in items[:4]:
-            # "speech via auto: OpenAI serves ..." -> "speech via auto": what, not why.
-            stage = " ".join(stage.split(": ", 1)[0].split())
+            # What, not why, as the board says it: "speech via auto: OpenAI serves ..., 3
+            # segments" -> "speaking 3 lines"; a plain "muxing into a.narrated.mp4" stays.
+            if ": " in stage:
+                what, status = stage_of(stage)
+                stage = f"{what} {status}".strip() if what else status
             if len(stage) > STAGE_CHARS:
                 stage = stage[: STAGE_CHARS - 1] + "…"
             shown.append(f"{label} ({stage})" if stage else label)
