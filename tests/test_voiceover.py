@@ -885,6 +885,7 @@ def test_a_given_scripts_dry_run_prices_what_max_cost_charges(
     text = voiceover(talking, *given, "--dry-run").out
     assert "transcription: " in text and "narration speech: " in text
     assert "people speak: 3 stretch(es)" in text
+    assert "at most" not in text  # no chat request: the estimate is the worst case
     # Just under the dry-run's total: refused; at it: the run goes ahead.
     r = voiceover(talking, *given, "--max-cost", f"{plan['cost_usd'] * 0.999:.7f}")
     assert r.code == 3 and "transcription $" in r.err, r

@@ -84,7 +84,8 @@ def _total(plan: Plan) -> str:
     total = describe_cost(plan.cost_usd, same)
     if plan.cost_usd is None and "unknown" in used:
         total = "unknown (no price for this server)"
-    most = f"at most {format_usd(plan.max_cost_usd)}; " if plan.cost_usd else ""
+    worse = plan.cost_usd and plan.max_cost_usd != plan.cost_usd  # with chat output budgets
+    most = f"at most {format_usd(plan.max_cost_usd)}; " if worse else ""
     return f"{total} ({most}prices as of {plan.prices_as_of or 'unknown'})"
 
 
