@@ -24,7 +24,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("session", {"session"}),
     ("stages", {"vision", "narration", "soundtrack"}),
     ("services", {"media", "server"}),
-    ("foundation", {"settings"}),
+    ("foundation", {"settings", "envfile"}),
     ("base", {"models", "errors", "version"}),
 ]
 # Within the stage floors, the order between packages (an arrow only points down this list).

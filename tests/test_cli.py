@@ -4,6 +4,7 @@ for every bad input; stdout carries only the product."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx2
@@ -28,6 +29,38 @@ def test_help_lists_commands_and_exit_codes() -> None:
         assert word in r.out
     r = run_cli(["describe", "--help"])
     assert r.code == 0 and "--max-frames" in r.out and "--detail" in r.out
+
+
+def _option_help(command: str, flag: str) -> str:
+    """The help of one option of `command`, on one line (click wraps it)."""
+    lines = run_cli([command, "--help"]).out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(flag + " "))
+    text = [lines[start].strip()]
+    for line in lines[start + 1 :]:
+        if line.strip().startswith("-") or not line.startswith(" " * 10):
+            break
+        text.append(line.strip())
+    return " ".join(text)
+
+
+@pytest.mark.parametrize("command", ["describe", "script", "voiceover", "plan", "frames"])
+def test_the_help_of_shared_options_is_true_for_every_command(command: str) -> None:
+    """`--jobs` said "Inputs (and speech requests) at once" in frames and plan, which make no
+    requests; plan's `--batch` said it sends the requests (it prices them)."""
+    jobs = _option_help(command, "--jobs")
+    assert "Inputs processed at once; for runs that call a server" in jobs
+    if command != "frames":
+        batch = _option_help(command, "--batch")
+        assert "Send the" not in batch and "price them so" in batch.replace("- ", "-")
+
+
+def test_plan_offers_what_changes_a_voiceovers_plan() -> None:
+    flags = set(re.findall(r"(--[a-z-]+)", run_cli(["plan", "--help"]).out))
+    wanted = {"--verify", "--wer-threshold", "--verify-onset", "--subtitles", "--voice",
+              "--speed", "--tts-backend", "--tts-base-url", "--tts-model", "--realtime-model",
+              "--stt-model", "--stt-base-url", "--transcribe", "--cache-dir", "--no-cache",
+              "--over-speech", "--min-gap", "--words-per-second", "--prices", "--batch"}  # fmt: skip
+    assert wanted <= flags, wanted - flags
 
 
 def test_version() -> None:

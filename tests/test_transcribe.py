@@ -20,6 +20,7 @@ from conftest import TEST_KEY, chat_response, multipart_fields, run_cli, transcr
 from vnarrate.errors import ApiError
 from vnarrate.server.cache import ResponseCache
 from vnarrate.server.client import make_client
+from vnarrate.server.prices import load_prices
 from vnarrate.soundtrack.transcribe import (
     NoTranscriptionEndpoint,
     TranscribeOptions,
@@ -31,8 +32,9 @@ from vnarrate.soundtrack.transcribe import (
 RATE = 16000
 DESC = {"title": "Two people talk", "description": "They talk."}
 OPTIONS = TranscribeOptions(
-    mode="auto", model="gpt-transcribe", provider="openai", base_url=None, free=False
-)
+    mode="auto", model="gpt-transcribe", provider="openai", base_url=None, pricing="table",
+    prices=load_prices(None),
+)  # fmt: skip
 ERR = "vnarrate: error: "
 
 
@@ -270,7 +272,7 @@ def test_plan_shows_speech_and_prices_its_transcription_without_a_key(
 ) -> None:
     r = run_cli(["plan", talk, "--frames", "3"])
     assert r.code == 0, r
-    assert "speech: 3 stretch(es)" in r.out and "gaps: 0:00.0–0:0" in r.out
+    assert "people speak: 3 stretch(es)" in r.out and "gaps: 0:00.0–0:0" in r.out
     assert "transcription:" in r.out and "with gpt-transcribe" in r.out
     r = run_cli(["plan", talk, "--frames", "3", "--json"])
     plan = json.loads(r.out)["plan"]
@@ -295,12 +297,66 @@ def test_max_cost_counts_the_transcription(api: respx.Router, key: str, talk: Pa
     assert not api.calls  # refused before anything was paid for
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8760/v1", "http://10.0.0.5:9000/v1"])
+def test_transcription_on_a_server_without_a_price_is_unknown_not_free(
+    api: respx.Router, talk: Path, url: str
+) -> None:
+    """A server on this machine or a private network that is no known local kind is priced as
+    chat is there: unknown (it was $0.00)."""
+    r = run_cli(["plan", talk, "--frames", "3", "--base-url", url])
+    assert r.code == 0, r
+    said = next(line for line in r.out.splitlines() if "transcription:" in line)
+    assert said.endswith("with gpt-transcribe, unknown (no price for this server)"), said
+    assert "speech-to-text server is not OpenAI: transcription cost unknown" in r.out
+    plan = json.loads(run_cli(["plan", talk, "--frames", "3", "--base-url", url, "--json"]).out)
+    plan = plan["plan"]
+    assert plan["transcription_cost_usd"] is None and plan["stt_pricing"] == "unknown"
+    assert plan["cost_usd"] is None
+    assert not api.calls
+
+
+def test_transcription_is_priced_by_the_server_that_transcribes(
+    api: respx.Router, talk: Path, tmp_path: Path
+) -> None:
+    def plan(*flags: str) -> Any:
+        r = run_cli(["plan", talk, "--frames", "3", "--json", *flags])
+        assert r.code == 0, r
+        return json.loads(r.out)["plan"]
+
+    local = plan("--stt-base-url", "http://localhost:11434/v1")  # a known local kind: free
+    assert local["stt_pricing"] == "free" and local["transcription_cost_usd"] == 0.0
+    # A local chat server, OpenAI transcribing: OpenAI's price.
+    openai_stt = plan("--base-url", "http://localhost:11434/v1",
+                      "--stt-base-url", "https://api.openai.com/v1")  # fmt: skip
+    seconds = openai_stt["transcription_seconds"]
+    assert openai_stt["chat_cost_usd"] == 0.0 and openai_stt["stt_pricing"] == "table"
+    assert openai_stt["transcription_cost_usd"] == pytest.approx(seconds / 60 * 0.0045)
+    assert openai_stt["cost_usd"] == pytest.approx(openai_stt["transcription_cost_usd"])
+    # An unknown server whose model the user's prices file names.
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"transcription": {"gpt-transcribe": {"per_minute": 0.01}}}))
+    priced = plan("--base-url", "http://10.0.0.5:9000/v1", "--prices", str(mine))
+    assert priced["transcription_cost_usd"] == pytest.approx(seconds / 60 * 0.01)
+    assert not api.calls
+
+
+def test_max_cost_refuses_an_unpriced_transcription(
+    api: respx.Router, talk: Path, tmp_path: Path
+) -> None:
+    mine = tmp_path / "chat-only.json"
+    mine.write_text(json.dumps({"chat": {"gpt-5.4-mini": {"input": 0.1, "output": 0.5}}}))
+    r = describe(talk, "--base-url", "http://10.0.0.5:9000/v1", "--prices", mine,
+                 "--max-cost", "5")  # fmt: skip
+    assert r.code == 3 and "no price for 'gpt-transcribe'" in r.err, r
+    assert not api.calls  # refused before anything was sent
+
+
 def test_frames_json_holds_where_people_speak(talk: Path, tmp_path: Path) -> None:
     r = run_cli(["frames", talk, "--frames", "2", "-o", tmp_path / "f"])
     assert r.code == 0, r
     doc = json.loads((tmp_path / "f" / "frames.json").read_text())
     assert len(doc["soundtrack"]["regions"]) == 3 and doc["soundtrack"]["gaps"]
-    assert "speech: 3 stretch(es)" in r.err
+    assert "people speak: 3 stretch(es)" in r.err
 
 
 def test_a_damaged_soundtrack_still_plans(talk: Path, tmp_path: Path) -> None:
@@ -308,7 +364,7 @@ def test_a_damaged_soundtrack_still_plans(talk: Path, tmp_path: Path) -> None:
     r = run_cli(["plan", broken, "--frames", "2"])
     assert r.code == 0, r
     assert "warning:" in r.err and "continuing without the soundtrack" in r.err
-    assert "speech:" not in r.out and "transcription:" not in r.out
+    assert "people speak:" not in r.out and "transcription:" not in r.out
 
 
 def test_a_server_without_the_endpoint_is_asked_once_per_run(

@@ -31,7 +31,7 @@ from vnarrate.narration.verify import (
     verify_narration,
     verify_warnings,
 )
-from vnarrate.server.prices import load_prices
+from vnarrate.server.prices import PriceBasis, load_prices, prices_for
 from vnarrate.soundtrack.clips import SpeechClip
 from vnarrate.soundtrack.transcribe import TranscribeOptions, Transcript
 
@@ -45,14 +45,16 @@ STARTS = (0.5, 4.0, 7.5)
 SECONDS = 2.5
 
 
-def _stt(model: str = "gpt-transcribe", *, free: bool = False) -> TranscribeOptions:
-    return TranscribeOptions(mode="auto", model=model, provider="openai", base_url=None, free=free)
+def _stt(model: str = "gpt-transcribe", *, pricing: PriceBasis = "table") -> TranscribeOptions:
+    return TranscribeOptions(
+        mode="auto", model=model, provider="openai", base_url=None, pricing=pricing,
+        prices=prices_for(load_prices(None), pricing),
+    )  # fmt: skip
 
 
 def _options(threshold: float = 0.15, tolerance: float = 0.2) -> VerifyOptions:
     return VerifyOptions(
         stt=_stt(),
-        prices=load_prices(None),
         wer_threshold=threshold,
         onset_tolerance_s=tolerance,
         strict=False,
@@ -258,6 +260,10 @@ def test_the_plan_prices_hearing_the_narration_back() -> None:
     assert priced.max_cost_usd == pytest.approx(0.02 + priced.verify_cost_usd)
     blind = plan_verify(plan, replace(_options(), stt=_stt("my-recogniser")), 3)
     assert blind.verify_cost_usd is None and blind.cost_usd is None
-    assert "--verify's cost is unknown" in blind.notes[-1]
-    local = replace(_options(), stt=_stt("my-recogniser", free=True))
+    assert "--verify's cost unknown" in blind.notes[-1]
+    local = replace(_options(), stt=_stt("my-recogniser", pricing="free"))
     assert plan_verify(plan, local, 3).verify_cost_usd == 0.0
+    # A server that is not OpenAI and not a known local kind: OpenAI's price is not its price.
+    other = plan_verify(plan, replace(_options(), stt=_stt(pricing="unknown")), 3)
+    assert other.verify_cost_usd is None and other.cost_usd is None
+    assert other.stt_pricing == "unknown" and "not OpenAI" in other.notes[-1]

@@ -610,7 +610,7 @@ def test_dry_run_plans_and_calls_nothing(api: respx.Router, clip: Path) -> None:
     assert r.code == 0, r
     assert "voiceover with gpt-5.4-mini" in r.out
     # OpenAI's /audio/speech models shut down on 2027-01-06: the default speaks over Realtime.
-    assert "speech: ~" in r.out and "characters with gpt-realtime-2.1-mini" in r.out
+    assert "narration speech: ~" in r.out and "characters with gpt-realtime-2.1-mini" in r.out
     assert "frames: 3" in r.out
     assert len(api.calls) == 0
     assert listing(Path.cwd()) == []
@@ -866,6 +866,35 @@ def test_subtitles_dialogue_with_a_given_script_transcribes_and_prices_it(
     assert fake.heard.call_count == 3
 
 
+def test_a_given_scripts_dry_run_prices_what_max_cost_charges(
+    api: respx.Router, key: str, talking: Path
+) -> None:
+    """The dry-run showed speech only while --max-cost charged the dialogue's transcription
+    too: both now price one plan (pipeline.plan_script)."""
+    fake = FakeApi(api, GAP_SCRIPT)
+    Path("talk.script.json").write_text(json.dumps(GAP_SCRIPT))
+    given = ("--script", "talk.script.json", "--subtitles", "both", "--verify")
+    r = voiceover(talking, *given, "--dry-run", "--json")
+    assert r.code == 0, r
+    plan = json.loads(r.out)["plan"]
+    assert plan["transcription_requests"] == 3 and plan["transcription_cost_usd"] > 0
+    assert plan["speech_cost_usd"] > 0 and plan["verify_cost_usd"] > 0
+    parts = plan["speech_cost_usd"] + plan["transcription_cost_usd"] + plan["verify_cost_usd"]
+    assert plan["cost_usd"] == pytest.approx(parts)
+    assert len(plan["soundtrack"]["regions"]) == 3  # where people speak, as the run finds it
+    text = voiceover(talking, *given, "--dry-run").out
+    assert "transcription: " in text and "narration speech: " in text
+    assert "people speak: 3 stretch(es)" in text
+    assert "at most" not in text  # no chat request: the estimate is the worst case
+    # Just under the dry-run's total: refused; at it: the run goes ahead.
+    r = voiceover(talking, *given, "--max-cost", f"{plan['cost_usd'] * 0.999:.7f}")
+    assert r.code == 3 and "transcription $" in r.err, r
+    assert not api.calls
+    r = voiceover(talking, *given, "--max-cost", f"{plan['cost_usd'] * 1.001:.7f}", "--json")
+    assert r.code == 0, r
+    assert fake.heard.call_count >= 3
+
+
 def test_subtitles_without_a_transcript_say_why(fake: FakeApi, clip: Path) -> None:
     r = voiceover(clip, "--subtitles", "dialogue", "--json")  # clip has no audio track
     assert r.code == 0, r
@@ -1099,6 +1128,26 @@ def test_verify_is_priced_and_counted_by_max_cost(
     assert r.code == 3 and "exceeds --max-cost" in r.err, r
     assert len(fake.router.calls) == 0 and listing(Path.cwd()) == []
     assert voiceover(clip, "--script", script, "--max-cost", budget).code == 0
+
+
+def test_verify_on_a_speech_to_text_server_without_a_price_costs_unknown(
+    fake: FakeApi, clip: Path, tmp_path: Path
+) -> None:
+    """An STT server on this machine that is no known local kind: --verify's cost is null (it
+    was recorded as 0.0), in the dry-run and in the run's record."""
+    trip = RoundTrip(fake)
+    stt = "http://127.0.0.1:8760/v1"
+    local = fake.router.post(f"{stt}/audio/transcriptions").mock(side_effect=trip._hear)
+    given = ("--script", _script_file(tmp_path), "--verify", "--stt-base-url", stt, "--json")
+    plan = json.loads(voiceover(clip, *given, "--dry-run").out)["plan"]
+    assert plan["verify_cost_usd"] is None and plan["stt_pricing"] == "unknown"
+    assert plan["cost_usd"] is None
+    r = voiceover(clip, *given)
+    assert r.code == 0, r
+    record = json.loads(r.out)
+    assert local.call_count == 3 and trip.heard.call_count == 0
+    assert record["verify"]["requests"] == 3 and record["verify"]["cost_usd"] is None
+    assert record["cost_usd"] is None
 
 
 def test_verify_needs_a_speech_to_text_server(

@@ -353,6 +353,7 @@ class Plan(BaseModel):
     # "unknown" (another server, unless the user's prices file names the model).
     chat_pricing: str = "table"
     speech_pricing: str = "table"
+    stt_pricing: str = "table"  # of the speech-to-text server (transcription and --verify)
     notes: list[str] = Field(default_factory=list)
     # The soundtrack (issue 11): where people speak, and what transcribing it would send and cost.
     soundtrack: SpeechMap | None = None  # None: not listened to (no audio track, or not asked)

@@ -9,7 +9,7 @@ never sees Settings (the session turned them into options); the runs layer write
     describe     prepare -> hear -> prompts -> chat per chunk -> merge   DescribeResult
     write_script prepare -> prompts -> chat per chunk -> repair -> shorten once   ScriptResult
     narrate      script -> speech per segment -> timeline          Voiceover (track + placements)
-    voiceover    write_script (or a given script) -> narrate       Voiceover
+    voiceover    write_script (or a given script: plan_script) -> narrate       Voiceover
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ from .soundtrack.transcribe import plan_transcription
 from .vision.ask import describe_chunks, images_messages, script_chunks, shorten_long
 from .vision.chunks import request_frames
 from .vision.context import context_for
+from .vision.given import GivenScript, plan_given_script
 from .vision.pack import pack_frames
-from .vision.plan import check_budget, plan_frameset, plan_speech, speech_price
+from .vision.plan import check_budget, plan_frameset, speech_price
 from .vision.prompts import listening_tokens
 from .vision.stream import FrameStream, choose_frames, stopping
 
@@ -130,7 +131,7 @@ def prepare(
         # A script for a video spoken all through asks nothing: nothing to transcribe for it.
         mute = not _says(options, task) and no_room(heard, duration, options.gaps)
         stt = options.transcription if hears and not mute else None
-        plan = plan_transcription(plan, heard.speech, stt, options.plan.prices)
+        plan = plan_transcription(plan, heard.speech, stt)
     if task == "voiceover":  # --verify hears the narration back: about one line a slot
         plan = plan_verify(plan, options.verify, plan.duration_s / options.plan.segment_seconds)
     return Prepared(chosen, sent, plan, heard, context, ahead)
@@ -319,24 +320,32 @@ def voiceover(
         made = write_script(path, session, task="voiceover", progress=progress, untimed=untimed)
         return narrate(path, made, session, untimed=untimed)
     o = session.options
-    duration = probe(path).duration_s
-    heard = listen(path, o, warn=session.warn)  # where people speak: the gaps to narrate in
-    gaps = None if untimed else find_gaps(heard, duration, o.gaps)
-    script, notes = (
-        repair(script, duration) if gaps is None else repair_into_gaps(script, duration, gaps)
-    )
-    if not script.segments and gaps is None:
+    given = plan_script(path, script, o, warn=session.warn, untimed=untimed)
+    if not given.script.segments and given.gaps is None:
         raise InputError(f"{path}: the script has no segments inside the video")
-    # --max-cost holds for speech too (and refuses a price that cannot be checked).
-    plan = plan_speech(path, script, duration, o.plan, notes=[])
-    if heard is not None and _says(o):
-        plan = plan_transcription(plan, heard.speech, o.transcription, o.plan.prices)
-    check_budget(plan_verify(plan, o.verify, len(script.segments)), o.max_cost)
-    heard = session.hear(path, heard) if _says(o) else heard  # for the dialogue's subtitles
-    given = ScriptResult(input=path, script=script, model="", requests=0, duration_s=duration,
-                         frames_sent=0, notes=notes, soundtrack=heard,
-                         cost_usd=heard.transcription_cost_usd if heard else 0.0)  # fmt: skip
-    return narrate(path, given, session, untimed=untimed)
+    check_budget(given.plan, o.max_cost)  # speech, dialogue transcription, --verify
+    heard = session.hear(path, given.heard) if _says(o) else given.heard  # dialogue subtitles
+    made = ScriptResult(input=path, script=given.script, model="", requests=0, frames_sent=0,
+                        duration_s=given.plan.duration_s, notes=given.notes, soundtrack=heard,
+                        cost_usd=heard.transcription_cost_usd if heard else 0.0)  # fmt: skip
+    return narrate(path, made, session, untimed=untimed)
+
+
+def plan_script(
+    path: str,
+    script: Script,
+    options: StageOptions,
+    *,
+    warn: Report = _quiet,
+    untimed: bool = False,
+) -> GivenScript:
+    """A given script (`voiceover --script`): where people speak -> repaired into the gaps ->
+    its plan (speech, dialogue transcription, --verify): what `--dry-run` shows and the run's
+    --max-cost checks."""
+    heard = listen(path, options, warn=warn)  # where people speak: the gaps to narrate in
+    stt = options.transcription if _says(options) else None
+    return plan_given_script(path, script, probe(path).duration_s, heard, options.plan,
+                             options.gaps, stt=stt, verify=options.verify, untimed=untimed)  # fmt: skip
 
 
 def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = False) -> Voiceover:
@@ -348,9 +357,7 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
     report(f"{path}: speech via {choice.reason}, {len(script.segments)} segments, --jobs {o.jobs}")
     # The cache key and the price follow the model (and voice) that really speak.
     voice = choice.speaking(o.voice)
-    gaps = find_gaps(
-        made.soundtrack, duration, o.gaps
-    )  # untimed: only to count what is over speech
+    gaps = find_gaps(made.soundtrack, duration, o.gaps)  # untimed: to count what is on speech
     spoken = speak_script(
         choice.backend,
         script,

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .envfile import check_dotenv
 from .errors import ConfigError, UsageError
 from .models import (
     Detail,
@@ -207,7 +208,15 @@ class Settings(BaseSettings):
         description="What the .srt and .vtt show: the narration, the dialogue (what people in "
         "the video say, transcribed), both (told apart), or off (no subtitle files).",
     )
-    jobs: int = Field(default=4, ge=1, le=64, description="Inputs (and speech requests) at once.")
+    # Inputs go through the batch driver `jobs` at a time; chat requests share `jobs` slots per
+    # run (session), speech and transcription send `jobs` at a time per input.
+    jobs: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Inputs processed at once; for runs that call a server, also its requests "
+        "in flight (chat per run, speech and transcription per input).",
+    )
 
     # --- frames ------------------------------------------------------------------------------
     sample: SampleMode = Field(default="interval", description="How to choose frames.")
@@ -373,8 +382,8 @@ class Settings(BaseSettings):
     # --- batch API -----------------------------------------------------------------------------
     batch: bool = Field(
         default=False,
-        description="Send the chat requests through the Batch API: half price, answers within "
-        "24 h; a rerun resumes.",
+        description="Chat requests through the Batch API, at half price: a run sends them in "
+        "batches (answers within 24 h; a rerun resumes); plan and --dry-run price them so.",
     )
     batch_wait: bool = Field(
         default=True,
@@ -514,7 +523,7 @@ def load_settings(**flags: Any) -> Settings:
         raise UsageError(f"--{chosen[0]} and --{chosen[1]} both choose frames; give one")
     if chosen and "sample" not in given:
         given["sample"] = SAMPLE_MODE_OF[chosen[0]]
-    _check_dotenv(Path(".env"))
+    check_dotenv(Path(".env"))
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -532,36 +541,6 @@ def load_settings(**flags: Any) -> Settings:
         raise ConfigError(f"invalid setting {source}: {msg}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"cannot read .env: {exc.reason}") from None
-
-
-def _check_dotenv(path: Path) -> None:
-    """A `.env` that python-dotenv cannot fully parse is a configuration error naming the lines
-    (not the library's log warnings followed by a run with some settings silently missing). The
-    lines' text is never shown: it may hold a key."""
-    if not path.is_file():
-        return
-    from dotenv.parser import parse_stream
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            bad = []
-            for binding in parse_stream(fh):
-                # A bare word (a pasted key, `sk-abc123`) parses as a name without a value:
-                # not NAME=VALUE either, and never silently ignored.
-                if binding.error or (binding.key is not None and binding.value is None):
-                    text = binding.original.string
-                    blank = text[: len(text) - len(text.lstrip())]  # lines before the statement
-                    bad.append(binding.original.line + blank.count("\n"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read .env: {exc.reason}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read .env: {exc.strerror or exc}") from None
-    if bad:
-        where = ", ".join(str(n) for n in bad[:5]) + (" …" if len(bad) > 5 else "")
-        raise ConfigError(
-            f"{path}: cannot parse line{'s' if len(bad) > 1 else ''} {where}",
-            hint="each line must be NAME=VALUE, a comment (#) or blank; quotes must be closed",
-        )
 
 
 # --- the groups of settings the commands share ---------------------------------------------------

@@ -142,7 +142,8 @@ def voiceover_command(script_file: Path | None, mux: Path | None, replace_audio:
 @_flag("--json", "as_json", help="One JSON plan per input (JSONL).")
 @_flag("--dry-run", hidden=True, help="Accepted for symmetry: a plan makes no calls anyway.")
 @_recursive
-@settings_options("tts_model", "jobs", "batch", *SCRIPT, *CONNECTION, *MODEL, *SAMPLING, *LISTEN)
+@settings_options("jobs", "cache", "cache_dir", "batch", *SPEECH, *SCRIPT, *CONNECTION, *MODEL,
+                  *SAMPLING, *LISTEN)  # fmt: skip
 def plan_command(task: str, **flags: Any) -> None:
     _run(jobs.plan, flags, task=task)
 

@@ -44,10 +44,10 @@ from typing import TYPE_CHECKING
 from ..errors import ApiError
 from ..media.audio import resample_mono
 from ..models import Placement, Plan, Verification, VerifiedLine
-from ..server.prices import PriceTable, total_cost
+from ..server.prices import total_cost
 from ..soundtrack.clips import SpeechClip, encode_flac
 from ..soundtrack.detect import SAMPLE_RATE
-from ..soundtrack.transcribe import TranscribeOptions, Transcript, price
+from ..soundtrack.transcribe import TranscribeOptions, Transcript, price, unpriced_note
 from .faithfulness import edit_distance, normalize_words
 
 if TYPE_CHECKING:
@@ -74,7 +74,6 @@ class VerifyOptions:
     """What --verify needs (session/options.py builds it from Settings)."""
 
     stt: TranscribeOptions  # the same speech-to-text server and model as transcription
-    prices: PriceTable
     wer_threshold: float  # the error rate allowed to the recogniser and the voice together
     onset_tolerance_s: float
     strict: bool  # an off verdict fails the run
@@ -120,7 +119,7 @@ def verify_narration(
         max_onset_error_s=round(max(offsets), 3) if offsets else None,
         requests=heard.requests,
         seconds=heard.seconds,
-        cost_usd=price(options.stt, heard.seconds, options.prices),
+        cost_usd=price(options.stt, heard.seconds),
         ok=not problems,
         problems=problems,
         notes=heard.warnings,
@@ -298,15 +297,11 @@ def plan_verify(plan: Plan, options: VerifyOptions | None, lines: float) -> Plan
         return plan
     n = max(1, math.ceil(lines))
     seconds = round(plan.speech_seconds + 2 * MARGIN_S * n, 1)
-    cost = price(options.stt, seconds, options.prices)
-    notes = list(plan.notes)
-    if cost is None:
-        notes.append(
-            f"no price for speech-to-text model {options.stt.model!r}: --verify's cost is "
-            "unknown (add it to a prices file: --prices FILE)"
-        )
+    cost = price(options.stt, seconds)
+    notes = [*plan.notes, unpriced_note(options.stt, "--verify's")] if cost is None else plan.notes
     return plan.model_copy(
         update={
+            "stt_pricing": options.stt.pricing,
             "verify_model": options.stt.model,
             "verify_requests": n,
             "verify_seconds": seconds,

@@ -25,7 +25,7 @@ from ..pipeline import describe as describe_flow
 from ..pipeline import describe_images, listen, prepare, write_script
 from ..server.client import make_client
 from ..server.doctor import check_server
-from ..session import api_key, open_cache, stage_options
+from ..session import api_key, check_speech, open_cache, stage_options
 from ..settings import Settings
 from ..vision.stream import sample
 from .batch_api import run_all
@@ -95,11 +95,25 @@ def plan_outcome(inp: Input, batch: Batch, task: str) -> Outcome:
     return Outcome(input=inp.source, record=plan_record(prep.plan), text=render_plan(prep.plan))
 
 
+def check_voiceover(settings: Settings) -> None:
+    """What a voiceover (or its plan) refuses before anything else (exit 2): a voice the
+    speaking backend lacks, dialogue subtitles without transcription."""
+    check_speech(stage_options(settings))
+    if settings.subtitles in ("dialogue", "both") and settings.transcribe == "off":
+        raise UsageError(
+            f"--subtitles {settings.subtitles} needs what people say: not --transcribe off"
+        )
+
+
 # --- plan ----------------------------------------------------------------------------------------
 
 
 def plan(settings: Settings, request: Request, reporter: Reporter, *, task: str) -> int:
-    """`vnarrate plan`: the frames, requests, tokens and dollars a run would use; no key."""
+    """`vnarrate plan`: the frames, requests, tokens and dollars a run would use; no key.
+    `--task voiceover` takes the voiceover's settings and refuses what it would refuse, so it
+    gives what `voiceover --dry-run` gives."""
+    if task == "voiceover":
+        check_voiceover(settings)
     batch = request.batch(settings, reporter, "plan")
     return batch.run(lambda inp: plan_outcome(inp, batch, task))
 

@@ -52,30 +52,41 @@ def render_plan(plan: Plan) -> str:
         )
     if plan.speech_model:
         lines.append(
-            f"  speech: ~{plan.speech_characters} characters with {plan.speech_model}, "
-            f"{describe_cost(plan.speech_cost_usd, _basis(plan.speech_pricing))}"
+            f"  narration speech: ~{plan.speech_characters} characters with "
+            f"{plan.speech_model}, {describe_cost(plan.speech_cost_usd, _basis(plan.speech_pricing))}"
         )
+    stt = _basis(plan.stt_pricing)
     if plan.transcription_model:
         lines.append(
             f"  transcription: {plan.transcription_seconds:.1f} s of speech "
             f"({plan.transcription_seconds / 60:.2f} min) in {plan.transcription_requests} "
             f"request(s) with {plan.transcription_model}, "
-            f"{format_usd(plan.transcription_cost_usd)}"
+            f"{describe_cost(plan.transcription_cost_usd, stt)}"
         )
     if plan.verify_model:
         lines.append(
             f"  verify: ~{plan.verify_seconds:.1f} s of narration heard back in "
             f"~{plan.verify_requests} request(s) with {plan.verify_model}, "
-            f"{format_usd(plan.verify_cost_usd)}"
+            f"{describe_cost(plan.verify_cost_usd, stt)}"
         )
-    both = chat if plan.speech_pricing == plan.chat_pricing or not plan.speech_model else "table"
-    total = describe_cost(plan.cost_usd, both)
-    if plan.cost_usd is None and "unknown" in (plan.chat_pricing, plan.speech_pricing):
-        total = "unknown (no price for this server)"
-    most = f"at most {format_usd(plan.max_cost_usd)}; " if plan.cost_usd else ""
-    lines.append(f"  estimated cost: {total} ({most}prices as of {plan.prices_as_of or 'unknown'})")
+    lines.append(f"  estimated cost: {_total(plan)}")
     lines.extend(f"  note: {n}" for n in plan.notes)
     return "\n".join(lines)
+
+
+def _total(plan: Plan) -> str:
+    """The plan's total: "free" when every server that is paid is local, "unknown (...)" when
+    a server has no price, with the worst case and the prices' date."""
+    used = [plan.chat_pricing] if plan.requests else []
+    used += [plan.speech_pricing] if plan.speech_model else []
+    used += [plan.stt_pricing] if plan.transcription_model or plan.verify_model else []
+    same = _basis(used[0]) if used and len(set(used)) == 1 else "table"
+    total = describe_cost(plan.cost_usd, same)
+    if plan.cost_usd is None and "unknown" in used:
+        total = "unknown (no price for this server)"
+    worse = plan.cost_usd and plan.max_cost_usd != plan.cost_usd  # with chat output budgets
+    most = f"at most {format_usd(plan.max_cost_usd)}; " if worse else ""
+    return f"{total} ({most}prices as of {plan.prices_as_of or 'unknown'})"
 
 
 def _basis(value: str) -> PriceBasis:
@@ -90,9 +101,9 @@ def _at_most(cost: float | None, most: float | None) -> str:
 def speech_summary(speech: SpeechMap) -> list[str]:
     """Where people speak, for people: the stretches of speech and the gaps between them."""
     if not speech.regions:
-        return [f"speech: none heard in {format_ts(speech.duration_s)} ({speech.detector})"]
+        return [f"people speak: nowhere in {format_ts(speech.duration_s)} ({speech.detector})"]
     return [
-        f"speech: {len(speech.regions)} stretch(es), {speech.speech_s:.1f} s of "
+        f"people speak: {len(speech.regions)} stretch(es), {speech.speech_s:.1f} s of "
         f"{speech.duration_s:.1f} s: {_spans(speech.regions)}",
         f"gaps: {_spans(speech.gaps) or 'none'}",
     ]

@@ -24,15 +24,15 @@ from ..media.mux import check_mux_path, mux
 from ..models import Frame, OutputFile, Script, Voiceover, VoiceoverResult
 from ..narration.script import dump_script, load_script
 from ..narration.subtitles import subtitle_tracks, to_srt, to_vtt
+from ..pipeline import plan_script
 from ..pipeline import voiceover as voiceover_flow
-from ..session import Session, check_speech, stage_options
+from ..session import Session, stage_options
 from ..settings import Settings
-from ..vision.plan import plan_given_script
 from .batch_api import run_all
 from .driver import Outcome, Reporter
 from .inputs import Input, output_path
 from .interrupt import ACTIVITY
-from .jobs import Request, plan_outcome
+from .jobs import Request, check_voiceover, plan_outcome
 from .manifest import Claim, Journal, claim_targets, manifest_suffix, source_file
 from .output import atomic_path, write_bytes, write_text
 from .render import plan_record, render_plan, voiceover_record
@@ -212,9 +212,11 @@ def _picture_notes(r: VoiceoverResult) -> list[str]:
     return [p for p in parts if p]
 
 
-def _speech_plan_outcome(inp: Input, script: Script, settings: Settings) -> Outcome:
-    options = stage_options(settings)
-    plan = plan_given_script(inp.source, script, options.plan, options.verify)
+def _speech_plan_outcome(
+    inp: Input, script: Script, settings: Settings, warn: Callable[[str], None]
+) -> Outcome:
+    """`--script --dry-run`: the plan the run checks --max-cost against (pipeline.plan_script)."""
+    plan = plan_script(inp.source, script, stage_options(settings), warn=warn).plan
     return Outcome(input=inp.source, record=plan_record(plan), text=render_plan(plan))
 
 
@@ -303,14 +305,10 @@ def voiceover(
         raise UsageError("-o, --mux and --script take one input; use --out-dir for several")
     if flags.replace_audio and flags.mux is None:
         raise UsageError("--replace-audio goes with --mux")
-    check_speech(stage_options(settings))  # a voice the speaking backend lacks: exit 2 now
-    if settings.subtitles in ("dialogue", "both") and settings.transcribe == "off":
-        raise UsageError(
-            f"--subtitles {settings.subtitles} needs what people say: not --transcribe off"
-        )
+    check_voiceover(settings)  # a voice the speaking backend lacks...: exit 2 now
     if request.dry_run and flags.script is not None:
         given = load_script(flags.script)
-        return batch.run(lambda inp: _speech_plan_outcome(inp, given, settings))
+        return batch.run(lambda inp: _speech_plan_outcome(inp, given, settings, reporter.warn))
     if request.dry_run:
         return batch.run(lambda inp: plan_outcome(inp, batch, "voiceover"))
     session = batch.open_session(chat=flags.script is None, speech=True)

@@ -96,6 +96,7 @@ class PriceTable(BaseModel):
     overrides: list[str] = Field(default_factory=list)  # user files merged in, in order
     user_chat: list[str] = Field(default_factory=list)  # models the user's files price
     user_speech: list[str] = Field(default_factory=list)
+    user_transcription: list[str] = Field(default_factory=list)
 
     def only_user(self) -> PriceTable:
         """The entries the user's own price files gave: what prices a server that is not
@@ -104,6 +105,9 @@ class PriceTable(BaseModel):
             update={
                 "chat": {k: v for k, v in self.chat.items() if k in self.user_chat},
                 "speech": {k: v for k, v in self.speech.items() if k in self.user_speech},
+                "transcription": {
+                    k: v for k, v in self.transcription.items() if k in self.user_transcription
+                },
             },
             deep=True,
         )
@@ -146,7 +150,12 @@ def packaged_prices() -> PriceTable:
     return _packaged().model_copy(deep=True)
 
 
-_BOOKKEEPING = ("overrides", "user_chat", "user_speech")  # never taken from a user's file
+_BOOKKEEPING = (
+    "overrides",
+    "user_chat",
+    "user_speech",
+    "user_transcription",
+)  # never taken from a user's file
 
 
 def merge_prices(base: PriceTable, override: Mapping[str, Any], *, origin: str = "") -> PriceTable:
@@ -167,6 +176,9 @@ def merge_prices(base: PriceTable, override: Mapping[str, Any], *, origin: str =
     merged.user_chat = sorted({*merged.user_chat, *(k.lower() for k in extra.chat)})
     merged.user_speech = sorted({*merged.user_speech, *(k.lower() for k in extra.speech)})
     merged.transcription.update({k.lower(): v for k, v in extra.transcription.items()})
+    merged.user_transcription = sorted(
+        {*merged.user_transcription, *(k.lower() for k in extra.transcription)}
+    )
     if "as_of" in override:
         merged.as_of = extra.as_of
     if "source" in override:

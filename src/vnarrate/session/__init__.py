@@ -176,7 +176,7 @@ class Session:
             return heard.model_copy(update={"warnings": [*heard.warnings, note]})
         for note in said.warnings:
             self.warn(f"{path}: {note}")
-        return with_transcript(heard, said, o, self.options.plan.prices)
+        return with_transcript(heard, said, o)
 
     def transcribe(self, path: str, speech: SpeechMap) -> Transcript:
         """What is said in each speech region (soundtrack/transcribe.py). A server found to

@@ -185,10 +185,16 @@ def pricing(settings: Settings, profile: ProviderProfile) -> tuple[PriceBasis, P
     local server kind; unknown elsewhere (unless the user's prices file names the model)."""
     on_openai = profile.name == "openai" and detect_provider(settings.base_url) == "openai"
     chat = price_basis(openai=on_openai, local=profile.local)
-    if settings.tts_base_url is None:
-        return chat, chat
-    kind = detect_provider(settings.tts_base_url)
-    return chat, price_basis(openai=kind == "openai", local=profile_for(kind).local)
+    return chat, _basis_of(settings.tts_base_url, chat)
+
+
+def _basis_of(own_url: str | None, chat: PriceBasis) -> PriceBasis:
+    """The pricing of a separate server (--tts-base-url, --stt-base-url): by its kind; the
+    chat server's when there is none."""
+    if own_url is None:
+        return chat
+    kind = detect_provider(own_url)
+    return price_basis(openai=kind == "openai", local=profile_for(kind).local)
 
 
 def _plan_options(
@@ -244,14 +250,20 @@ def _speech_server(settings: Settings, profile: ProviderProfile) -> SpeechServer
     )
 
 
-def _transcription(settings: Settings, profile: ProviderProfile) -> TranscribeOptions:
+def _transcription(
+    settings: Settings, profile: ProviderProfile, prices: PriceTable
+) -> TranscribeOptions:
+    """Priced by the server that transcribes (--stt-base-url, else the chat server), as chat
+    and speech are: an unknown server on this machine is not assumed free."""
     own = settings.stt_base_url
+    basis = _basis_of(own, pricing(settings, profile)[0])
     return TranscribeOptions(
         mode=settings.transcribe,
         model=settings.stt_model,
         provider=detect_provider(own) if own else profile.name,
         base_url=own or settings.base_url,
-        free=is_local_url(own) if own else profile.local or is_local_url(settings.base_url),
+        pricing=basis,
+        prices=prices_for(prices, basis),
     )
 
 
@@ -266,12 +278,11 @@ def _stt_server(settings: Settings) -> SttServer:
     )
 
 
-def _verify(settings: Settings, stt: TranscribeOptions, prices: PriceTable) -> VerifyOptions | None:
+def _verify(settings: Settings, stt: TranscribeOptions) -> VerifyOptions | None:
     if not settings.verify:
         return None
     return VerifyOptions(
         stt=stt,
-        prices=prices,
         wer_threshold=settings.wer_threshold,
         onset_tolerance_s=settings.verify_onset,
         strict=settings.strict,
@@ -317,8 +328,9 @@ def stage_options(settings: Settings) -> StageOptions:
         instructions=settings.tts_instructions,
     )
     pace = _pace_options(settings, server, voice)
-    plan = _plan_options(settings, profile, load_prices(settings.prices), learned, pace)
-    transcription = _transcription(settings, profile)
+    prices = load_prices(settings.prices)
+    plan = _plan_options(settings, profile, prices, learned, pace)
+    transcription = _transcription(settings, profile, prices)
     return StageOptions(
         provider=profile.name,
         profile=profile,
@@ -369,7 +381,7 @@ def stage_options(settings: Settings) -> StageOptions:
         transcription=transcription,
         stt_server=_stt_server(settings),
         context=_context(settings),
-        verify=_verify(settings, transcription, plan.prices),
+        verify=_verify(settings, transcription),
     )
 
 

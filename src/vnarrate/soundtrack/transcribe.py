@@ -41,7 +41,7 @@ from ..errors import ApiError, redact
 from ..models import Plan, Soundtrack, SpeechMap, SpokenLine
 from ..server.cache import request_key
 from ..server.client import map_api_error, one_line
-from ..server.prices import PriceTable, total_cost, transcription_cost
+from ..server.prices import PriceBasis, PriceTable, total_cost, transcription_cost
 from .clips import CLIP_FORMAT, SpeechClip, piece_count, speech_clips
 
 if TYPE_CHECKING:
@@ -65,7 +65,11 @@ class TranscribeOptions(BaseModel):
     model: str
     provider: str  # of the speech-to-text server, for the cache key
     base_url: str | None  # of the speech-to-text server (None: OpenAI), for keys and messages
-    free: bool  # a server on this machine or a private network: costs nothing
+    # How the speech-to-text server is priced, as chat and speech are (server/prices.price_basis):
+    # OpenAI's table on OpenAI, free on a local server kind, else unknown unless the user's
+    # prices file names the model; `prices` is that server's table.
+    pricing: PriceBasis
+    prices: PriceTable
 
 
 class Store(Protocol):
@@ -289,14 +293,28 @@ def clean_text(text: str, seconds: float) -> tuple[str, str | None]:
     )
 
 
-def price(options: TranscribeOptions, seconds: float, prices: PriceTable) -> float | None:
-    """Dollars for `seconds` of audio sent (0 on a local server; None: no price known)."""
-    return 0.0 if options.free else transcription_cost(options.model, seconds, prices)
+def price(options: TranscribeOptions, seconds: float) -> float | None:
+    """Dollars for `seconds` of audio sent on the speech-to-text server (0 on a local server
+    kind or when nothing was sent; None: no price known for that server and model)."""
+    if options.pricing == "free" or seconds <= 0:
+        return 0.0
+    return transcription_cost(options.model, seconds, options.prices)
 
 
-def with_transcript(
-    heard: Soundtrack, said: Transcript, options: TranscribeOptions, prices: PriceTable
-) -> Soundtrack:
+def unpriced_note(options: TranscribeOptions, what: str) -> str:
+    """Why `what` (transcription, --verify) has no price."""
+    if options.pricing == "unknown":
+        return (
+            f"speech-to-text server is not OpenAI: {what} cost unknown (price "
+            f"{options.model!r} for it in a prices file: --prices FILE)"
+        )
+    return (
+        f"no price for speech-to-text model {options.model!r}: {what} cost unknown "
+        "(add it to a prices file: --prices FILE)"
+    )
+
+
+def with_transcript(heard: Soundtrack, said: Transcript, options: TranscribeOptions) -> Soundtrack:
     """`heard` with what is said in each region, and what transcribing it sent and cost."""
     return heard.model_copy(
         update={
@@ -306,29 +324,23 @@ def with_transcript(
             "transcription_model": options.model,
             "transcription_requests": said.requests,
             "transcription_seconds": said.seconds,
-            "transcription_cost_usd": price(options, said.seconds, prices),
+            "transcription_cost_usd": price(options, said.seconds),
         }
     )
 
 
-def plan_transcription(
-    plan: Plan, speech: SpeechMap, options: TranscribeOptions | None, prices: PriceTable
-) -> Plan:
+def plan_transcription(plan: Plan, speech: SpeechMap, options: TranscribeOptions | None) -> Plan:
     """`plan` with where people speak and, when `options` say it will be transcribed, the
     requests, seconds and dollars that takes (counted in the plan's totals)."""
     if options is None or options.mode == "off" or not speech.regions:
         return plan.model_copy(update={"soundtrack": speech})
     seconds = round(speech.speech_s, 3)
-    cost = price(options, seconds, prices)
-    notes = list(plan.notes)
-    if cost is None:
-        notes.append(
-            f"no price for transcription model {options.model!r}: its cost is unknown "
-            "(add it to a prices file: --prices FILE)"
-        )
+    cost = price(options, seconds)
+    notes = [*plan.notes, unpriced_note(options, "transcription")] if cost is None else plan.notes
     return plan.model_copy(
         update={
             "soundtrack": speech,
+            "stt_pricing": options.pricing,
             "transcription_model": options.model,
             "transcription_requests": piece_count(speech.regions),
             "transcription_seconds": seconds,

@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import ConfigError
-from ..media.probe import probe
 from ..media.timecode import format_ts
 from ..models import (
     Description,
@@ -33,8 +32,7 @@ from ..models import (
     Task,
     Usage,
 )
-from ..narration.script import FILL, repair
-from ..narration.verify import VerifyOptions, plan_verify
+from ..narration.script import FILL
 from ..server.prices import (
     BATCH_FACTOR,
     PriceBasis,
@@ -368,17 +366,6 @@ def _no_speech_price(options: PlanOptions, model: str) -> str:
             "prices file: --prices FILE)"
         )
     return f"no price for speech model {model!r}: speech cost unknown"
-
-
-def plan_given_script(
-    path: str, script: Script, options: PlanOptions, verify: VerifyOptions | None
-) -> Plan:
-    """`voiceover --script FILE --dry-run`: no vision request, only the script's speech (and
-    hearing it back, with --verify)."""
-    duration = probe(path).duration_s
-    script, notes = repair(script, duration)
-    plan = plan_speech(path, script, duration, options, notes=notes)
-    return plan_verify(plan, verify, len(script.segments))
 
 
 def plan_speech(
