@@ -358,16 +358,9 @@ def narrate(path: str, made: ScriptResult, session: Session, *, untimed: bool = 
     # The cache key and the price follow the model (and voice) that really speak.
     voice = choice.speaking(o.voice)
     gaps = find_gaps(made.soundtrack, duration, o.gaps)  # untimed: to count what is on speech
-    spoken = speak_script(
-        choice.backend,
-        script,
-        voice,
-        duration,
-        rooms=None if gaps is None or untimed else rooms_for(script, gaps),
-        fit=o.fit,
-        jobs=o.jobs,
-        untimed=untimed,
-    )
+    spoken = speak_script(choice.backend, script, voice, duration, fit=o.fit, jobs=o.jobs,
+                          rooms=None if gaps is None or untimed else rooms_for(script, gaps),
+                          untimed=untimed)  # fmt: skip
     counts = fit_summary(spoken, script, base_speed=voice.speed, gaps=gaps)
     heard_notes = dialogue_notes(o.subtitles, made.soundtrack)
     heard_back = session.verify(path, spoken.track, TRACK_RATE, spoken.placements)  # --verify
