@@ -167,6 +167,12 @@ def test_a_local_server_kind_is_free_and_passes_a_zero_budget(video: Path) -> No
 def test_openai_is_priced_by_the_table(video: Path) -> None:
     plan = _plan(video, "--frames", "2")
     assert plan["chat_pricing"] == "table" and plan["chat_cost_usd"] > 0
+    # A gateway or proxy in front of OpenAI, declared so: OpenAI's prices, batch price included.
+    declared = _plan(video, "--frames", "2", "--base-url", LOCAL, "--provider", "openai")
+    assert declared["chat_pricing"] == "table"
+    assert declared["chat_cost_usd"] == plan["chat_cost_usd"]
+    batch = _plan(video, "--frames", "2", "--base-url", LOCAL, "--provider", "openai", "--batch")
+    assert batch["chat_cost_usd"] == pytest.approx(plan["chat_cost_usd"] / 2, rel=0.01)
 
 
 def test_speech_on_a_local_server_is_not_priced_as_openai(

@@ -181,10 +181,10 @@ def speech_model(settings: Settings, provider: str) -> str:
 
 
 def pricing(settings: Settings, profile: ProviderProfile) -> tuple[PriceBasis, PriceBasis]:
-    """How chat and speech are priced: by OpenAI's table only on OpenAI itself; free on a
-    local server kind; unknown elsewhere (unless the user's prices file names the model)."""
-    on_openai = profile.name == "openai" and detect_provider(settings.base_url) == "openai"
-    chat = price_basis(openai=on_openai, local=profile.local)
+    """How chat and speech are priced: by OpenAI's table only on OpenAI (its URL, or a gateway
+    or proxy the user declares with --provider openai); free on a local server kind; unknown
+    elsewhere (unless the user's prices file names the model)."""
+    chat = price_basis(openai=profile.name == "openai", local=profile.local)
     return chat, _basis_of(settings.tts_base_url, chat)
 
 
