@@ -9,10 +9,7 @@ from typing import Any
 
 import click
 
-from ..runs import jobs
-from ..runs.jobs import Request
 from ..runs.terminal import TerminalReporter
-from ..runs.voiceover import VoiceoverFlags, voiceover
 from ..settings import (
     BATCH,
     CONNECTION,
@@ -86,8 +83,18 @@ def _exit(code: int) -> None:
         raise SystemExit(code)
 
 
-def _run(job: Callable[..., int], flags: dict[str, Any], *extra: Any, **kw: Any) -> None:
-    _exit(job(load_settings(**flags), Request.from_flags(flags), _ui(), *extra, **kw))
+def _runs(name: str) -> Any:
+    """A name of the runs layer (runs/jobs.py, runs/voiceover.py), loaded when a command runs:
+    `vnarrate describe --help` needs the options only, not the flows and every stage behind
+    them (0.2 s of imports)."""
+    from ..runs import jobs, voiceover
+
+    return getattr(voiceover if name in ("voiceover", "VoiceoverFlags") else jobs, name)
+
+
+def _run(job: str, flags: dict[str, Any], *extra: Any, **kw: Any) -> None:
+    request = _runs("Request").from_flags(flags)
+    _exit(_runs(job)(load_settings(**flags), request, _ui(), *extra, **kw))
 
 
 @_command("describe")
@@ -97,12 +104,12 @@ def _run(job: Callable[..., int], flags: dict[str, Any], *extra: Any, **kw: Any)
 @_batch
 @settings_options(*OUTPUT, *BATCH, *CONNECTION, *MODEL, *SAMPLING, *LISTEN)
 def describe_command(**flags: Any) -> None:
-    _run(jobs.describe, flags)
+    _run("describe", flags)
 
 
 def _schema(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
-        click.echo(jobs.script_schema(), nl=False)
+        click.echo(_runs("script_schema")(), nl=False)
         ctx.exit()
 
 
@@ -115,7 +122,7 @@ def _schema(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 @_batch
 @settings_options(*OUTPUT, *BATCH, *SCRIPT, *CONNECTION, *MODEL, *SAMPLING, *LISTEN)
 def script_command(**flags: Any) -> None:
-    _run(jobs.script, flags)
+    _run("script", flags)
 
 
 @_command("voiceover")
@@ -132,7 +139,7 @@ def script_command(**flags: Any) -> None:
 def voiceover_command(script_file: Path | None, mux: Path | None, replace_audio: bool,
                       untimed: bool, no_subs: bool, **flags: Any) -> None:  # fmt: skip
     flags["subtitles"] = "off" if no_subs else flags["subtitles"]  # the switch it used to be
-    _run(voiceover, flags, VoiceoverFlags(script_file, mux, replace_audio, untimed))
+    _run("voiceover", flags, _runs("VoiceoverFlags")(script_file, mux, replace_audio, untimed))
 
 
 @_command("plan")
@@ -145,7 +152,7 @@ def voiceover_command(script_file: Path | None, mux: Path | None, replace_audio:
 @settings_options("jobs", "cache", "cache_dir", "batch", *SPEECH, *SCRIPT, *CONNECTION, *MODEL,
                   *SAMPLING, *LISTEN)  # fmt: skip
 def plan_command(task: str, **flags: Any) -> None:
-    _run(jobs.plan, flags, task=task)
+    _run("plan", flags, task=task)
 
 
 @_command("frames")
@@ -155,14 +162,14 @@ def plan_command(task: str, **flags: Any) -> None:
 @_recursive
 @settings_options("force", "jobs", *SAMPLING)
 def frames_command(**flags: Any) -> None:
-    _run(jobs.frames, flags)
+    _run("frames", flags)
 
 
 @_command("models")
 @_verbosity
 @settings_options(*CONNECTION)
 def models_command(**flags: Any) -> None:
-    _exit(jobs.models(load_settings(**flags), _ui()))
+    _exit(_runs("models")(load_settings(**flags), _ui()))
 
 
 @click.group("cache", help=COMMANDS["cache"])
@@ -174,11 +181,11 @@ def cache_command() -> None:
 @_verbosity
 @settings_options("cache_dir")
 def cache_info_command(**flags: Any) -> None:
-    _exit(jobs.cache_info(load_settings(**flags), _ui()))
+    _exit(_runs("cache_info")(load_settings(**flags), _ui()))
 
 
 @cache_command.command("clear", help="Delete every cached response.")
 @_verbosity
 @settings_options("cache_dir")
 def cache_clear_command(**flags: Any) -> None:
-    _exit(jobs.cache_clear(load_settings(**flags), _ui()))
+    _exit(_runs("cache_clear")(load_settings(**flags), _ui()))
