@@ -321,3 +321,11 @@ def test_a_panorama_is_warned_about(tmp_path: Path) -> None:
     r = run_cli(["plan", strip, "--frames", "1"])
     assert r.code == 0, r
     assert "warning: " in r.err and "too thin" in r.err and "768x15" in r.out
+
+
+def test_every_listed_command_is_found_by_its_name() -> None:
+    from vnarrate.cli.commands import BY_NAME
+    from vnarrate.cli.texts import COMMANDS
+
+    assert set(BY_NAME) == set(COMMANDS)
+    assert all(BY_NAME[name].name == name for name in COMMANDS)

@@ -189,3 +189,15 @@ def cache_info_command(**flags: Any) -> None:
 @settings_options("cache_dir")
 def cache_clear_command(**flags: Any) -> None:
     _exit(_runs("cache_clear")(load_settings(**flags), _ui()))
+
+
+# What group.py looks a command up in, by the name people type.
+BY_NAME: dict[str, click.Command] = {
+    "describe": describe_command,
+    "script": script_command,
+    "voiceover": voiceover_command,
+    "plan": plan_command,
+    "frames": frames_command,
+    "models": models_command,
+    "cache": cache_command,
+}

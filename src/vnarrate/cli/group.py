@@ -22,10 +22,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        from . import commands  # on use only: keeps `vnarrate --help` fast
+        from .commands import BY_NAME  # on use only: keeps `vnarrate --help` fast
 
-        command: click.Command = getattr(commands, f"{cmd_name}_command")
-        return command
+        return BY_NAME[cmd_name]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
