@@ -233,8 +233,8 @@ class Session:
             hint = "--verify needs a speech-to-text server: point --stt-base-url at one"
             raise NoTranscriptionEndpoint(exc.message, hint=hint) from None
         except ApiError as exc:  # say which step failed: the narration was made, not yet written
-            raise type(exc)(f"--verify could not hear the narration back: {exc.message}",
-                            hint=exc.hint) from None  # fmt: skip
+            msg = f"--verify could not hear the narration back: {exc.message}"
+            raise ApiError(msg, hint=exc.hint) from None
         notes = [f"verify: {note}" for note in found.notes]
         for note in [*notes, *verify_warnings(found)]:
             self.warn(f"{path}: {note}")
