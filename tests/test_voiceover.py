@@ -928,6 +928,13 @@ def test_untimed_narration_is_not_fitted_between_speech(
     assert starts[0] == 0.0 and starts == sorted(starts)  # back to back from the start
     over = sum(_overlap(p["start_s"], p["end_s"], TALK) for p in record["placements"])
     assert record["seconds_over_speech"] == pytest.approx(over, abs=0.5) and over > 0
+    # A given script's dry run plans it the same way: not moved off speech when untimed.
+    Path("given.json").write_text(json.dumps(GAP_SCRIPT))
+    fitted = voiceover(talking, "--script", "given.json", "--dry-run")
+    untimed = voiceover(talking, "--script", "given.json", "--dry-run", "--untimed")
+    assert fitted.code == untimed.code == 0, (fitted, untimed)
+    assert "into the gaps" in fitted.out + fitted.err
+    assert "into the gaps" not in untimed.out + untimed.err
 
 
 def test_transcribe_off_still_narrates_only_between_speech(

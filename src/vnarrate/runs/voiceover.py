@@ -213,10 +213,11 @@ def _picture_notes(r: VoiceoverResult) -> list[str]:
 
 
 def _speech_plan_outcome(
-    inp: Input, script: Script, settings: Settings, warn: Callable[[str], None]
+    inp: Input, script: Script, settings: Settings, warn: Callable[[str], None], *, untimed: bool
 ) -> Outcome:
     """`--script --dry-run`: the plan the run checks --max-cost against (pipeline.plan_script)."""
-    plan = plan_script(inp.source, script, stage_options(settings), warn=warn).plan
+    options = stage_options(settings)
+    plan = plan_script(inp.source, script, options, warn=warn, untimed=untimed).plan
     return Outcome(input=inp.source, record=plan_record(plan), text=render_plan(plan))
 
 
@@ -308,7 +309,11 @@ def voiceover(
     check_voiceover(settings)  # a voice the speaking backend lacks...: exit 2 now
     if request.dry_run and flags.script is not None:
         given = load_script(flags.script)
-        return batch.run(lambda inp: _speech_plan_outcome(inp, given, settings, reporter.warn))
+        return batch.run(
+            lambda inp: _speech_plan_outcome(
+                inp, given, settings, reporter.warn, untimed=flags.untimed
+            )
+        )
     if request.dry_run:
         return batch.run(lambda inp: plan_outcome(inp, batch, "voiceover"))
     session = batch.open_session(chat=flags.script is None, speech=True)
